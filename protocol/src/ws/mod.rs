@@ -1,0 +1,1 @@
+//! WebSocket framing (RFC 6455): frames, masking, message assembly, close codes.

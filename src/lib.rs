@@ -1,0 +1,1 @@
+//! imphnen: the public API (work in progress).
