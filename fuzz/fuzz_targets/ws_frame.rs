@@ -1,2 +1,143 @@
+//! Fuzzes the RFC 6455 frame decoder (`imphnen_protocol::ws`).
+//!
+//! Input layout: byte 0 chooses how many chunk sizes follow (0-7), the next bytes are those sizes,
+//! the rest is the byte stream a client sent. The stream is fed to a server-role `Decoder` once
+//! whole and once in those chunks, through the same read loop the engine uses. Invariants:
+//! no panic; `consumed <= input.len()`; only a partial header or a partial control frame is ever
+//! left unconsumed; both feeds yield the same events and the same error; and every header that
+//! `FrameHeader::parse` accepts writes back to the same bytes when its length used the minimal
+//! encoding (else to a header that parses back equal).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|_data: &[u8]| {});
+
+use imphnen_protocol::ws::{
+    Decoder, DecoderConfig, Event, FrameHeader, MAX_HEADER_LEN, ProtocolError, Role,
+};
+use libfuzzer_sys::fuzz_target;
+
+const MAX_PAYLOAD: usize = 64 << 10;
+
+#[derive(Debug, PartialEq)]
+enum Owned {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<(u16, String)>),
+}
+
+fn owned(event: Event<'_>) -> Owned {
+    match event {
+        Event::Text(t) => Owned::Text(t.to_owned()),
+        Event::Binary(b) => Owned::Binary(b.to_vec()),
+        Event::Ping(p) => Owned::Ping(p.to_vec()),
+        Event::Pong(p) => Owned::Pong(p.to_vec()),
+        Event::Close(c) => Owned::Close(c.map(|c| (c.code.0, c.reason.to_owned()))),
+    }
+}
+
+/// Drives a decoder over `chunks` like the engine's read loop; returns the events and whether
+/// it ended in an error (and which).
+fn run<'c>(chunks: impl Iterator<Item = &'c [u8]>) -> (Vec<Owned>, Option<ProtocolError>) {
+    let config = DecoderConfig {
+        role: Role::Server,
+        max_payload_length: MAX_PAYLOAD,
+    };
+    let mut decoder = Decoder::new(config);
+    let mut events = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        let mut pos = 0;
+        loop {
+            let len = buf.len() - pos;
+            match decoder.decode(&mut buf[pos..]) {
+                Err(err) => {
+                    assert_eq!(
+                        decoder.decode(&mut buf[pos..]),
+                        Err(err),
+                        "a failed decoder stays failed"
+                    );
+                    return (events, Some(err));
+                }
+                Ok(decoded) => {
+                    assert!(decoded.consumed <= len, "consumed past the input");
+                    pos += decoded.consumed;
+                    match decoded.event {
+                        Some(event) => {
+                            events.push(owned(event));
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        buf.drain(..pos);
+        check_leftover(&buf);
+    }
+    (events, None)
+}
+
+/// Unconsumed bytes are only ever a partial header or a partial control frame.
+fn check_leftover(left: &[u8]) {
+    if left.is_empty() {
+        return;
+    }
+    match FrameHeader::parse(left) {
+        Ok(None) => assert!(left.len() < MAX_HEADER_LEN),
+        Ok(Some((header, header_len))) => {
+            assert!(
+                header.opcode.is_control(),
+                "a data frame was left unconsumed"
+            );
+            assert!((left.len() as u64) < header_len as u64 + header.payload_len);
+            assert!(left.len() < MAX_HEADER_LEN + 125);
+        }
+        Err(err) => panic!("left bytes that do not parse: {err}"),
+    }
+}
+
+/// Writing a parsed header gives back its bytes (minimal length encoding) or an equal header.
+fn check_header_round_trip(bytes: &[u8]) {
+    let Ok(Some((header, header_len))) = FrameHeader::parse(bytes) else {
+        return;
+    };
+    let mut out = [0u8; MAX_HEADER_LEN];
+    let n = header.write(&mut out);
+    assert_eq!(n, header.encoded_len());
+    if n == header_len {
+        assert_eq!(
+            &out[..n],
+            &bytes[..header_len],
+            "minimal header must re-encode identically"
+        );
+    } else {
+        assert!(n < header_len, "only a non-minimal header can be longer");
+        assert_eq!(FrameHeader::parse(&out[..n]), Ok(Some((header, n))));
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let n = usize::from(first % 8).min(rest.len());
+    let (sizes, stream) = rest.split_at(n);
+
+    for start in 0..stream.len().min(64) {
+        check_header_round_trip(&stream[start..]);
+    }
+
+    let whole = run(std::iter::once(stream));
+
+    let mut chunks = Vec::new();
+    let mut remaining = stream;
+    for &size in sizes {
+        let (chunk, tail) = remaining.split_at(usize::from(size).min(remaining.len()));
+        chunks.push(chunk);
+        remaining = tail;
+    }
+    chunks.push(remaining);
+    let split = run(chunks.into_iter());
+
+    assert_eq!(whole, split, "splitting the stream changed the outcome");
+});
