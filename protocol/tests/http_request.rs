@@ -458,3 +458,40 @@ fn error_display_names_rule_and_status() {
         "both Content-Length and Transfer-Encoding (400 Bad Request)"
     );
 }
+
+// --- regressions found by fuzz/fuzz_targets/http_request.rs ------------------------------------
+
+#[test]
+fn bad_method_byte_is_400_not_414_whatever_follows() {
+    // A control byte in the method made the long tail count as a request-target (414) when the
+    // whole buffer was parsed, but 400 when only a prefix had arrived.
+    let limits = Limits {
+        max_uri_length: 64,
+        ..Limits::default()
+    };
+    let mut buf = b"~\0 ii".to_vec();
+    buf.extend_from_slice(&[b'a'; 80]);
+    assert_eq!(status_with(&buf, &limits), 400);
+    assert_eq!(status_with(&buf[..18], &limits), 400);
+}
+
+#[test]
+fn version_505_does_not_depend_on_what_follows() {
+    assert_eq!(status_of(b"GET / HTTP/2.0"), 505);
+    assert_eq!(status_of(b"GET / HTTP/2.0xyz\r\nHost: h\r\n\r\n"), 505);
+    // httparse refuses `HTTP/2` before the rest arrives: the same answer from the prefix.
+    assert_eq!(status_of(b"GET / HTTP/2"), 505);
+    assert_eq!(status_of(b"GET / HTTP/1.2"), 505);
+    assert_eq!(status_of(b"GET / HTTP/12.0\r\n"), 400);
+    assert_eq!(status_of(b"GET / HTTP/12"), 400);
+}
+
+#[test]
+fn long_target_before_a_bad_version_is_414_as_when_split() {
+    let limits = Limits { max_uri_length: 64, ..Limits::default() };
+    let mut buf = b"PT# /".to_vec();
+    buf.extend_from_slice(&[b'j'; 70]);
+    buf.extend_from_slice(b" iz\xff\xff\x80");
+    assert_eq!(status_with(&buf, &limits), 414);
+    assert_eq!(status_with(&buf[..72], &limits), 414);
+}

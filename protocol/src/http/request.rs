@@ -14,6 +14,7 @@
 //!   first field line (RFC 9112 §2.2).
 
 use super::framing::{self, ContentLength, TransferEncoding};
+use super::headers::is_tchar;
 use super::{BodyFraming, HeaderSlots, Headers, HttpError, Limits};
 
 /// The request method (RFC 9110 §9). Method names are case-sensitive.
@@ -203,16 +204,14 @@ pub fn parse_request<'b: 'h, 'h, const N: usize>(
     let status = request.parse_with_uninit_headers(window, &mut slots.slots[..capacity]);
     let head_len = match status {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => {
-            return if uri_exceeds(buf, limits.max_uri_length) {
-                Err(HttpError::UriTooLong)
-            } else if buf.len() > limits.max_head_size {
-                Err(HttpError::HeadTooLarge)
-            } else {
-                Ok(Parsed::Partial)
-            };
+        // Checked first, on the bytes httparse saw, so that the answer does not depend on how the
+        // input was split on arrival: a long target is 414 whatever comes after it.
+        _ if uri_exceeds(window, limits.max_uri_length) => return Err(HttpError::UriTooLong),
+        Ok(httparse::Status::Partial) if buf.len() > limits.max_head_size => {
+            return Err(HttpError::HeadTooLarge);
         }
-        Err(e) => return Err(map_syntax_error(e, buf, limits)),
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+        Err(e) => return Err(map_syntax_error(e, window)),
     };
     // httparse fills every field when it reports Complete.
     let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
@@ -292,54 +291,62 @@ fn interpret<'a>(
     })
 }
 
-/// Map an `httparse` syntax error to the rule it breaks.
-fn map_syntax_error(error: httparse::Error, buf: &[u8], limits: &Limits) -> HttpError {
+/// Map an `httparse` syntax error to the rule it breaks. `buf` is what httparse saw; the checks
+/// look only at bytes httparse had validated or stopped at, so the answer does not depend on how
+/// the input was split on arrival.
+fn map_syntax_error(error: httparse::Error, buf: &[u8]) -> HttpError {
     match error {
         httparse::Error::TooManyHeaders => HttpError::TooManyHeaders,
         httparse::Error::HeaderName | httparse::Error::HeaderValue | httparse::Error::NewLine => {
             HttpError::InvalidHeader
         }
         httparse::Error::Version if names_other_http_version(buf) => HttpError::UnsupportedVersion,
-        httparse::Error::Token if uri_exceeds(buf, limits.max_uri_length) => HttpError::UriTooLong,
         httparse::Error::Token | httparse::Error::Version | httparse::Error::Status => {
             HttpError::InvalidRequestLine
         }
     }
 }
 
-/// The request-line, without leading empty lines and its terminator (possibly unfinished).
-fn request_line(buf: &[u8]) -> &[u8] {
-    let start = buf
+/// The start of a request-line as httparse reads it: empty lines skipped, a method token, one
+/// SP, then the request-target's bytes up to the first byte that cannot be in one, and what
+/// follows. `None` when there is no method token followed by SP.
+fn request_line_parts(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    // RFC 9112 §2.2: empty lines (CRLF or bare LF) before the request-line are skipped.
+    let mut line = buf;
+    while let Some(rest) = line.strip_prefix(b"\r\n").or_else(|| line.strip_prefix(b"\n")) {
+        line = rest;
+    }
+    let method_len = line.iter().position(|&b| !is_tchar(b))?;
+    if method_len == 0 || line[method_len] != b' ' {
+        return None;
+    }
+    let after_method = &line[method_len + 1..];
+    // URI bytes as httparse accepts them: visible ASCII and bytes >= 0x80.
+    let target_len = after_method
         .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    let rest = &buf[start..];
-    let end = rest
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(rest.len());
-    &rest[..end]
+        .position(|&b| !(b'!'..=b'~').contains(&b) && b < 0x80)
+        .unwrap_or(after_method.len());
+    Some(after_method.split_at(target_len))
 }
 
-/// True when the request-line's version is a well-formed `HTTP/DIGIT.DIGIT` (RFC 9112 §2.3), so
-/// a version error means "unsupported" (505) rather than "malformed" (400).
+/// True when the request-line's version names an HTTP version other than 1.0 and 1.1
+/// (RFC 9112 §2.3 `HTTP/DIGIT.DIGIT`), so a version error means "unsupported" (505) rather than
+/// "malformed" (400). Decided on the first differing byte, as httparse is, so that the answer
+/// does not depend on how the input was split: `HTTP/2` is 505 at once, `HTTP/1.2` once the
+/// minor digit is seen. (RFC 9110 §2.5 would let a server treat 1.2 as 1.1; httparse does not
+/// parse it, and no such version exists.)
 fn names_other_http_version(buf: &[u8]) -> bool {
-    let line = request_line(buf);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
-    matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-        if major.is_ascii_digit() && minor.is_ascii_digit())
+    let Some((_target, rest)) = request_line_parts(buf) else {
+        return false;
+    };
+    match rest {
+        [b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor, ..] => minor.is_ascii_digit(),
+        [b' ', b'H', b'T', b'T', b'P', b'/', major, ..] => major.is_ascii_digit() && *major != b'1',
+        _ => false,
+    }
 }
 
 /// True when the request-target seen so far (finished or not) is longer than `max`.
 fn uri_exceeds(buf: &[u8], max: usize) -> bool {
-    let line = request_line(buf);
-    let Some(method_end) = line.iter().position(|&b| b == b' ') else {
-        return false;
-    };
-    let after_method = &line[method_end + 1..];
-    let target_len = after_method
-        .iter()
-        .position(|&b| b == b' ')
-        .unwrap_or(after_method.len());
-    target_len > max
+    request_line_parts(buf).is_some_and(|(target, _)| target.len() > max)
 }
