@@ -1,0 +1,279 @@
+//! Command-line options of `imphnen-loadgen`: a small hand-rolled parser (a bench tool
+//! needs no derive machinery) and the `ws://` URL it targets.
+//!
+//! Owns parsing and validation only; modes read the resulting [`Args`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Usage text printed by `--help` and on errors.
+pub const USAGE: &str = "\
+usage: imphnen-loadgen MODE [options]
+
+modes:
+  echo       N connections, K messages in flight each, every echo verified
+  broadcast  every connection subscribes; the first P also publish (id, seq, time)
+  connect    upgrades per second: connect, handshake, close, repeat
+  idle       open N connections and hold them (prints READY when all are open)
+  smoke      a few seconds of verified echo at several sizes; non-zero exit on any fault
+  reflect    a trivial echo server on --url's port, to measure the client's own ceiling
+
+options:
+  --url ws://127.0.0.1:3000/echo   target (loopback addresses only)
+  --connections N (--subscribers)  connections (default 100; idle 10000; connect 50 at once)
+  --publishers P                   broadcast publishers among the connections (default 1)
+  --inflight K                     messages in flight per connection / publisher (default 1)
+  --size BYTES                     payload size (default 20; broadcast minimum 32)
+  --binary | --text                message type (default binary)
+  --duration SECS                  measured window (default 10)
+  --warmup SECS                    unmeasured lead-in (default 2)
+  --rate MSGS_PER_SEC              open-loop pacing across all connections (echo, broadcast)
+  --threads T                      client threads (default: cores in the affinity mask)
+  --server-pid PID                 report server CPU per message and RSS (from /proc)
+  --hold SECS                      idle: how long to hold the connections (default 30)
+  --count N                        connect: stop after N upgrades
+  --source-ips N                   spread sources over 127.0.0.1..=127.0.0.N (default auto)
+  --json PATH                      write the result as JSON
+  --quiet                          no progress line
+";
+
+/// What to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Echo throughput and latency.
+    Echo,
+    /// Pub/sub fan-out.
+    Broadcast,
+    /// Upgrades per second.
+    Connect,
+    /// Open connections held for memory measurement.
+    Idle,
+    /// Short verified echo for CI.
+    Smoke,
+    /// Trivial echo server (client ceiling).
+    Reflect,
+}
+
+/// Where to connect: a loopback socket address, the Host header and the request target.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Resolved address (loopback only).
+    pub addr: SocketAddr,
+    /// `host:port` for the Host header.
+    pub host: String,
+    /// Path and query, e.g. `/broadcast?x=1`.
+    pub path: String,
+}
+
+impl Target {
+    /// Parses `ws://host:port/path?query`; refuses anything that is not loopback.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or("only ws:// URLs are supported")?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
+                h,
+                p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
+            ),
+            _ => (authority, 80),
+        };
+        let ip: IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
+            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            h => h
+                .parse()
+                .map_err(|_| format!("host {h:?} is not an IP address or localhost"))?,
+        };
+        if !ip.is_loopback() {
+            return Err(format!(
+                "refusing non-loopback target {ip}: load tests stay on this machine"
+            ));
+        }
+        Ok(Target {
+            addr: SocketAddr::new(ip, port),
+            host: authority.to_string(),
+            path: path.to_string(),
+        })
+    }
+}
+
+/// Every option, with defaults applied.
+#[derive(Clone, Debug)]
+pub struct Args {
+    /// Selected mode.
+    pub mode: Mode,
+    /// Server to load.
+    pub target: Target,
+    /// Connections (subscribers for broadcast, concurrent slots for connect).
+    pub connections: usize,
+    /// Publishers for broadcast (taken from the connections).
+    pub publishers: usize,
+    /// Messages in flight per connection (echo) or per publisher (broadcast).
+    pub inflight: usize,
+    /// Payload bytes.
+    pub size: usize,
+    /// Binary (true) or text frames.
+    pub binary: bool,
+    /// Measured window.
+    pub duration: Duration,
+    /// Unmeasured lead-in.
+    pub warmup: Duration,
+    /// Open-loop rate in messages per second across all connections.
+    pub rate: Option<f64>,
+    /// Client threads.
+    pub threads: usize,
+    /// Server process to sample from /proc.
+    pub server_pid: Option<u32>,
+    /// Idle mode hold time.
+    pub hold: Duration,
+    /// Connect mode upper bound on upgrades.
+    pub count: Option<u64>,
+    /// Number of 127.0.0.x source addresses (0 = auto).
+    pub source_ips: usize,
+    /// JSON output path.
+    pub json: Option<String>,
+    /// Suppress the progress line.
+    pub quiet: bool,
+}
+
+fn value<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<T, String> {
+    let v = v.ok_or_else(|| format!("{name} needs a value"))?;
+    v.parse().map_err(|_| format!("bad value {v:?} for {name}"))
+}
+
+fn secs(name: &str, v: Option<String>) -> Result<Duration, String> {
+    let s: f64 = value(name, v)?;
+    if !(0.0..=86_400.0).contains(&s) {
+        return Err(format!("{name} out of range"));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+impl Args {
+    /// Parses `std::env::args()`-style arguments (without the program name).
+    pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mode = match it.next().as_deref() {
+            Some("echo") => Mode::Echo,
+            Some("broadcast") => Mode::Broadcast,
+            Some("connect") => Mode::Connect,
+            Some("idle") => Mode::Idle,
+            Some("smoke" | "--smoke") => Mode::Smoke,
+            Some("reflect") => Mode::Reflect,
+            Some("-h" | "--help") | None => return Err(String::new()),
+            Some(other) => return Err(format!("unknown mode {other:?}")),
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut url = String::from("ws://127.0.0.1:3000/echo");
+        let mut a = Args {
+            mode,
+            target: Target::parse(&url)?,
+            connections: match mode {
+                Mode::Idle => 10_000,
+                Mode::Connect => 50,
+                Mode::Smoke => 8,
+                _ => 100,
+            },
+            publishers: 1,
+            inflight: 1,
+            size: 20,
+            binary: true,
+            duration: Duration::from_secs(if mode == Mode::Smoke { 1 } else { 10 }),
+            warmup: Duration::from_secs(if mode == Mode::Smoke { 0 } else { 2 }),
+            rate: None,
+            threads,
+            server_pid: None,
+            hold: Duration::from_secs(30),
+            count: None,
+            source_ips: 0,
+            json: None,
+            quiet: false,
+        };
+        while let Some(opt) = it.next() {
+            let (name, inline) = match opt.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (opt.clone(), None),
+            };
+            let mut next = || inline.clone().or_else(|| it.next());
+            match name.as_str() {
+                "--url" => url = value(&name, next())?,
+                "--connections" | "--subscribers" | "-c" => a.connections = value(&name, next())?,
+                "--publishers" => a.publishers = value(&name, next())?,
+                "--inflight" => a.inflight = value(&name, next())?,
+                "--size" => a.size = value(&name, next())?,
+                "--binary" => a.binary = true,
+                "--text" => a.binary = false,
+                "--duration" | "-d" => a.duration = secs(&name, next())?,
+                "--warmup" => a.warmup = secs(&name, next())?,
+                "--rate" => a.rate = Some(value(&name, next())?),
+                "--threads" | "-t" => a.threads = value(&name, next())?,
+                "--server-pid" => a.server_pid = Some(value(&name, next())?),
+                "--hold" => a.hold = secs(&name, next())?,
+                "--count" => a.count = Some(value(&name, next())?),
+                "--source-ips" => a.source_ips = value(&name, next())?,
+                "--json" => a.json = Some(value(&name, next())?),
+                "--quiet" | "-q" => a.quiet = true,
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown option {other:?}")),
+            }
+        }
+        a.target = Target::parse(&url)?;
+        if a.connections == 0 || a.threads == 0 || a.inflight == 0 {
+            return Err("--connections, --threads and --inflight must be at least 1".into());
+        }
+        if a.mode == Mode::Broadcast {
+            a.size = a.size.max(crate::mode::broadcast::MIN_SIZE);
+            if a.publishers == 0 || a.publishers > a.connections {
+                return Err("--publishers must be between 1 and --connections".into());
+            }
+        }
+        if a.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            return Err("--rate must be positive".into());
+        }
+        a.threads = a.threads.min(a.connections);
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Args, String> {
+        Args::parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn echo_options_parse() {
+        let a = parse("echo --url ws://127.0.0.1:3001/echo --connections 10 --inflight 16 --size 64 --text --duration 1.5 --rate=1000").unwrap();
+        assert_eq!(a.mode, Mode::Echo);
+        assert_eq!(a.target.addr, "127.0.0.1:3001".parse().unwrap());
+        assert_eq!(a.target.path, "/echo");
+        assert_eq!(
+            (a.connections, a.inflight, a.size, a.binary),
+            (10, 16, 64, false)
+        );
+        assert_eq!(a.duration, Duration::from_millis(1500));
+        assert_eq!(a.rate, Some(1000.0));
+    }
+
+    #[test]
+    fn non_loopback_targets_are_refused() {
+        assert!(Target::parse("ws://10.0.0.1:80/").is_err());
+        assert!(Target::parse("ws://example.com/").is_err());
+        assert!(Target::parse("ws://localhost:9/x?y=1").is_ok());
+        assert_eq!(
+            Target::parse("ws://[::1]:9/x").unwrap().addr,
+            "[::1]:9".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn unknown_options_are_errors() {
+        assert!(parse("echo --frobnicate").is_err());
+        assert!(parse("dance").is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! Results: latency percentiles from an HDR histogram, the summary printed on stdout and
+//! the JSON written by `--json`.
+//!
+//! Owns presentation only; modes fill a [`Report`].
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::control::Window;
+
+/// A latency histogram in nanoseconds, 1 ns to 100 s at 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Latency {
+    /// Samples recorded.
+    pub samples: u64,
+    /// Median.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Largest sample.
+    pub max_us: f64,
+    /// Mean.
+    pub mean_us: f64,
+}
+
+impl Latency {
+    /// Summarises a nanosecond histogram.
+    pub fn from_histogram(h: &Histogram<u64>) -> Latency {
+        let us = |ns: u64| ns as f64 / 1000.0;
+        Latency {
+            samples: h.len(),
+            p50_us: us(h.value_at_quantile(0.5)),
+            p99_us: us(h.value_at_quantile(0.99)),
+            p999_us: us(h.value_at_quantile(0.999)),
+            max_us: us(h.max()),
+            mean_us: h.mean() / 1000.0,
+        }
+    }
+}
+
+/// Everything one run measured; fields that do not apply to a mode are omitted from JSON.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Mode name.
+    pub mode: String,
+    /// Target URL.
+    pub url: String,
+    /// Connections (or concurrent connect slots).
+    pub connections: usize,
+    /// Client threads.
+    pub threads: usize,
+    /// Payload bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<usize>,
+    /// "binary" or "text".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// In flight per connection or publisher.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inflight: Option<usize>,
+    /// Broadcast publishers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publishers: Option<usize>,
+    /// Broadcast: messages published in total (warm-up and window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<u64>,
+    /// Requested open-loop rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_rate: Option<f64>,
+    /// Measured window in seconds.
+    pub duration_s: f64,
+    /// Messages (echoes, deliveries or upgrades) completed in the window.
+    pub messages: u64,
+    /// `messages` per second.
+    pub msgs_per_s: f64,
+    /// Payload bytes per second in one direction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_bytes_per_s: Option<f64>,
+    /// Round trip (echo), publish-to-delivery (broadcast) or upgrade (connect) latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+    /// Server CPU nanoseconds per message (with `--server-pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_ns_per_msg: Option<f64>,
+    /// Server CPU utilisation over the window, in cores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_cores: Option<f64>,
+    /// This client's CPU nanoseconds per message.
+    pub client_cpu_ns_per_msg: f64,
+    /// Messages per second this client could drive at 100 % of its threads' cores.
+    pub client_ceiling_msgs_per_s: f64,
+    /// Payloads that differed from what was sent (echo, broadcast).
+    pub mismatches: u64,
+    /// Messages lost (broadcast: gaps per publisher, including the tail after draining).
+    pub lost: u64,
+    /// Messages received out of order or twice.
+    pub reordered: u64,
+    /// Open-loop sends skipped because the connection was at its in-flight cap.
+    pub missed_sends: u64,
+    /// Non-fatal errors (connect mode: failed attempts).
+    pub errors: u64,
+    /// First mismatch or error, for diagnosis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_problem: Option<String>,
+    /// Idle mode: connections held open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_connections: Option<u64>,
+    /// Idle mode: seconds to open them all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_time_s: Option<f64>,
+    /// Idle mode: server RSS before connecting, bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_before: Option<u64>,
+    /// Idle mode: server RSS with every connection open, bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_open: Option<u64>,
+    /// Idle mode: (open - before) / connections, bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_per_conn: Option<f64>,
+}
+
+impl Report {
+    /// Fills the rate and CPU fields from the measured window.
+    pub fn apply_window(&mut self, w: &Window, threads: usize) {
+        let secs = w.elapsed.as_secs_f64().max(1e-9);
+        self.duration_s = secs;
+        self.messages = w.messages;
+        self.msgs_per_s = w.messages as f64 / secs;
+        let per_msg = |ns: u64| {
+            if w.messages > 0 {
+                ns as f64 / w.messages as f64
+            } else {
+                0.0
+            }
+        };
+        self.server_cpu_ns_per_msg = w.server_cpu_ns.map(per_msg);
+        self.server_cpu_cores = w.server_cpu_ns.map(|ns| ns as f64 / 1e9 / secs);
+        self.client_cpu_ns_per_msg = per_msg(w.client_cpu_ns);
+        self.client_ceiling_msgs_per_s = if self.client_cpu_ns_per_msg > 0.0 {
+            threads as f64 * 1e9 / self.client_cpu_ns_per_msg
+        } else {
+            0.0
+        };
+        if let Some(size) = self.size {
+            self.payload_bytes_per_s = Some(self.msgs_per_s * size as f64);
+        }
+    }
+
+    /// Prints the human summary on stdout.
+    pub fn print(&self) {
+        println!("mode            {}  {}", self.mode, self.url);
+        let mut shape = format!("{} connections, {} threads", self.connections, self.threads);
+        if let (Some(size), Some(kind)) = (self.size, self.kind) {
+            shape += &format!(", {size} B {kind}");
+        }
+        if let Some(k) = self.inflight {
+            shape += &format!(", {k} in flight");
+        }
+        if let Some(p) = self.publishers {
+            shape += &format!(", {p} publishers");
+        }
+        if let Some(r) = self.target_rate {
+            shape += &format!(", open loop at {r:.0}/s");
+        }
+        println!("shape           {shape}");
+        println!(
+            "window          {:.2} s, {} messages",
+            self.duration_s, self.messages
+        );
+        println!("throughput      {:.0} msgs/s", self.msgs_per_s);
+        if let Some(b) = self.payload_bytes_per_s {
+            println!("payload         {:.1} MiB/s", b / (1024.0 * 1024.0));
+        }
+        if let Some(l) = self.latency {
+            println!(
+                "latency (us)    p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  ({} samples)",
+                l.p50_us, l.p99_us, l.p999_us, l.max_us, l.samples
+            );
+        }
+        if let (Some(ns), Some(cores)) = (self.server_cpu_ns_per_msg, self.server_cpu_cores) {
+            println!("server cpu      {ns:.0} ns/msg ({cores:.2} cores)");
+        }
+        println!(
+            "client cpu      {:.0} ns/msg (ceiling ~{:.0} msgs/s on {} threads)",
+            self.client_cpu_ns_per_msg, self.client_ceiling_msgs_per_s, self.threads
+        );
+        if let Some(n) = self.open_connections {
+            println!(
+                "open            {n} connections in {:.2} s",
+                self.open_time_s.unwrap_or(0.0)
+            );
+        }
+        if let (Some(b), Some(o), Some(p)) = (
+            self.server_rss_before,
+            self.server_rss_open,
+            self.server_rss_per_conn,
+        ) {
+            println!(
+                "server rss      {} KiB -> {} KiB, {p:.0} B per connection",
+                b / 1024,
+                o / 1024
+            );
+        }
+        println!(
+            "verification    mismatches {}  lost {}  reordered {}  missed sends {}  errors {}",
+            self.mismatches, self.lost, self.reordered, self.missed_sends, self.errors
+        );
+        if let Some(p) = &self.first_problem {
+            println!("first problem   {p}");
+        }
+    }
+
+    /// Writes the JSON form to `path`.
+    pub fn write_json(&self, path: &str) -> Result<(), String> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        std::fs::write(path, json + "\n").map_err(|e| format!("writing {path}: {e}"))
+    }
+
+    /// True when verification found nothing wrong.
+    pub fn clean(&self) -> bool {
+        self.mismatches == 0
+            && self.lost == 0
+            && self.reordered == 0
+            && self.first_problem.is_none()
+    }
+}
