@@ -17,11 +17,15 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         .rotate_right(8 * (offset % 4) as u32)
         .to_le_bytes();
 
+    let key_word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+
     let mut blocks = buf.chunks_exact_mut(64);
     if blocks.len() > 0 {
         let mut key_block = [0u8; 64];
-        for (i, k) in key_block.iter_mut().enumerate() {
-            *k = key[i % 4];
+        for k in key_block.chunks_exact_mut(8) {
+            k.copy_from_slice(&key_word.to_ne_bytes());
         }
         for block in &mut blocks {
             for (b, k) in block.iter_mut().zip(key_block.iter()) {
@@ -32,9 +36,6 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 
     // 64 and 8 are multiples of 4: the key phase is unchanged after whole blocks and words.
     let mut words = blocks.into_remainder().chunks_exact_mut(8);
-    let key_word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
     for word in &mut words {
         let masked = u64::from_ne_bytes((&*word).try_into().unwrap_or([0; 8])) ^ key_word;
         word.copy_from_slice(&masked.to_ne_bytes());
