@@ -21,6 +21,9 @@ pub(crate) const INLINE_PARAMS: usize = 4;
 /// Matched param values, in path order, as slices of the request path.
 pub(crate) type Values<'p> = SmallVec<[&'p str; INLINE_PARAMS]>;
 
+/// Up to this many static children are scanned linearly instead of binary-searched.
+const LINEAR_SCAN_MAX: usize = 8;
+
 /// A route's index in the router's route list.
 pub(crate) type RouteId = u32;
 
@@ -86,6 +89,15 @@ impl Node {
 
     #[inline]
     fn static_child(&self, segment: &str) -> Option<&Node> {
+        // A few children: a scan that rejects on length first beats the string comparisons of
+        // a binary search.
+        if self.statics.len() <= LINEAR_SCAN_MAX {
+            return self
+                .statics
+                .iter()
+                .find(|(k, _)| k.len() == segment.len() && **k == *segment)
+                .map(|(_, child)| child);
+        }
         self.statics
             .binary_search_by(|(k, _)| (**k).cmp(segment))
             .ok()
