@@ -14,7 +14,10 @@ fn parse_response(bytes: &[u8]) -> (u16, usize) {
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(bytes) {
         Ok(httparse::Status::Complete(len)) => (response.code.unwrap(), len),
-        other => panic!("unparsable response {other:?}: {:?}", String::from_utf8_lossy(bytes)),
+        other => panic!(
+            "unparsable response {other:?}: {:?}",
+            String::from_utf8_lossy(bytes)
+        ),
     }
 }
 

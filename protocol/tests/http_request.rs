@@ -488,7 +488,10 @@ fn version_505_does_not_depend_on_what_follows() {
 
 #[test]
 fn long_target_before_a_bad_version_is_414_as_when_split() {
-    let limits = Limits { max_uri_length: 64, ..Limits::default() };
+    let limits = Limits {
+        max_uri_length: 64,
+        ..Limits::default()
+    };
     let mut buf = b"PT# /".to_vec();
     buf.extend_from_slice(&[b'j'; 70]);
     buf.extend_from_slice(b" iz\xff\xff\x80");

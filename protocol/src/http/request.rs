@@ -313,7 +313,10 @@ fn map_syntax_error(error: httparse::Error, buf: &[u8]) -> HttpError {
 fn request_line_parts(buf: &[u8]) -> Option<(&[u8], &[u8])> {
     // RFC 9112 §2.2: empty lines (CRLF or bare LF) before the request-line are skipped.
     let mut line = buf;
-    while let Some(rest) = line.strip_prefix(b"\r\n").or_else(|| line.strip_prefix(b"\n")) {
+    while let Some(rest) = line
+        .strip_prefix(b"\r\n")
+        .or_else(|| line.strip_prefix(b"\n"))
+    {
         line = rest;
     }
     let method_len = line.iter().position(|&b| !is_tchar(b))?;
