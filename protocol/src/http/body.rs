@@ -8,7 +8,9 @@
 //! The chunked coding is parsed strictly: every chunk line, the CRLF after chunk data and every
 //! trailer line must end with CRLF (a bare LF is refused, RFC 9112 §7.1 and §2.2 only allow it in
 //! the head), chunk extensions are checked against their grammar (RFC 9112 §7.1.1) and ignored,
-//! and trailer fields are checked (RFC 9112 §7.1.2) and discarded.
+//! and trailer fields are checked (RFC 9112 §7.1.2) and discarded. One leniency: whitespace
+//! after the size with no extension (`4 \r\n`) is accepted, as BWS would be before a `;`; it
+//! cannot change where the chunk ends.
 
 use super::headers::is_tchar;
 use super::{BodyFraming, HttpError, Limits};
