@@ -1,0 +1,51 @@
+// Bun anchor for the imphnen comparison (benches/compare.sh).
+//
+// Owns the three workloads that imphnen's `examples/bench_server.rs` mirrors exactly:
+//   GET  /           -> 200 "Hello, World!" (text/plain)
+//   WS   /echo       -> every message is sent back with its own type (text stays text)
+//   WS   /broadcast  -> every connection is subscribed to one topic; every message a
+//                       connection sends is published with server.publish() to all
+//                       subscribers, the sender included (publishers need no role flag)
+// Limits match imphnen's: 16 MiB max payload, 64 KiB backpressure, no compression,
+// 120 s idle timeout. Listens on 127.0.0.1:$PORT (default 3000).
+
+const port = Number(process.env.PORT ?? 3000);
+const topic = "bench";
+
+const server = Bun.serve({
+  hostname: "127.0.0.1",
+  port,
+  fetch(req, srv) {
+    const path = new URL(req.url).pathname;
+    if (path === "/echo" || path === "/broadcast") {
+      if (srv.upgrade(req, { data: { broadcast: path === "/broadcast" } })) {
+        return undefined;
+      }
+      return new Response("Upgrade failed", { status: 400 });
+    }
+    if (path === "/") {
+      return new Response("Hello, World!", { headers: { "Content-Type": "text/plain" } });
+    }
+    return new Response("Not Found", { status: 404 });
+  },
+  websocket: {
+    maxPayloadLength: 16 * 1024 * 1024,
+    backpressureLimit: 64 * 1024,
+    closeOnBackpressureLimit: false,
+    idleTimeout: 120,
+    perMessageDeflate: false,
+    publishToSelf: true,
+    open(ws) {
+      if (ws.data.broadcast) ws.subscribe(topic);
+    },
+    message(ws, message) {
+      if (ws.data.broadcast) {
+        server.publish(topic, message);
+      } else {
+        ws.send(message);
+      }
+    },
+  },
+});
+
+console.log(`bun anchor listening on 127.0.0.1:${server.port}`);
