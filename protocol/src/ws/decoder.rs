@@ -349,3 +349,16 @@ impl Decoder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoder_state_stays_small() {
+        // Per-connection memory: a few dozen bytes plus the optional message buffer.
+        let size = core::mem::size_of::<Decoder>();
+        println!("size_of::<Decoder>() = {size}");
+        assert!(size <= 96, "Decoder grew to {size} bytes");
+    }
+}
