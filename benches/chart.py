@@ -87,9 +87,13 @@ def render(doc):
             out.append(f'<text x="{LABEL_W + BAR_W + 12}" y="{y + 30}" font-size="16" font-weight="bold" '
                        f'fill="{color}">{r["ratio"]:.2f}x</text>')
         flagged = [s for s in ("bun", "imphnen") if r.get(s) and r[s].get("problems")]
+        bound = [s for s in ("bun", "imphnen") if r.get(s) and r[s].get("client_bound_runs")]
         if flagged:
             out.append(f'<text x="{LABEL_W + BAR_W + 12}" y="{y + 48}" font-size="11" fill="#b42318">'
                        f'! {esc(", ".join(flagged))}: verification</text>')
+        elif bound:
+            out.append(f'<text x="{LABEL_W + BAR_W + 12}" y="{y + 48}" font-size="11" fill="#8a6d00">'
+                       f'~ {esc(", ".join(bound))}: client-bound</text>')
     out.append(f'<text x="16" y="{height - 14}" font-size="11" fill="#666">generated {esc(doc.get("generated", ""))}'
                f', commit {esc(doc.get("commit", ""))}; ratio = imphnen / Bun</text>')
     out.append("</svg>")

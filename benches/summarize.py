@@ -15,6 +15,10 @@ import re
 import statistics
 import subprocess
 
+# A closed-loop run whose single client thread was this busy was paced by the client: its
+# figure is a lower bound for the server, not a measurement of it.
+CLIENT_BOUND_CORES = 0.9
+
 # (row id, workload, label, metric path, unit, better)
 ROWS = [
     ("echo_16k", "echo_16k", "echo 100 conns x 16 KiB binary, 1 in flight", "msgs_per_s", "msgs/s", "higher"),
@@ -61,7 +65,9 @@ def problems(doc):
         return "run failed"
     bad = {k: doc.get(k, 0) for k in ("mismatches", "lost", "reordered", "errors", "non_2xx")}
     bad = {k: v for k, v in bad.items() if v}
-    return ", ".join(f"{k} {v}" for k, v in bad.items()) or None
+    if doc.get("messages") == 0 and doc.get("mode") != "idle":
+        bad["no traffic"] = 0
+    return ", ".join(f"{k} {v}" if v else k for k, v in bad.items()) or None
 
 
 def summarise(runs):
@@ -83,6 +89,16 @@ def summarise(runs):
                 "runs": values,
                 "problems": sorted({p for p in map(problems, docs) if p}),
             }
+            entry[server]["client_bound_runs"] = sum(
+                1 for d in docs
+                if d.get("target_rate") is None and d.get("mode") != "idle"
+                and (d.get("client_cpu_cores") or 0) >= CLIENT_BOUND_CORES * d.get("threads", 1))
+            # Context for reading the row: how busy the server was, and the tail latency.
+            for key, path_ in (("server_cpu_cores", "server_cpu_cores"), ("p99_us", "latency.p99_us"),
+                               ("latency_p99_us", "latency_p99_us")):
+                ctx = [v for v in (metric(d, path_) for d in docs) if v is not None]
+                if ctx:
+                    entry[server][key + "_median"] = statistics.median(ctx)
         if not seen:
             continue
         b, i = entry.get("bun"), entry.get("imphnen")
@@ -114,6 +130,9 @@ def print_table(rows):
         for server in SERVERS:
             if r.get(server) and r[server]["problems"]:
                 print(f"    ! {server}: {'; '.join(r[server]['problems'])}")
+            if r.get(server) and r[server].get("client_bound_runs"):
+                print(f"    ~ {server}: client core saturated in {r[server]['client_bound_runs']} run(s): "
+                      "a lower bound for the server")
 
 
 def main():

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             if report.clean() {
                 ExitCode::SUCCESS
             } else {
+                eprintln!("imphnen-loadgen: verification failed or no traffic");
                 ExitCode::from(3)
             }
         }

@@ -94,8 +94,13 @@ pub struct Report {
     pub server_cpu_cores: Option<f64>,
     /// This client's CPU nanoseconds per message.
     pub client_cpu_ns_per_msg: f64,
-    /// Messages per second this client could drive at 100 % of its threads' cores.
-    pub client_ceiling_msgs_per_s: f64,
+    /// This client's CPU utilisation over the window, in cores: near `threads` in a closed
+    /// loop means the client, not the server, set the pace.
+    pub client_cpu_cores: f64,
+    /// Messages per second this client could drive at 100 % of its threads' cores
+    /// (closed loop only: open-loop pacing spins between sends, so its CPU says nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ceiling_msgs_per_s: Option<f64>,
     /// Payloads that differed from what was sent (echo, broadcast).
     pub mismatches: u64,
     /// Messages lost (broadcast: gaps per publisher, including the tail after draining).
@@ -143,11 +148,10 @@ impl Report {
         self.server_cpu_ns_per_msg = w.server_cpu_ns.map(per_msg);
         self.server_cpu_cores = w.server_cpu_ns.map(|ns| ns as f64 / 1e9 / secs);
         self.client_cpu_ns_per_msg = per_msg(w.client_cpu_ns);
-        self.client_ceiling_msgs_per_s = if self.client_cpu_ns_per_msg > 0.0 {
-            threads as f64 * 1e9 / self.client_cpu_ns_per_msg
-        } else {
-            0.0
-        };
+        self.client_cpu_cores = w.client_cpu_ns as f64 / 1e9 / secs;
+        self.client_ceiling_msgs_per_s = (self.client_cpu_ns_per_msg > 0.0
+            && self.target_rate.is_none())
+        .then(|| threads as f64 * 1e9 / self.client_cpu_ns_per_msg);
         if let Some(size) = self.size {
             self.payload_bytes_per_s = Some(self.msgs_per_s * size as f64);
         }
@@ -170,11 +174,13 @@ impl Report {
             shape += &format!(", open loop at {r:.0}/s");
         }
         println!("shape           {shape}");
-        println!(
-            "window          {:.2} s, {} messages",
-            self.duration_s, self.messages
-        );
-        println!("throughput      {:.0} msgs/s", self.msgs_per_s);
+        if self.mode != "idle" {
+            println!(
+                "window          {:.2} s, {} messages",
+                self.duration_s, self.messages
+            );
+            println!("throughput      {:.0} msgs/s", self.msgs_per_s);
+        }
         if let Some(b) = self.payload_bytes_per_s {
             println!("payload         {:.1} MiB/s", b / (1024.0 * 1024.0));
         }
@@ -187,10 +193,18 @@ impl Report {
         if let (Some(ns), Some(cores)) = (self.server_cpu_ns_per_msg, self.server_cpu_cores) {
             println!("server cpu      {ns:.0} ns/msg ({cores:.2} cores)");
         }
-        println!(
-            "client cpu      {:.0} ns/msg (ceiling ~{:.0} msgs/s on {} threads)",
-            self.client_cpu_ns_per_msg, self.client_ceiling_msgs_per_s, self.threads
-        );
+        match self.client_ceiling_msgs_per_s {
+            _ if self.mode == "idle" => {}
+            Some(c) => println!(
+                "client cpu      {:.0} ns/msg ({:.2} cores; ceiling ~{c:.0} msgs/s on {} threads)",
+                self.client_cpu_ns_per_msg, self.client_cpu_cores, self.threads
+            ),
+            None if self.messages == 0 => println!("client cpu      n/a (no messages)"),
+            None => println!(
+                "client cpu      {:.0} ns/msg (open loop: spins between sends)",
+                self.client_cpu_ns_per_msg
+            ),
+        }
         if let Some(n) = self.open_connections {
             println!(
                 "open            {n} connections in {:.2} s",
@@ -223,9 +237,11 @@ impl Report {
         std::fs::write(path, json + "\n").map_err(|e| format!("writing {path}: {e}"))
     }
 
-    /// True when verification found nothing wrong.
+    /// True when verification found nothing wrong and traffic flowed (idle mode moves no
+    /// messages by design).
     pub fn clean(&self) -> bool {
-        self.mismatches == 0
+        (self.messages > 0 || self.mode == "idle")
+            && self.mismatches == 0
             && self.lost == 0
             && self.reordered == 0
             && self.first_problem.is_none()
