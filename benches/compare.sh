@@ -15,6 +15,8 @@
 #   IMPHNEN_BIN=path              run this binary as the imphnen side instead of building
 #                                 bench_server (an older build, or a stand-in to test this script)
 #   IDLE_CONNS=10000              connections for the idle-memory row
+#   RATE=N | RATE_FROM=echo_20b_1 latency_fixed's open-loop rate: N msgs/s, or half of Bun's
+#                                 median in that workload (default echo_20b_16)
 #   SERVER_CORE=0 CLIENT_CORE=1   cores for server and client
 # Flags: --smoke  only run loadgen's verified smoke against each server (no timings).
 set -euo pipefail
@@ -141,11 +143,11 @@ wrk_run() { # server out.json script
   grep '^{"requests_per_s"' "${json%.json}.txt" >"$json" || echo '{"failed": true}' >"$json"
 }
 
-half_bun_rate() { # half of Bun's median msgs/s in echo_20b_16 (or RATE)
+half_bun_rate() { # half of Bun's median msgs/s in $RATE_FROM (default echo_20b_16), or $RATE
   if [[ -n ${RATE:-} ]]; then echo "$RATE"; return; fi
-  python3 - "$RUNS_DIR" <<'PY'
+  python3 - "$RUNS_DIR" "${RATE_FROM:-echo_20b_16}" <<'PY'
 import glob, json, statistics, sys
-vals = [json.load(open(f)).get("msgs_per_s", 0) for f in glob.glob(f"{sys.argv[1]}/echo_20b_16.bun.*.json")]
+vals = [json.load(open(f)).get("msgs_per_s", 0) for f in glob.glob(f"{sys.argv[1]}/{sys.argv[2]}.bun.*.json")]
 vals = [v for v in vals if v]
 print(int(statistics.median(vals) / 2) if vals else 50000)
 PY
@@ -190,7 +192,7 @@ ensure_wrk
 rm -f "$RUNS_DIR"/*.json "$RUNS_DIR"/*.txt
 START=$(date +%s)
 for w in $ONLY; do
-  [[ $w == latency_fixed ]] && FIXED_RATE=$(half_bun_rate) && log "latency_fixed: open loop at $FIXED_RATE msgs/s (half of Bun's echo_20b_16 median)"
+  [[ $w == latency_fixed ]] && FIXED_RATE=$(half_bun_rate) && log "latency_fixed: open loop at $FIXED_RATE msgs/s (RATE, or half of Bun's ${RATE_FROM:-echo_20b_16} median)"
   log "== $w"
   active=""
   for s in $(servers); do
