@@ -1,0 +1,107 @@
+//! Server configuration: WebSocket limits, HTTP limits and timeouts, worker count.
+//!
+//! Every field documents its default and what the default protects against. All structs are
+//! `Default`, so a user writes only what differs:
+//! `Config { websocket: WsConfig { idle_timeout: Duration::from_secs(300), ..Default::default() }, ..Default::default() }`.
+
+use std::time::Duration;
+
+pub use imphnen_protocol::http::Limits as HttpLimits;
+
+/// The whole server configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// WebSocket behaviour (the guide's `websocket` option).
+    pub websocket: WsConfig,
+    /// HTTP/1.1 limits and timeouts.
+    pub http: HttpConfig,
+    /// Worker threads, one monoio runtime and one listening socket each. Default `0`: one per
+    /// available core. More workers than cores only adds context switches.
+    pub workers: usize,
+    /// How long `Server::shutdown` waits for WebSockets to flush their queued messages and
+    /// complete the close handshake, and for in-flight HTTP requests to finish. Default 10 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            websocket: WsConfig::default(),
+            http: HttpConfig::default(),
+            workers: 0,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// The worker count to start: `workers`, or the available cores when it is 0.
+    pub fn effective_workers(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }
+    }
+}
+
+/// WebSocket options, named as in the guide (`maxPayloadLength`, `idleTimeout`, `backpressureLimit`).
+#[derive(Clone, Debug)]
+pub struct WsConfig {
+    /// Largest incoming message, in bytes, inclusive. Default 16 MiB. A frame or fragmented
+    /// message that would exceed it is refused from its header, before its payload is buffered,
+    /// with close code 1009: this bounds the memory a single client can make the server hold.
+    pub max_payload_length: usize,
+    /// A connection that sends nothing (not even a pong) for this long is closed with 1001.
+    /// When `send_pings` is on, a ping goes out after half of it, so a live but quiet peer keeps
+    /// the connection open by answering. Default 120 s. `Duration::ZERO` disables the timeout.
+    pub idle_timeout: Duration,
+    /// Outbound bytes a connection may have queued before `send` reports `Backpressure`; once the
+    /// queue is above it, further sends are `Dropped`. Inbound, it bounds how many unprocessed
+    /// bytes are buffered while a handler is busy before the engine stops reading the socket.
+    /// Default 64 KiB: memory per slow connection stays bounded.
+    pub backpressure_limit: usize,
+    /// Send a ping after half of `idle_timeout` of silence. Default `true`.
+    pub send_pings: bool,
+    /// How long to wait for the peer's close frame after sending ours, before closing TCP.
+    /// Default 5 s: a peer that never answers cannot hold the connection open.
+    pub close_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            max_payload_length: 16 << 20,
+            idle_timeout: Duration::from_secs(120),
+            backpressure_limit: 64 << 10,
+            send_pings: true,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// HTTP/1.1 options.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Size limits on request heads, URIs and bodies (431/414/413).
+    pub limits: HttpLimits,
+    /// An idle keep-alive connection (no request in progress) is closed after this long.
+    /// Default 10 s: idle sockets cost kernel memory and a file descriptor.
+    pub keep_alive_timeout: Duration,
+    /// A request whose head or body has not fully arrived this long after its first byte gets
+    /// 408 and the connection closes. Default 10 s: a client trickling a request byte by byte
+    /// ("slow loris") cannot hold a connection forever.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            limits: HttpLimits::default(),
+            keep_alive_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! One connection's state: a small struct in the core's slab, not a parked future.
+//!
+//! A connection owns its fd, whatever input it could not process yet, whatever output the kernel
+//! did not take yet, and its protocol phase (HTTP/1.1, WebSocket, or draining before close).
+//! Both buffers are empty `Vec`s (no allocation) while the connection is idle: bytes are read into
+//! the core's shared buffer and only a remainder is copied here. Buffers that empty out go back to
+//! the core's pool (`BufPool`).
+
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+
+use imphnen_protocol::http::BodyDecoder;
+use imphnen_protocol::ws::Decoder;
+
+use crate::service::WsSession;
+use crate::{Request, WebSocket};
+
+/// A slab token: generation in the high half, slot index in the low half, so an event or a
+/// handle that outlives its connection never reaches the slot's next occupant.
+pub(crate) type Token = u64;
+
+pub(crate) fn token(slot: u32, generation: u32) -> Token {
+    (u64::from(generation) << 32) | u64::from(slot)
+}
+
+pub(crate) fn slot_of(token: Token) -> (u32, u32) {
+    (token as u32, (token >> 32) as u32)
+}
+
+/// One connection.
+pub(crate) struct Conn {
+    pub(crate) fd: RawFd,
+    pub(crate) remote: SocketAddr,
+    /// The epoll interest currently registered.
+    pub(crate) interest: u32,
+    /// Core clock (ms) of the last byte received.
+    pub(crate) last_rx_ms: u64,
+    /// Received bytes not processed yet (a partial head or frame, or input held back while a
+    /// handler runs).
+    pub(crate) inbuf: Vec<u8>,
+    /// Bytes the kernel has not accepted yet.
+    pub(crate) out: Vec<u8>,
+    /// A handler future of this connection is running; its next events wait.
+    pub(crate) busy: bool,
+    /// The peer sent FIN: nothing more will be read.
+    pub(crate) peer_eof: bool,
+    /// Close the connection once `out` is flushed.
+    pub(crate) close_after_flush: bool,
+    /// Queued in the core's list of connections to flush at the end of the turn.
+    pub(crate) dirty: bool,
+    pub(crate) phase: Phase,
+}
+
+/// The protocol the connection currently speaks.
+pub(crate) enum Phase {
+    Http(HttpConn),
+    Ws(Box<WsConn>),
+    /// Our side is done: FIN sent; discard input until the peer's FIN or `until_ms`.
+    Draining {
+        until_ms: u64,
+    },
+}
+
+/// HTTP/1.1 state between and during requests.
+#[derive(Default)]
+pub(crate) struct HttpConn {
+    /// Core clock when the first byte of the current, incomplete request arrived.
+    pub(crate) request_started_ms: Option<u64>,
+    /// A request whose head is parsed and whose body is still arriving.
+    pub(crate) body: Option<PendingBody>,
+    /// Framing of the response a running handler will produce.
+    pub(crate) in_flight: Option<ResponseFraming>,
+}
+
+/// A request waiting for the rest of its body.
+pub(crate) struct PendingBody {
+    pub(crate) request: Request,
+    pub(crate) decoder: BodyDecoder,
+    pub(crate) body: Vec<u8>,
+    pub(crate) framing: ResponseFraming,
+}
+
+/// How the response to a request is to be written.
+#[derive(Clone, Copy)]
+pub(crate) struct ResponseFraming {
+    /// A HEAD request: headers only.
+    pub(crate) head_only: bool,
+    /// Keep the connection open after the response.
+    pub(crate) keep_alive: bool,
+}
+
+/// WebSocket state.
+pub(crate) struct WsConn {
+    pub(crate) decoder: Decoder,
+    pub(crate) session: Rc<dyn WsSession>,
+    pub(crate) handle: WebSocket,
+    /// Our close frame went out at this core time (ms), with this code.
+    pub(crate) close_sent: Option<(u64, u16)>,
+    /// The peer's close frame arrived, with this code and reason (1005 for an empty body).
+    pub(crate) close_received: Option<(u16, String)>,
+    /// `on_close` has run (or been started).
+    pub(crate) close_notified: bool,
+    /// A ping is out and no frame arrived since.
+    pub(crate) ping_outstanding: bool,
+}
+
+impl Conn {
+    pub(crate) fn new_http(fd: RawFd, remote: SocketAddr, now_ms: u64, interest: u32) -> Conn {
+        Conn {
+            fd,
+            remote,
+            interest,
+            last_rx_ms: now_ms,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            busy: false,
+            peer_eof: false,
+            close_after_flush: false,
+            dirty: false,
+            phase: Phase::Http(HttpConn::default()),
+        }
+    }
+
+    /// The WebSocket state, if the connection is upgraded.
+    pub(crate) fn ws(&mut self) -> Option<&mut WsConn> {
+        match &mut self.phase {
+            Phase::Ws(ws) => Some(ws),
+            _ => None,
+        }
+    }
+
+    /// Appends to the output with a writer (the protocol crate's encoders), keeping the
+    /// handle's count of unsent bytes in step.
+    pub(crate) fn write_out(&mut self, pool: &mut BufPool, write: impl FnOnce(&mut Vec<u8>)) {
+        ensure_buffer(&mut self.out, pool);
+        write(&mut self.out);
+        self.publish_unsent();
+    }
+
+    /// Removes `n` sent bytes from the front of the output.
+    pub(crate) fn consume_out(&mut self, pool: &mut BufPool, n: usize) {
+        if n == self.out.len() {
+            self.out.clear();
+            pool.give(std::mem::take(&mut self.out));
+        } else {
+            self.out.drain(..n);
+        }
+        self.publish_unsent();
+    }
+
+    /// Tells the connection's handle how much output waits for the kernel.
+    pub(crate) fn publish_unsent(&self) {
+        if let Phase::Ws(ws) = &self.phase {
+            ws.handle
+                .0
+                .unsent
+                .store(self.out.len(), std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+/// Gives an empty, unallocated buffer a recycled allocation before it is written to.
+pub(crate) fn ensure_buffer(buf: &mut Vec<u8>, pool: &mut BufPool) {
+    if buf.capacity() == 0 {
+        *buf = pool.take();
+    }
+}
+
+/// A small per-core stack of emptied buffers, so a connection that sends a reply every turn
+/// does not allocate a fresh `Vec` every turn, while an idle connection holds none.
+pub(crate) struct BufPool {
+    free: Vec<Vec<u8>>,
+    keep: usize,
+    max_capacity: usize,
+}
+
+impl BufPool {
+    pub(crate) fn new(keep: usize, max_capacity: usize) -> BufPool {
+        BufPool {
+            free: Vec::with_capacity(keep),
+            keep,
+            max_capacity,
+        }
+    }
+
+    /// An empty buffer, recycled when one is available.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        self.free.pop().unwrap_or_else(|| Vec::with_capacity(4096))
+    }
+
+    /// Returns an emptied buffer; oversized ones and those beyond `keep` are freed.
+    pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > self.max_capacity || self.free.len() >= self.keep
+        {
+            return;
+        }
+        buf.clear();
+        self.free.push(buf);
+    }
+}

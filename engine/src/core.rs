@@ -1,0 +1,734 @@
+//! One core: its epoll set, its slab of connections, its driver loop.
+//!
+//! The driver task awaits the readiness of the core's epoll fd through monoio, then, in one
+//! *turn*, accepts, reads every ready socket into the core's shared read buffer, runs the
+//! protocol and the handlers, and writes each connection's output with one `send`. Handler
+//! futures that do not finish at once run as monoio tasks of the same core and resume their
+//! connection when done (`invoke.rs`).
+//!
+//! Owns: the slab, the turn, accept, reads, writes, timers, the mailbox and closing. The HTTP
+//! and WebSocket phases of a connection live in `http.rs` and `ws.rs`.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant, SystemTime};
+
+use imphnen_protocol::http::DateCache;
+
+use crate::config::Config;
+use crate::conn::{BufPool, Conn, Phase, Token, slot_of, token};
+use crate::handle::{SendStatus, Shared, status_after};
+use crate::mailbox::{Command, CoreRemote};
+use crate::poller::{self, Poller, READ, Ready, TimerFd, WRITE};
+use crate::service::Service;
+use crate::socket::{self, Recv};
+use crate::{Message, ReadyState};
+
+const LISTENER: Token = u64::MAX;
+const WAKE: Token = u64::MAX - 1;
+const TIMER: Token = u64::MAX - 2;
+/// The core's shared read buffer.
+const READ_BUF: usize = 64 << 10;
+/// At most this many accepts per turn, so a connection storm cannot starve open connections.
+const ACCEPTS_PER_TURN: usize = 128;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+struct Slot {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+/// The connections of one core, addressed by generation-checked tokens.
+#[derive(Default)]
+pub(crate) struct Slab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Slab {
+    fn insert(&mut self, make: impl FnOnce(Token) -> Conn) -> Token {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        let t = token(slot, s.generation);
+        s.conn = Some(make(t));
+        self.len += 1;
+        t
+    }
+
+    pub(crate) fn get_mut(&mut self, t: Token) -> Option<&mut Conn> {
+        let (slot, generation) = slot_of(t);
+        match self.slots.get_mut(slot as usize) {
+            Some(s) if s.generation == generation => s.conn.as_mut(),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, t: Token) -> Option<Conn> {
+        let (slot, generation) = slot_of(t);
+        let s = self.slots.get_mut(slot as usize)?;
+        if s.generation != generation {
+            return None;
+        }
+        let conn = s.conn.take()?;
+        s.generation = s.generation.wrapping_add(1);
+        self.free.push(slot);
+        self.len -= 1;
+        Some(conn)
+    }
+
+    fn tokens_into(&self, out: &mut Vec<Token>) {
+        out.clear();
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.conn.is_some() {
+                out.push(token(i as u32, s.generation));
+            }
+        }
+    }
+}
+
+/// The per-core state, shared (single-threaded) by the driver task, handler tasks and
+/// same-core `WebSocket` handles. `RefCell` borrows are never held across user code.
+pub(crate) struct Core {
+    pub(crate) remote: Arc<CoreRemote>,
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) service: Rc<dyn Service>,
+    pub(crate) conns: RefCell<Slab>,
+    pub(crate) pool: RefCell<BufPool>,
+    pub(crate) date: RefCell<DateCache>,
+    poller: RefCell<Poller>,
+    listener: RefCell<Option<TcpListener>>,
+    timer: TimerFd,
+    dirty: RefCell<Vec<Token>>,
+    in_turn: Cell<bool>,
+    started: Instant,
+    now_ms: Cell<u64>,
+    shutdown_deadline: Cell<Option<u64>>,
+}
+
+impl Core {
+    /// Sets up the core inside its runtime: epoll set with listener, wake-up and timer fds.
+    pub(crate) fn new(
+        remote: Arc<CoreRemote>,
+        cfg: Arc<Config>,
+        service: Rc<dyn Service>,
+        listener: TcpListener,
+    ) -> io::Result<Rc<Core>> {
+        let poller = Poller::new(1024)?;
+        let timer = TimerFd::periodic(tick_period(&cfg))?;
+        poller.add(listener.as_raw_fd(), LISTENER, READ)?;
+        poller.add(remote.wake_fd().as_raw_fd(), WAKE, READ)?;
+        poller.add(timer.as_raw_fd(), TIMER, READ)?;
+        let core = Rc::new(Core {
+            remote,
+            cfg,
+            service,
+            conns: RefCell::new(Slab::default()),
+            pool: RefCell::new(BufPool::new(256, 256 << 10)),
+            date: RefCell::new(DateCache::new(SystemTime::now())),
+            poller: RefCell::new(poller),
+            listener: RefCell::new(Some(listener)),
+            timer,
+            dirty: RefCell::new(Vec::new()),
+            in_turn: Cell::new(false),
+            started: Instant::now(),
+            now_ms: Cell::new(0),
+            shutdown_deadline: Cell::new(None),
+        });
+        CURRENT.with(|c| *c.borrow_mut() = Some(core.clone()));
+        Ok(core)
+    }
+
+    /// The driver loop; returns after a shutdown once every connection is gone.
+    pub(crate) async fn run(self: Rc<Self>, rx: Receiver<Command>) {
+        let mut read_buf = vec![0u8; READ_BUF];
+        let mut ready = Vec::with_capacity(1024);
+        let mut tokens = Vec::new();
+        loop {
+            let waited = {
+                let poller = self.poller.borrow();
+                poller.wait_ready().await
+            };
+            if let Err(e) = waited {
+                eprintln!(
+                    "imphnen: core {} cannot wait on its epoll set: {e}",
+                    self.remote.index
+                );
+                break;
+            }
+            self.in_turn.set(true);
+            ready.clear();
+            match self.poller.borrow_mut().poll_now() {
+                Ok(evs) => ready.extend(evs.iter().map(poller::ready_of)),
+                Err(e) => eprintln!("imphnen: epoll_wait failed: {e}"),
+            }
+            for ev in &ready {
+                self.on_event(*ev, &mut read_buf, &rx, &mut tokens);
+            }
+            self.flush_dirty();
+            self.in_turn.set(false);
+            if self.shutdown_deadline.get().is_some() && self.conns.borrow().len == 0 {
+                break;
+            }
+        }
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+
+    fn on_event(
+        &self,
+        ev: Ready,
+        read_buf: &mut [u8],
+        rx: &Receiver<Command>,
+        tokens: &mut Vec<Token>,
+    ) {
+        match ev.token {
+            LISTENER => self.accept_ready(),
+            WAKE => self.drain_mailbox(rx),
+            TIMER => {
+                self.timer.drain();
+                self.tick(tokens);
+            }
+            t => {
+                if ev.readable() {
+                    self.on_readable(t, read_buf);
+                }
+                if ev.writable() {
+                    self.after_io(t);
+                }
+            }
+        }
+    }
+
+    /// Core time in milliseconds (advanced by the tick timer).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.now_ms.get()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown_deadline.get().is_some()
+    }
+
+    fn accept_ready(&self) {
+        let lfd = match &*self.listener.borrow() {
+            Some(l) => l.as_raw_fd(),
+            None => return,
+        };
+        for _ in 0..ACCEPTS_PER_TURN {
+            match socket::accept(lfd) {
+                Ok(Some((fd, addr))) => {
+                    let now = self.now_ms();
+                    let t = self
+                        .conns
+                        .borrow_mut()
+                        .insert(|_| Conn::new_http(fd, addr, now, READ));
+                    if let Err(e) = self.poller.borrow().add(fd, t, READ) {
+                        eprintln!("imphnen: cannot register a connection: {e}");
+                        self.conns.borrow_mut().remove(t);
+                        socket::close(fd);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // EMFILE/ENFILE/ENOBUFS: keep serving; the listener stays readable and we
+                    // retry next turn.
+                    eprintln!("imphnen: accept failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One read from a ready socket, then protocol processing and a flush.
+    fn on_readable(&self, t: Token, read_buf: &mut [u8]) {
+        let (fd, mut inbuf, draining) = {
+            let mut conns = self.conns.borrow_mut();
+            let Some(c) = conns.get_mut(t) else { return };
+            if c.peer_eof {
+                return;
+            }
+            let draining = matches!(c.phase, Phase::Draining { .. });
+            (c.fd, std::mem::take(&mut c.inbuf), draining)
+        };
+        let from_shared = inbuf.is_empty();
+        let res = if from_shared {
+            socket::recv(fd, read_buf)
+        } else {
+            inbuf.reserve(READ_BUF);
+            let len = inbuf.len();
+            let cap = inbuf.capacity();
+            // SAFETY: `reserve` made `cap - len` bytes available after `len`; recv writes at most
+            // that many and `set_len` below only covers what it reported written.
+            let spare =
+                unsafe { std::slice::from_raw_parts_mut(inbuf.as_mut_ptr().add(len), cap - len) };
+            let r = socket::recv(fd, spare);
+            if let Ok(Recv::Data(n)) = r {
+                // SAFETY: the kernel initialized `n` bytes after `len`.
+                unsafe { inbuf.set_len(len + n) };
+            }
+            r
+        };
+        let n = match res {
+            Ok(Recv::Data(n)) => n,
+            Ok(Recv::WouldBlock) => {
+                self.restore_inbuf(t, inbuf);
+                return;
+            }
+            Ok(Recv::Eof) => {
+                self.restore_inbuf(t, inbuf);
+                self.on_eof(t);
+                return;
+            }
+            Err(_) => {
+                self.free(t);
+                return;
+            }
+        };
+        if let Some(c) = self.conns.borrow_mut().get_mut(t) {
+            c.last_rx_ms = self.now_ms();
+            if let Some(ws) = c.ws() {
+                ws.ping_outstanding = false;
+            }
+        }
+        if draining {
+            inbuf.clear();
+            self.pool.borrow_mut().give(inbuf);
+            return;
+        }
+        if from_shared {
+            let consumed = self.process_input(t, &mut read_buf[..n]);
+            self.keep_leftover(t, &read_buf[consumed..n]);
+        } else {
+            let consumed = self.process_input(t, &mut inbuf);
+            inbuf.drain(..consumed);
+            self.restore_inbuf(t, inbuf);
+        }
+        self.after_io(t);
+    }
+
+    /// Runs the connection's current phase over `input`; returns the bytes consumed. Input left
+    /// over is a partial head or frame, or input held back while a handler runs.
+    pub(crate) fn process_input(&self, t: Token, input: &mut [u8]) -> usize {
+        let mut pos = 0;
+        loop {
+            let phase = {
+                let mut conns = self.conns.borrow_mut();
+                let Some(c) = conns.get_mut(t) else {
+                    return input.len();
+                };
+                if c.busy {
+                    return pos;
+                }
+                if c.close_after_flush {
+                    return input.len();
+                }
+                match c.phase {
+                    Phase::Http(_) => 0,
+                    Phase::Ws(_) => 1,
+                    Phase::Draining { .. } => return input.len(),
+                }
+            };
+            let n = if phase == 0 {
+                self.process_http(t, &mut input[pos..])
+            } else {
+                self.process_ws(t, &mut input[pos..])
+            };
+            pos += n;
+            let switched = matches!(
+                (
+                    phase,
+                    self.conns
+                        .borrow_mut()
+                        .get_mut(t)
+                        .map(|c| matches!(c.phase, Phase::Ws(_)))
+                ),
+                (0, Some(true))
+            );
+            if !switched || pos >= input.len() {
+                return pos;
+            }
+        }
+    }
+
+    /// Processes input held back while a handler ran (called when it finishes).
+    pub(crate) fn process_leftover(&self, t: Token) {
+        let inbuf = match self.conns.borrow_mut().get_mut(t) {
+            Some(c) if !c.inbuf.is_empty() => std::mem::take(&mut c.inbuf),
+            _ => return,
+        };
+        let mut inbuf = inbuf;
+        let consumed = self.process_input(t, &mut inbuf);
+        inbuf.drain(..consumed);
+        self.restore_inbuf(t, inbuf);
+    }
+
+    fn keep_leftover(&self, t: Token, rest: &[u8]) {
+        if rest.is_empty() {
+            return;
+        }
+        let mut conns = self.conns.borrow_mut();
+        if let Some(c) = conns.get_mut(t) {
+            if c.inbuf.capacity() == 0 {
+                c.inbuf = self.pool.borrow_mut().take();
+            }
+            c.inbuf.extend_from_slice(rest);
+        }
+    }
+
+    fn restore_inbuf(&self, t: Token, buf: Vec<u8>) {
+        let mut conns = self.conns.borrow_mut();
+        match conns.get_mut(t) {
+            Some(c) if !buf.is_empty() => c.inbuf = buf,
+            _ => self.pool.borrow_mut().give(buf),
+        }
+    }
+
+    fn on_eof(&self, t: Token) {
+        let close_now = {
+            let mut conns = self.conns.borrow_mut();
+            let Some(c) = conns.get_mut(t) else { return };
+            c.peer_eof = true;
+            match &c.phase {
+                // An HTTP client may half-close after its request: answer first, then close.
+                Phase::Http(_) => {
+                    c.close_after_flush = true;
+                    !c.busy && c.out.is_empty()
+                }
+                Phase::Ws(_) | Phase::Draining { .. } => true,
+            }
+        };
+        if close_now {
+            self.free(t);
+        } else {
+            self.after_io(t);
+        }
+    }
+
+    /// Flushes the connection's output, then updates its epoll interest, and finishes the
+    /// connection when it has nothing left to say.
+    pub(crate) fn after_io(&self, t: Token) {
+        let mut conns = self.conns.borrow_mut();
+        let Some(c) = conns.get_mut(t) else { return };
+        c.dirty = false;
+        if !c.out.is_empty() {
+            match socket::send(c.fd, &c.out) {
+                Ok(n) => c.consume_out(&mut self.pool.borrow_mut(), n),
+                Err(_) => {
+                    drop(conns);
+                    self.free(t);
+                    return;
+                }
+            }
+        }
+        if c.out.is_empty() && c.close_after_flush && !c.busy {
+            if c.peer_eof || matches!(c.phase, Phase::Draining { .. }) {
+                drop(conns);
+                self.free(t);
+                return;
+            }
+            // Lingering close: send FIN, then read and discard until the peer's FIN, so that
+            // unread input does not turn our close into a reset that destroys the last response.
+            socket::shutdown_write(c.fd);
+            c.close_after_flush = false;
+            c.inbuf.clear();
+            c.phase = Phase::Draining {
+                until_ms: self.now_ms() + self.cfg.websocket.close_timeout.as_millis() as u64,
+            };
+        }
+        let limit = self.cfg.websocket.backpressure_limit;
+        let mut want = 0;
+        if !c.peer_eof && !(c.busy && c.inbuf.len() >= limit) {
+            want |= READ;
+        }
+        if !c.out.is_empty() {
+            want |= WRITE;
+        }
+        if want != c.interest {
+            c.interest = want;
+            let _ = self.poller.borrow().modify(c.fd, t, want);
+        }
+    }
+
+    /// Marks a connection whose output grew outside its own read processing; flushed at the end
+    /// of the turn (or, outside a turn, the core is woken to do it).
+    pub(crate) fn mark_dirty(&self, c: &mut Conn, t: Token) {
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.borrow_mut().push(t);
+            if !self.in_turn.get() {
+                self.remote.wake();
+            }
+        }
+    }
+
+    fn flush_dirty(&self) {
+        let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
+        for t in &dirty {
+            self.after_io(*t);
+        }
+        let mut d = self.dirty.borrow_mut();
+        if d.is_empty() {
+            *d = dirty;
+            d.clear();
+        }
+    }
+
+    /// Closes the socket and forgets the connection; a WebSocket's `on_close` runs if it has not.
+    pub(crate) fn free(&self, t: Token) {
+        let Some(mut c) = self.conns.borrow_mut().remove(t) else {
+            return;
+        };
+        socket::close(c.fd);
+        {
+            let mut pool = self.pool.borrow_mut();
+            pool.give(std::mem::take(&mut c.inbuf));
+            pool.give(std::mem::take(&mut c.out));
+        }
+        if let Phase::Ws(ws) = c.phase {
+            ws.handle.set_state(ReadyState::Closed);
+            ws.handle
+                .0
+                .unsent
+                .store(0, std::sync::atomic::Ordering::Release);
+            if !ws.close_notified {
+                let (code, reason) = ws.close_received.unwrap_or((1006, String::new()));
+                crate::invoke::detach(ws.session.clone().on_close(code, reason));
+            }
+        }
+    }
+
+    fn tick(&self, tokens: &mut Vec<Token>) {
+        self.now_ms.set(self.started.elapsed().as_millis() as u64);
+        self.date.borrow_mut().update(SystemTime::now());
+        let now = self.now_ms();
+        if let Some(deadline) = self.shutdown_deadline.get() {
+            if now >= deadline {
+                self.conns.borrow().tokens_into(tokens);
+                for t in tokens.iter() {
+                    self.free(*t);
+                }
+                return;
+            }
+        }
+        self.conns.borrow().tokens_into(tokens);
+        for t in tokens.iter() {
+            self.tick_conn(*t, now);
+        }
+    }
+
+    fn tick_conn(&self, t: Token, now: u64) {
+        enum Due {
+            Nothing,
+            Free,
+            Http(u16),
+            Ws,
+        }
+        let due = {
+            let mut conns = self.conns.borrow_mut();
+            let Some(c) = conns.get_mut(t) else { return };
+            let http = &self.cfg.http;
+            match &c.phase {
+                Phase::Draining { until_ms } if now >= *until_ms => Due::Free,
+                Phase::Draining { .. } => Due::Nothing,
+                Phase::Http(h) => match h.request_started_ms {
+                    Some(s)
+                        if !c.busy
+                            && now.saturating_sub(s) >= http.request_timeout.as_millis() as u64 =>
+                    {
+                        Due::Http(408)
+                    }
+                    None if !c.busy
+                        && c.out.is_empty()
+                        && c.inbuf.is_empty()
+                        && (self.is_shutting_down()
+                            || now.saturating_sub(c.last_rx_ms)
+                                >= http.keep_alive_timeout.as_millis() as u64) =>
+                    {
+                        Due::Free
+                    }
+                    _ => Due::Nothing,
+                },
+                Phase::Ws(_) => Due::Ws,
+            }
+        };
+        match due {
+            Due::Nothing => {}
+            Due::Free => self.free(t),
+            Due::Http(status) => self.http_timeout(t, status),
+            Due::Ws => self.ws_tick(t, now),
+        }
+    }
+
+    fn drain_mailbox(&self, rx: &Receiver<Command>) {
+        self.remote.begin_drain();
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                Command::Send {
+                    slot,
+                    generation,
+                    msg,
+                } => self.send_queued(token(slot, generation), msg),
+                Command::Close {
+                    slot,
+                    generation,
+                    code,
+                    reason,
+                } => self.close_ws(token(slot, generation), code, &reason),
+                Command::Shutdown { deadline } => self.begin_shutdown(deadline),
+            }
+        }
+    }
+
+    fn begin_shutdown(&self, deadline: Instant) {
+        let ms = self.now_ms()
+            + deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64;
+        self.shutdown_deadline.set(Some(ms));
+        if let Some(l) = self.listener.borrow_mut().take() {
+            let _ = self.poller.borrow().delete(l.as_raw_fd());
+        }
+        let mut tokens = Vec::new();
+        self.conns.borrow().tokens_into(&mut tokens);
+        for t in tokens {
+            let idle_http = {
+                let mut conns = self.conns.borrow_mut();
+                match conns.get_mut(t) {
+                    Some(c) => match &c.phase {
+                        Phase::Http(h) => {
+                            c.close_after_flush = true;
+                            h.request_started_ms.is_none() && !c.busy && c.inbuf.is_empty()
+                        }
+                        _ => false,
+                    },
+                    None => false,
+                }
+            };
+            if idle_http {
+                self.after_io(t);
+            } else {
+                self.close_ws(t, 1001, "Server shutting down");
+            }
+        }
+    }
+
+    /// A message from another thread reaches its connection.
+    fn send_queued(&self, t: Token, msg: Message) {
+        let frame_len = msg.len() + imphnen_protocol::ws::header_len(msg.len() as u64, false);
+        let mut conns = self.conns.borrow_mut();
+        let Some(c) = conns.get_mut(t) else { return };
+        let Some(ws) = c.ws() else { return };
+        ws.handle
+            .0
+            .queued
+            .fetch_sub(frame_len, std::sync::atomic::Ordering::AcqRel);
+        if ws.close_sent.is_some() {
+            return;
+        }
+        c.write_out(&mut self.pool.borrow_mut(), |out| encode_message(out, &msg));
+        self.mark_dirty(c, t);
+    }
+
+    /// `ws.send` on the connection's own core: straight into its output.
+    fn send_here(&self, shared: &Shared, msg: &Message) -> Option<SendStatus> {
+        let t = token(shared.slot, shared.generation);
+        let Ok(mut conns) = self.conns.try_borrow_mut() else {
+            return None; // re-entered from inside the core: take the mailbox path
+        };
+        let Some(c) = conns.get_mut(t) else {
+            return Some(SendStatus::Closed);
+        };
+        match c.ws() {
+            Some(ws) if ws.close_sent.is_none() => {}
+            _ => return Some(SendStatus::Closed),
+        }
+        c.write_out(&mut self.pool.borrow_mut(), |out| encode_message(out, msg));
+        let limit = shared.backpressure_limit;
+        if c.out.len() > limit {
+            // Past the limit within one turn: try the socket now rather than grow further.
+            if let Ok(n) = socket::send(c.fd, &c.out) {
+                c.consume_out(&mut self.pool.borrow_mut(), n);
+            }
+        }
+        self.mark_dirty(c, t);
+        let queued = shared.buffered();
+        Some(status_after(queued, limit, msg.len()))
+    }
+}
+
+/// Encodes a data message as one unmasked server frame.
+pub(crate) fn encode_message(out: &mut Vec<u8>, msg: &Message) {
+    use imphnen_protocol::ws::{OpCode, encode_frame};
+    let op = if msg.is_text() {
+        OpCode::Text
+    } else {
+        OpCode::Binary
+    };
+    encode_frame(out, true, op, None, msg.as_bytes());
+}
+
+/// The tick period: fine enough for the shortest configured timeout, at most one second.
+fn tick_period(cfg: &Config) -> Duration {
+    let mut shortest = Duration::from_secs(1);
+    for d in [
+        cfg.websocket.idle_timeout / 2,
+        cfg.websocket.close_timeout,
+        cfg.http.keep_alive_timeout,
+        cfg.http.request_timeout,
+    ] {
+        if !d.is_zero() && d < shortest {
+            shortest = d;
+        }
+    }
+    (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
+}
+
+/// The core running on this thread, if any.
+pub(crate) fn current() -> Option<Rc<Core>> {
+    CURRENT.with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+}
+
+fn with_core<R>(remote: &Arc<CoreRemote>, f: impl FnOnce(&Core) -> Option<R>) -> Option<R> {
+    CURRENT.with(|c| {
+        let c = c.try_borrow().ok()?;
+        let core = c.as_ref()?;
+        if Arc::ptr_eq(&core.remote, remote) {
+            f(core)
+        } else {
+            None
+        }
+    })
+}
+
+/// `ws.send` fast path: `Some` when called on the connection's own core.
+pub(crate) fn send_local(shared: &Shared, msg: &Message) -> Option<SendStatus> {
+    with_core(&shared.core, |core| core.send_here(shared, msg))
+}
+
+/// `ws.close` fast path: `true` when called on the connection's own core.
+pub(crate) fn close_local(shared: &Shared, code: u16, reason: &str) -> bool {
+    with_core(&shared.core, |core| {
+        if core.conns.try_borrow_mut().is_err() {
+            return None;
+        }
+        core.close_ws(token(shared.slot, shared.generation), code, reason);
+        Some(())
+    })
+    .is_some()
+}

@@ -1,0 +1,231 @@
+//! `WebSocket`: the handle to one connection, usable from any thread.
+//!
+//! The handle is `Clone + Send + Sync + Eq + Hash`, so users keep it in sets and maps (the guide's
+//! chat keeps every client in a `Set`) and send from anywhere. On the connection's own core a send
+//! writes the frame straight into the connection's output (flushed once per loop turn); from any
+//! other thread it goes through the owning core's lock-free mailbox (`mailbox.rs`).
+//!
+//! Outbound backpressure follows Bun: `send` reports [`SendStatus`]. The queued byte count is one
+//! atomic shared by both paths, so a flood from another thread is bounded as well.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use crate::Message;
+use crate::core;
+use crate::mailbox::{Command, CoreRemote};
+
+/// What happened to a message given to [`WebSocket::send`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendStatus {
+    /// Queued for sending, with this many payload bytes; the queue is within `backpressure_limit`.
+    Sent(usize),
+    /// Queued, but the queue is now above `backpressure_limit`: slow down until `buffered_amount`
+    /// falls.
+    Backpressure,
+    /// Not queued: the queue was already above `backpressure_limit`.
+    Dropped,
+    /// Not queued: the connection is closing or closed.
+    Closed,
+}
+
+/// The connection's state, with the browser API's numbering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ReadyState {
+    /// The opening handshake is in progress.
+    Connecting = 0,
+    /// Messages can be sent.
+    Open = 1,
+    /// The close handshake has started; sends are refused.
+    Closing = 2,
+    /// The connection is closed.
+    Closed = 3,
+}
+
+impl ReadyState {
+    fn from_u8(v: u8) -> ReadyState {
+        match v {
+            0 => ReadyState::Connecting,
+            1 => ReadyState::Open,
+            2 => ReadyState::Closing,
+            _ => ReadyState::Closed,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) core: Arc<CoreRemote>,
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+    pub(crate) state: AtomicU8,
+    /// Bytes of messages other threads queued in the mailbox, not yet in the output.
+    pub(crate) queued: AtomicUsize,
+    /// Bytes in the connection's output the kernel has not accepted (set by the owning core).
+    pub(crate) unsent: AtomicUsize,
+    pub(crate) backpressure_limit: usize,
+    pub(crate) remote_addr: SocketAddr,
+}
+
+impl Shared {
+    /// Bytes queued for the connection that the kernel has not accepted yet.
+    pub(crate) fn buffered(&self) -> usize {
+        self.queued.load(Ordering::Acquire) + self.unsent.load(Ordering::Acquire)
+    }
+}
+
+/// A handle to one WebSocket connection.
+///
+/// ```no_run
+/// # fn demo(ws: imphnen_engine::WebSocket) {
+/// use imphnen_engine::{ReadyState, SendStatus};
+/// if ws.ready_state() == ReadyState::Open {
+///     match ws.send("hello") {
+///         SendStatus::Sent(n) => assert_eq!(n, 5),
+///         SendStatus::Backpressure => { /* queued; slow down */ }
+///         SendStatus::Dropped | SendStatus::Closed => {}
+///     }
+/// }
+/// ws.close(4000, "New session started");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct WebSocket(pub(crate) Arc<Shared>);
+
+impl WebSocket {
+    pub(crate) fn new(
+        id: u64,
+        core: Arc<CoreRemote>,
+        slot: u32,
+        generation: u32,
+        backpressure_limit: usize,
+        remote_addr: SocketAddr,
+    ) -> WebSocket {
+        WebSocket(Arc::new(Shared {
+            id,
+            core,
+            slot,
+            generation,
+            state: AtomicU8::new(ReadyState::Connecting as u8),
+            queued: AtomicUsize::new(0),
+            unsent: AtomicUsize::new(0),
+            backpressure_limit,
+            remote_addr,
+        }))
+    }
+
+    /// Sends a text (`&str`, `String`) or binary (`Vec<u8>`, `&[u8]`, `Bytes`) message.
+    pub fn send(&self, msg: impl Into<Message>) -> SendStatus {
+        let msg = msg.into();
+        if self.ready_state() != ReadyState::Open {
+            return SendStatus::Closed;
+        }
+        let s = &self.0;
+        if s.buffered() > s.backpressure_limit {
+            return SendStatus::Dropped;
+        }
+        let len = msg.len();
+        if let Some(status) = core::send_local(s, &msg) {
+            return status;
+        }
+        let frame_len = len + imphnen_protocol::ws::header_len(len as u64, false);
+        let queued = s.queued.fetch_add(frame_len, Ordering::AcqRel)
+            + frame_len
+            + s.unsent.load(Ordering::Acquire);
+        s.core.push(Command::Send {
+            slot: s.slot,
+            generation: s.generation,
+            msg,
+        });
+        status_after(queued, s.backpressure_limit, len)
+    }
+
+    /// Starts the close handshake with `code` (1000, or 3000–4999 for applications) and `reason`
+    /// (at most 123 bytes of UTF-8; longer reasons are cut at a character boundary). Messages
+    /// queued before are sent first. Closing twice does nothing.
+    pub fn close(&self, code: u16, reason: &str) {
+        let s = &self.0;
+        let opened = s
+            .state
+            .compare_exchange(
+                ReadyState::Open as u8,
+                ReadyState::Closing as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if !opened {
+            return;
+        }
+        if core::close_local(s, code, reason) {
+            return;
+        }
+        s.core.push(Command::Close {
+            slot: s.slot,
+            generation: s.generation,
+            code,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The connection's state.
+    pub fn ready_state(&self) -> ReadyState {
+        ReadyState::from_u8(self.0.state.load(Ordering::Acquire))
+    }
+
+    /// Bytes queued for this connection that the kernel has not accepted yet.
+    pub fn buffered_amount(&self) -> usize {
+        self.0.buffered()
+    }
+
+    /// A process-unique id of this connection.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.0.remote_addr
+    }
+
+    pub(crate) fn set_state(&self, state: ReadyState) {
+        self.0.state.store(state as u8, Ordering::Release);
+    }
+}
+
+/// The status of a send that left `queued` bytes waiting, given the limit.
+pub(crate) fn status_after(queued: usize, limit: usize, payload_len: usize) -> SendStatus {
+    if queued > limit {
+        SendStatus::Backpressure
+    } else {
+        SendStatus::Sent(payload_len)
+    }
+}
+
+impl PartialEq for WebSocket {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for WebSocket {}
+
+impl Hash for WebSocket {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("id", &self.0.id)
+            .field("remote_addr", &self.0.remote_addr)
+            .field("ready_state", &self.ready_state())
+            .finish()
+    }
+}

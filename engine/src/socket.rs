@@ -1,0 +1,146 @@
+//! Non-blocking socket syscalls on raw fds: accept, recv, send, shutdown.
+//!
+//! Connections are registered with the core's epoll set (`poller.rs`) and read or written only
+//! when ready, so every call here is non-blocking and reports `WouldBlock` instead of waiting.
+//! Owns: the syscalls and their error mapping. Does not own: when to call them.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// Result of one non-blocking read.
+pub enum Recv {
+    /// `n > 0` bytes arrived.
+    Data(usize),
+    /// Nothing to read now.
+    WouldBlock,
+    /// The peer closed its sending side (orderly FIN).
+    Eof,
+}
+
+/// Reads into `buf` without blocking.
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Recv> {
+    loop {
+        // SAFETY: `buf` is valid for `buf.len()` writable bytes.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n > 0 {
+            return Ok(Recv::Data(n as usize));
+        }
+        if n == 0 {
+            return Ok(if buf.is_empty() {
+                Recv::WouldBlock
+            } else {
+                Recv::Eof
+            });
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(Recv::WouldBlock),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Writes as much of `buf` as the socket takes now; returns the count (0 when it would block).
+/// `MSG_NOSIGNAL`: a peer that went away yields `EPIPE`, not a process-killing `SIGPIPE`.
+pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for `buf.len()` readable bytes.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(0),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Accepts one pending connection as a non-blocking fd with `TCP_NODELAY` set.
+/// `Ok(None)` when none is pending.
+pub fn accept(listener: RawFd) -> io::Result<Option<(RawFd, SocketAddr)>> {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    loop {
+        // SAFETY: `storage` has room for any address; `len` says how much.
+        let fd = unsafe {
+            libc::accept4(
+                listener,
+                storage.as_mut_ptr().cast(),
+                &mut len,
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            set_nodelay(fd);
+            // SAFETY: the kernel filled `len` bytes of the storage.
+            let addr = unsafe { sockaddr_to_std(storage.as_ptr()) };
+            return Ok(Some((fd, addr)));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(None),
+            // The connection was reset before we took it: nothing to serve.
+            Some(libc::ECONNABORTED) | Some(libc::EPROTO) => continue,
+            _ => return Err(err),
+        }
+    }
+}
+
+fn set_nodelay(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: option value points to a live c_int of the declared size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Closes our sending side (sends FIN) while keeping the fd to read what the peer still sends.
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: plain syscall on an fd we own; errors (already closed) are irrelevant.
+    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+}
+
+/// Closes the fd (which also removes it from every epoll set).
+pub fn close(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and never uses it again.
+    unsafe { libc::close(fd) };
+}
+
+/// # Safety
+/// `storage` must point to a `sockaddr_storage` the kernel filled with an AF_INET/AF_INET6 address.
+unsafe fn sockaddr_to_std(storage: *const libc::sockaddr_storage) -> SocketAddr {
+    // SAFETY: guaranteed by the caller; the family tag selects the layout.
+    unsafe {
+        match (*storage).ss_family as libc::c_int {
+            libc::AF_INET6 => {
+                let a = &*(storage as *const libc::sockaddr_in6);
+                SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(a.sin6_addr.s6_addr),
+                    u16::from_be(a.sin6_port),
+                    a.sin6_flowinfo,
+                    a.sin6_scope_id,
+                ))
+            }
+            _ => {
+                let a = &*(storage as *const libc::sockaddr_in);
+                SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                    u16::from_be(a.sin_port),
+                ))
+            }
+        }
+    }
+}

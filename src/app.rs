@@ -1,0 +1,245 @@
+//! `App`: route registration and `listen`; and the per-core service that routes each request.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use imphnen_engine::{Config, LocalFuture, Request, Response, Server, Service, Upgrade, WebSocket};
+use imphnen_router::Router;
+
+use crate::http::{Ctx, HttpHandler};
+use crate::ws::{WebSocketHandler, WsRoute};
+
+type ErasedHttp = Arc<dyn Fn(Ctx) -> LocalFuture<Response> + Send + Sync>;
+
+/// The handlers of one path, by method.
+#[derive(Clone, Default)]
+pub(crate) struct MethodTable {
+    handlers: Vec<(&'static str, ErasedHttp)>,
+}
+
+impl MethodTable {
+    fn get(&self, method: &str) -> Option<&ErasedHttp> {
+        let found = self.handlers.iter().find(|(m, _)| *m == method);
+        // RFC 9110 §9.3.2: HEAD is answered like GET, without the body.
+        match found {
+            None if method == "HEAD" => self.handlers.iter().find(|(m, _)| *m == "GET"),
+            other => other,
+        }
+        .map(|(_, h)| h)
+    }
+
+    fn allow(&self) -> String {
+        let mut methods: Vec<&str> = self.handlers.iter().map(|(m, _)| *m).collect();
+        if methods.contains(&"GET") && !methods.contains(&"HEAD") {
+            methods.push("HEAD");
+        }
+        methods.join(", ")
+    }
+}
+
+/// An application: WebSocket and HTTP routes plus the configuration, started with
+/// [`listen`](App::listen).
+///
+/// ```no_run
+/// use imphnen::{App, Config, Ctx, WsHandler};
+///
+/// let mut app = App::new(Config::default());
+/// app.ws("/echo", WsHandler::new().on_message(|ctx, msg| { ctx.ws.send(msg); Ok(()) }));
+/// app.get("/", |ctx: Ctx| ctx.text("Hello"));
+/// let server = app.listen("127.0.0.1:3000").expect("port 3000 is free");
+/// server.wait();
+/// ```
+pub struct App {
+    config: Config,
+    http: Router<MethodTable>,
+    ws: Router<WsRoute>,
+}
+
+impl App {
+    /// An application with no routes.
+    pub fn new(config: Config) -> App {
+        App {
+            config,
+            http: Router::new(),
+            ws: Router::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Registers a WebSocket route.
+    ///
+    /// # Panics
+    /// When `path` is malformed or conflicts with a WebSocket route already registered (the
+    /// message names both patterns), as a misconfigured program should fail at start-up.
+    pub fn ws<H: WebSocketHandler>(&mut self, path: &str, handler: H) -> &mut App {
+        if let Err(e) = self.ws.insert(path, WsRoute::new(handler)) {
+            panic!("imphnen: cannot register WebSocket route: {e}");
+        }
+        self
+    }
+
+    /// Registers an HTTP route for `method` (an uppercase token such as `"GET"`).
+    ///
+    /// # Panics
+    /// When `path` is malformed, conflicts with another route, or `method` already has a
+    /// handler for it.
+    pub fn route<M, H: HttpHandler<M>>(
+        &mut self,
+        method: &'static str,
+        path: &str,
+        handler: H,
+    ) -> &mut App {
+        let handler = Arc::new(handler);
+        let erased: ErasedHttp = Arc::new(move |ctx| handler.call(ctx));
+        let table = match self.http.get_or_insert_with(path, MethodTable::default) {
+            Ok(t) => t,
+            Err(e) => panic!("imphnen: cannot register HTTP route: {e}"),
+        };
+        if table.handlers.iter().any(|(m, _)| *m == method) {
+            panic!("imphnen: {method} {path} is registered twice");
+        }
+        table.handlers.push((method, erased));
+        self
+    }
+
+    /// Registers a `GET` route (also answers `HEAD`).
+    pub fn get<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
+        self.route("GET", path, handler)
+    }
+
+    /// Registers a `POST` route.
+    pub fn post<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
+        self.route("POST", path, handler)
+    }
+
+    /// Registers a `PUT` route.
+    pub fn put<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
+        self.route("PUT", path, handler)
+    }
+
+    /// Registers a `DELETE` route.
+    pub fn delete<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
+        self.route("DELETE", path, handler)
+    }
+
+    /// Registers a `PATCH` route.
+    pub fn patch<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
+        self.route("PATCH", path, handler)
+    }
+
+    /// Registers a `HEAD` route (otherwise `HEAD` is answered by the `GET` route).
+    pub fn head<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
+        self.route("HEAD", path, handler)
+    }
+
+    /// Registers an `OPTIONS` route.
+    pub fn options<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
+        self.route("OPTIONS", path, handler)
+    }
+
+    /// Binds `addr` (`3000` for every interface, `"127.0.0.1:0"` for a free port, any
+    /// `SocketAddr`) on every worker core and starts serving. Returns once every core is bound;
+    /// a busy port is an `AddrInUse` error.
+    pub fn listen(&self, addr: impl ListenAddr) -> io::Result<Server> {
+        let addr = addr.socket_addr()?;
+        let http = self.http.clone();
+        let ws = self.ws.clone();
+        Server::start(self.config.clone(), addr, move |_core| {
+            // Each core gets its own copy of the tables: matching never touches shared state.
+            Rc::new(AppService {
+                http: Rc::new(http.clone()),
+                ws: Rc::new(ws.clone()),
+            }) as Rc<dyn Service>
+        })
+    }
+}
+
+/// What `App::listen` accepts: a port, a `"host:port"` string, or a socket address.
+pub trait ListenAddr {
+    /// The address to bind.
+    fn socket_addr(self) -> io::Result<SocketAddr>;
+}
+
+impl ListenAddr for u16 {
+    fn socket_addr(self) -> io::Result<SocketAddr> {
+        Ok(SocketAddr::from(([0, 0, 0, 0], self)))
+    }
+}
+
+impl ListenAddr for SocketAddr {
+    fn socket_addr(self) -> io::Result<SocketAddr> {
+        Ok(self)
+    }
+}
+
+impl ListenAddr for &str {
+    fn socket_addr(self) -> io::Result<SocketAddr> {
+        self.to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))
+    }
+}
+
+impl ListenAddr for String {
+    fn socket_addr(self) -> io::Result<SocketAddr> {
+        self.as_str().socket_addr()
+    }
+}
+
+/// One core's application: its copies of the route tables.
+struct AppService {
+    http: Rc<Router<MethodTable>>,
+    ws: Rc<Router<WsRoute>>,
+}
+
+impl Service for AppService {
+    fn call(&self, req: Request) -> LocalFuture<Response> {
+        let ready = |r: Response| -> LocalFuture<Response> { Box::pin(std::future::ready(r)) };
+        let found = match self.http.at(req.path()) {
+            Some(m) => m
+                .value
+                .get(req.method())
+                .cloned()
+                .ok_or_else(|| m.value.allow()),
+            None => {
+                if self.ws.at(req.path()).is_some() {
+                    // A WebSocket route asked for without the upgrade (RFC 9110 §15.5.22).
+                    return ready(
+                        Response::text("Upgrade Required")
+                            .with_status(426)
+                            .with_header("upgrade", "websocket")
+                            .with_header("connection", "Upgrade"),
+                    );
+                }
+                return ready(Response::text("Not Found").with_status(404));
+            }
+        };
+        let handler = match found {
+            Ok(handler) => handler,
+            Err(allow) => {
+                return ready(
+                    Response::text("Method Not Allowed")
+                        .with_status(405)
+                        .with_header("allow", allow),
+                );
+            }
+        };
+        handler(Ctx::new(req, self.http.clone()))
+    }
+
+    fn upgrade(&self, req: Request, ws: &WebSocket) -> Upgrade {
+        let Some(route) = self.ws.at(req.path()).map(|m| m.value.clone()) else {
+            return Upgrade::Reject(Response::text("Not Found").with_status(404));
+        };
+        Upgrade::Accept {
+            session: route.session(ws.clone(), req, self.ws.clone()),
+            protocol: None,
+        }
+    }
+}

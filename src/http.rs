@@ -1,0 +1,217 @@
+//! HTTP routes: the request context, handler traits for sync and async closures, and
+//! conversions into a response.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use imphnen_engine::{LocalFuture, Request, Response};
+use imphnen_router::{Params, Query, Router};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::app::MethodTable;
+
+/// The context of one HTTP request: what came in (method, path, params, query, headers, body,
+/// remote address) and helpers that build the response (`json`, `text`, `html`, `redirect`).
+///
+/// ```no_run
+/// use imphnen::{App, Config, Ctx};
+///
+/// let mut app = App::new(Config::default());
+/// app.get("/api/messages/:roomId", |ctx: Ctx| {
+///     let room = ctx.param("roomId").unwrap_or_default().into_owned();
+///     ctx.json(&serde_json::json!({ "room": room, "messages": [] }))
+/// });
+/// ```
+pub struct Ctx {
+    request: Request,
+    routes: Rc<Router<MethodTable>>,
+}
+
+impl Ctx {
+    pub(crate) fn new(request: Request, routes: Rc<Router<MethodTable>>) -> Ctx {
+        Ctx { request, routes }
+    }
+
+    /// The method, e.g. `"GET"`.
+    pub fn method(&self) -> &str {
+        self.request.method()
+    }
+
+    /// The request path (still percent-encoded).
+    pub fn path(&self) -> &str {
+        self.request.path()
+    }
+
+    /// The route parameters, percent-decoded on access; `params().parse::<T>()` for a struct.
+    pub fn params(&self) -> Params<'_, '_> {
+        self.routes
+            .at(self.request.path())
+            .map(|m| m.params)
+            .expect("the request matched this route")
+    }
+
+    /// One route parameter, percent-decoded.
+    pub fn param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.params().get(name)
+    }
+
+    /// The query string's pairs; `query().parse::<T>()` for a struct.
+    pub fn query(&self) -> Query<'_> {
+        Query::new(self.request.query().unwrap_or(""))
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.request.header(name)
+    }
+
+    /// Every header, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.request.headers()
+    }
+
+    /// The request body: `body().bytes()`, `body().text()`, `body().json::<T>()`.
+    pub fn body(&self) -> Body<'_> {
+        Body(self.request.body())
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.request.remote_addr()
+    }
+
+    /// The underlying request.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// `200` with `value` as JSON (`500` if it cannot be serialized).
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> Response {
+        match serde_json::to_vec(value) {
+            Ok(body) => Response::json_bytes(body),
+            Err(e) => {
+                eprintln!("imphnen: cannot serialize a JSON response: {e}");
+                Response::new(500)
+            }
+        }
+    }
+
+    /// `200` with a plain-text body.
+    pub fn text(&self, body: impl Into<String>) -> Response {
+        Response::text(body)
+    }
+
+    /// `200` with an HTML body.
+    pub fn html(&self, body: impl Into<String>) -> Response {
+        Response::html(body)
+    }
+
+    /// `302 Found` to `location`.
+    pub fn redirect(&self, location: impl Into<String>) -> Response {
+        Response::redirect(location)
+    }
+}
+
+/// The body of a request.
+#[derive(Clone, Copy)]
+pub struct Body<'a>(&'a Bytes);
+
+impl<'a> Body<'a> {
+    /// The raw bytes.
+    pub fn bytes(&self) -> &'a Bytes {
+        self.0
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> Result<&'a str, std::str::Utf8Error> {
+        std::str::from_utf8(self.0)
+    }
+
+    /// The body deserialized from JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self.0)
+    }
+}
+
+/// Anything a handler may return: a [`Response`], text, or a `Result` whose error becomes a
+/// logged `500`.
+pub trait IntoResponse {
+    /// The response to send.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for (u16, String) {
+    fn into_response(self) -> Response {
+        Response::text(self.1).with_status(self.0)
+    }
+}
+
+impl<T: IntoResponse, E: fmt::Display> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(v) => v.into_response(),
+            Err(e) => {
+                eprintln!("imphnen: HTTP handler failed: {e}");
+                Response::new(500)
+            }
+        }
+    }
+}
+
+/// Marker for handlers that return their response directly.
+pub struct Sync<R>(std::marker::PhantomData<R>);
+/// Marker for handlers that return a future.
+pub struct Async<F>(std::marker::PhantomData<F>);
+
+/// An HTTP handler: a closure `Fn(Ctx) -> impl IntoResponse`, or `Fn(Ctx) -> impl Future`
+/// whose output is `impl IntoResponse`. The marker `M` only tells the two apart.
+pub trait HttpHandler<M>: Send + std::marker::Sync + 'static {
+    /// Runs the handler.
+    fn call(&self, ctx: Ctx) -> LocalFuture<Response>;
+}
+
+impl<F, R> HttpHandler<Sync<R>> for F
+where
+    F: Fn(Ctx) -> R + Send + std::marker::Sync + 'static,
+    R: IntoResponse,
+{
+    fn call(&self, ctx: Ctx) -> LocalFuture<Response> {
+        let response = self(ctx).into_response();
+        Box::pin(std::future::ready(response))
+    }
+}
+
+impl<F, Fut> HttpHandler<Async<Fut>> for F
+where
+    F: Fn(Ctx) -> Fut + Send + std::marker::Sync + 'static,
+    Fut: Future + 'static,
+    Fut::Output: IntoResponse,
+{
+    fn call(&self, ctx: Ctx) -> LocalFuture<Response> {
+        let fut = self(ctx);
+        Box::pin(async move { fut.await.into_response() })
+    }
+}
