@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs every check and test of imphnen, installing what is missing first.
+#
+#   ./scripts/test.sh            everything (about 15 minutes on 2 cores, most of it compiling)
+#   FUZZ_SECONDS=10 ./scripts/test.sh   shorter fuzzing (default 60 s per target)
+#   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1       leave a stage out while iterating
+#
+# Stages: formatting, clippy, rustdoc, unit + integration + doc tests, the Autobahn|Testsuite
+# in strict mode against examples/echo, the fuzz targets for a bounded time, and a smoke run of
+# the load generator against examples/echo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+stage() { printf '\n==> %s\n' "$*"; }
+
+# ---------------------------------------------------------------- tools
+stage "tools"
+export PATH="$HOME/.cargo/bin:$PATH"
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v curl >/dev/null || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+if [ -z "${SKIP_FUZZ:-}" ] && ! command -v cargo-fuzz >/dev/null; then
+  cargo install cargo-fuzz --locked
+fi
+
+# ---------------------------------------------------------------- static checks
+stage "cargo fmt --check"
+cargo fmt --all -- --check
+stage "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+stage "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+# ---------------------------------------------------------------- tests
+stage "cargo test"
+cargo test --workspace
+
+# ---------------------------------------------------------------- conformance
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+stage "build release examples"
+cargo build --release --example echo -p imphnen
+cargo build --release -p imphnen-loadgen
+
+port=$(free_port)
+PORT=$port WORKERS=2 "$root/target/release/examples/echo" > "$root/target/echo-test.log" 2>&1 &
+echo_pid=$!
+trap 'kill $echo_pid 2>/dev/null || true' EXIT
+wait_port "$port"
+
+if [ -z "${SKIP_AUTOBAHN:-}" ]; then
+  stage "Autobahn|Testsuite (strict, cases 1-11)"
+  shared=${IMPHNEN_SHARED:-$root/../shared}
+  AUTOBAHN_OUT=$root/target/autobahn bash "$shared/conformance/autobahn-run.sh" "ws://127.0.0.1:$port" --quick --strict
+fi
+
+stage "load generator smoke (verifies every echoed payload)"
+"$root/target/release/imphnen-loadgen" smoke --url "ws://127.0.0.1:$port/echo"
+
+kill $echo_pid 2>/dev/null || true
+wait $echo_pid 2>/dev/null || true
+trap - EXIT
+
+# ---------------------------------------------------------------- fuzzing
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  for target in ws_frame http_request handshake; do
+    stage "fuzz $target (${FUZZ_SECONDS}s)"
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 2>&1 | tail -n 12)
+  done
+fi
+
+stage "all checks passed"
