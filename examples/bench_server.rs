@@ -1,0 +1,40 @@
+//! The imphnen side of `benches/compare.sh`, mirroring `benches/anchors/bun_server.ts`:
+//! `GET /` answers `Hello, World!`; `/echo` sends every message back with its own type.
+//! (`/broadcast` arrives with pub/sub topics.) Limits are the defaults, as Bun's anchor sets them:
+//! 16 MiB max payload, 64 KiB backpressure, 120 s idle timeout.
+//!
+//! `PORT` (default 3000) and `WORKERS` (default: every core) come from the environment.
+
+use imphnen::{App, Config, Ctx, Response, WsHandler};
+
+fn main() -> std::io::Result<()> {
+    let config = Config {
+        workers: env_or("WORKERS", 0),
+        ..Config::default()
+    };
+    let mut app = App::new(config);
+    app.get("/", |_ctx: Ctx| {
+        Response::text("Hello, World!").with_header("content-type", "text/plain")
+    });
+    app.ws(
+        "/echo",
+        WsHandler::new().on_message(|ctx, msg| {
+            ctx.ws.send(msg);
+            Ok(())
+        }),
+    );
+    let port: u16 = env_or("PORT", 3000);
+    let server = app.listen(format!("127.0.0.1:{port}"))?;
+    println!("bench_server listening on {}", server.local_addr());
+    let handle = server.handle();
+    ctrlc::set_handler(move || handle.shutdown()).expect("install the Ctrl-C handler");
+    server.wait();
+    Ok(())
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
