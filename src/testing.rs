@@ -1,1 +1,631 @@
-//! Testing helpers (in progress).
+//! Testing helpers: start an [`App`] on a free local port inside a test and talk to it with a
+//! small blocking client, without another crate.
+//!
+//! The guide tests its echo route with Bun's test runner; this is the same test with
+//! `cargo test`:
+//!
+//! ```
+//! use imphnen::testing::TestServer;
+//! use imphnen::{App, Config, WsHandler};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let mut app = App::new(Config::default());
+//! app.ws(
+//!     "/echo",
+//!     WsHandler::new().on_message(|ctx, message| {
+//!         ctx.ws.send(format!("Echo: {message}"));
+//!         Ok(())
+//!     }),
+//! );
+//!
+//! let server = TestServer::start(app)?; // 127.0.0.1, a free port
+//! let mut client = server.connect("/echo")?;
+//! client.send("Hello!")?;
+//! assert_eq!(client.recv()?.as_text(), Some("Echo: Hello!"));
+//! client.close(1000, "done")?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Owns: the test server's lifetime and the blocking clients (a WebSocket client that masks its
+//! frames, answers pings and checks the handshake, and a one-request HTTP client). Does not own:
+//! the protocol (encoding, decoding and the handshake keys are `imphnen-protocol`'s), nor any
+//! async runtime: every call blocks the test's thread, with a timeout, so a hang fails fast.
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use imphnen_protocol::ws::{
+    CloseCode, CloseFrame, Decoder, DecoderConfig, Event, Role, encode_binary, encode_close,
+    encode_ping, encode_pong, encode_text, handshake,
+};
+
+use crate::{App, Message, Server};
+
+/// How long a receive waits by default before it fails with `TimedOut`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest response head the clients accept, in bytes.
+const MAX_HEAD: usize = 64 << 10;
+
+/// An application serving on `127.0.0.1` at a free port for the length of a test; shut down
+/// (gracefully: WebSockets get 1001) when dropped.
+///
+/// Declare clients after the server, so they are dropped (and closed) first; a client still
+/// open when the server drops makes the drop wait for it, up to the configured close timeout.
+pub struct TestServer {
+    server: Option<Server>,
+    addr: SocketAddr,
+}
+
+impl TestServer {
+    /// Starts `app` on `127.0.0.1:0` with the app's own configuration.
+    pub fn start(app: App) -> io::Result<TestServer> {
+        let server = app.listen("127.0.0.1:0")?;
+        let addr = server.local_addr();
+        Ok(TestServer {
+            server: Some(server),
+            addr,
+        })
+    }
+
+    /// The bound address (a real port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The WebSocket URL of `path`, e.g. `ws://127.0.0.1:40123/echo`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// The running server, e.g. for `server().handle()`.
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("the server runs until drop")
+    }
+
+    /// Opens a WebSocket to `path` (which may carry a query, `/connect?token=abc`).
+    pub fn connect(&self, path: &str) -> io::Result<TestClient> {
+        TestClient::connect(self.addr, path, &[])
+    }
+
+    /// Opens a WebSocket to `path`, adding `headers` to the upgrade request.
+    pub fn connect_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> io::Result<TestClient> {
+        TestClient::connect(self.addr, path, headers)
+    }
+
+    /// `GET path` on a fresh connection.
+    pub fn get(&self, path: &str) -> io::Result<TestResponse> {
+        self.request("GET", path, b"")
+    }
+
+    /// `method path` with `body` (sent with a `Content-Length`) on a fresh connection.
+    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> io::Result<TestResponse> {
+        http_request(self.addr, method, path, body)
+    }
+
+    /// Shuts the server down now and waits for its cores to stop (the same as dropping it).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+/// An HTTP response read by [`TestServer::get`] or [`TestServer::request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestResponse {
+    /// The status code.
+    pub status: u16,
+    /// Every header, in order, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body (empty for `HEAD`).
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What a [`TestClient`] received next: a data message or the server's close frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A complete text or binary message.
+    Message(Message),
+    /// The server's close frame: its code (1005 when it carried none) and reason.
+    Close(u16, String),
+}
+
+/// A blocking WebSocket client for tests: masks what it sends, answers pings, and fails every
+/// receive that takes longer than its timeout ([`DEFAULT_TIMEOUT`] unless changed).
+pub struct TestClient {
+    stream: TcpStream,
+    decoder: Decoder,
+    /// Received bytes not decoded yet.
+    input: Vec<u8>,
+    timeout: Duration,
+    masks: MaskKeys,
+    /// Our close frame went out.
+    close_sent: bool,
+    /// The server's close frame arrived.
+    close_received: Option<(u16, String)>,
+}
+
+impl TestClient {
+    /// Opens a WebSocket to `path` on `addr`, with extra request `headers`, and checks the
+    /// server's `101 Switching Protocols` and `Sec-WebSocket-Accept`. A refusal is an error whose
+    /// message carries the status line.
+    pub fn connect(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> io::Result<TestClient> {
+        let mut stream = TcpStream::connect_timeout(&addr, DEFAULT_TIMEOUT)?;
+        stream.set_nodelay(true)?;
+        let mut masks = MaskKeys::new();
+        let mut nonce = [0u8; 16];
+        nonce[..4].copy_from_slice(&masks.next());
+        nonce[4..8].copy_from_slice(&masks.next());
+        nonce[8..12].copy_from_slice(&masks.next());
+        nonce[12..].copy_from_slice(&masks.next());
+        let key = base64_16(&nonce);
+        let mut req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        );
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        req.push_str("\r\n");
+        stream.write_all(req.as_bytes())?;
+
+        let deadline = Instant::now() + DEFAULT_TIMEOUT;
+        let mut buf = Vec::new();
+        let (status, reason, head_len, accept) = loop {
+            read_some(&mut stream, &mut buf, deadline)?;
+            let mut slots = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut slots);
+            match resp.parse(&buf).map_err(invalid)? {
+                httparse::Status::Partial if buf.len() > MAX_HEAD => {
+                    return Err(invalid("upgrade response head too large"));
+                }
+                httparse::Status::Partial => continue,
+                httparse::Status::Complete(n) => {
+                    let accept = resp
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
+                        .map(|h| h.value.to_vec());
+                    break (
+                        resp.code.unwrap_or(0),
+                        resp.reason.unwrap_or("").to_owned(),
+                        n,
+                        accept,
+                    );
+                }
+            }
+        };
+        if status != 101 {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("upgrade refused: {status} {reason}"),
+            ));
+        }
+        if accept.as_deref() != Some(&handshake::accept_key(key.as_bytes())[..]) {
+            return Err(invalid("missing or wrong Sec-WebSocket-Accept"));
+        }
+        // Frames the server sent right after the 101 (an `open` greeting) are already here.
+        buf.drain(..head_len);
+        Ok(TestClient {
+            stream,
+            decoder: Decoder::new(DecoderConfig {
+                role: Role::Client,
+                max_payload_length: usize::MAX,
+            }),
+            input: buf,
+            timeout: DEFAULT_TIMEOUT,
+            masks,
+            close_sent: false,
+            close_received: None,
+        })
+    }
+
+    /// Changes how long receives wait from now on.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Sends a text (`&str`, `String`) or binary (`Vec<u8>`, `&[u8]`) message in one frame.
+    pub fn send(&mut self, message: impl Into<Message>) -> io::Result<()> {
+        let message = message.into();
+        let mut out = Vec::with_capacity(message.len() + 14);
+        let mask = Some(self.masks.next());
+        match message.as_text() {
+            Some(text) => encode_text(&mut out, mask, text),
+            None => encode_binary(&mut out, mask, message.as_bytes()),
+        }
+        self.stream.write_all(&out)
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes); the server's pong is not reported.
+    pub fn ping(&mut self, payload: &[u8]) -> io::Result<()> {
+        let mut out = Vec::new();
+        encode_ping(&mut out, Some(self.masks.next()), payload)
+            .map_err(|_| invalid("ping payload longer than 125 bytes"))?;
+        self.stream.write_all(&out)
+    }
+
+    /// The next data message, within the timeout. The server's close frame is an error
+    /// (`ConnectionAborted`, naming its code and reason); use [`next`](Self::next) or
+    /// [`recv_close`](Self::recv_close) to expect one.
+    pub fn recv(&mut self) -> io::Result<Message> {
+        self.recv_timeout(self.timeout)
+    }
+
+    /// [`recv`](Self::recv) with a timeout for this call only.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> io::Result<Message> {
+        match self.next_timeout(timeout)? {
+            Received::Message(m) => Ok(m),
+            Received::Close(code, reason) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("the server closed the connection: {code} {reason:?}"),
+            )),
+        }
+    }
+
+    /// The server's close frame, `(code, reason)`, within the timeout; a data message arriving
+    /// first is an error (`InvalidData`). The close is answered (RFC 6455 §5.5.1).
+    pub fn recv_close(&mut self) -> io::Result<(u16, String)> {
+        match self.next_timeout(self.timeout)? {
+            Received::Close(code, reason) => Ok((code, reason)),
+            Received::Message(m) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("expected a close frame, got {m:?}"),
+            )),
+        }
+    }
+
+    /// The next message or close frame, within the timeout. Pings are answered on the way.
+    pub fn next(&mut self) -> io::Result<Received> {
+        self.next_timeout(self.timeout)
+    }
+
+    /// [`next`](Self::next) with a timeout for this call only.
+    pub fn next_timeout(&mut self, timeout: Duration) -> io::Result<Received> {
+        if let Some((code, reason)) = &self.close_received {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("the server already closed the connection: {code} {reason:?}"),
+            ));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(received) = self.decode_one()? {
+                return Ok(received);
+            }
+            read_some(&mut self.stream, &mut self.input, deadline)?;
+        }
+    }
+
+    /// Starts the close handshake with `code` and `reason`, then waits for the server's close
+    /// frame (data messages arriving meanwhile are discarded) and returns its code and reason.
+    pub fn close(&mut self, code: u16, reason: &str) -> io::Result<(u16, String)> {
+        self.send_close(code, reason)?;
+        if let Some(done) = self.close_received.clone() {
+            return Ok(done);
+        }
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match self.next_timeout(deadline.saturating_duration_since(Instant::now()))? {
+                Received::Message(_) => {}
+                Received::Close(code, reason) => return Ok((code, reason)),
+            }
+        }
+    }
+
+    /// Sends a close frame without waiting for the answer.
+    pub fn send_close(&mut self, code: u16, reason: &str) -> io::Result<()> {
+        if self.close_sent {
+            return Ok(());
+        }
+        if reason.len() > imphnen_protocol::ws::close::MAX_REASON_LEN {
+            return Err(invalid("close reason longer than 123 bytes"));
+        }
+        let mut out = Vec::new();
+        let frame = CloseFrame {
+            code: CloseCode(code),
+            reason,
+        };
+        let _ = encode_close(&mut out, Some(self.masks.next()), Some(frame));
+        self.close_sent = true;
+        self.stream.write_all(&out)
+    }
+
+    /// The underlying socket (e.g. to stop reading and watch backpressure).
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Decodes one event from the bytes at hand: `None` when more are needed.
+    fn decode_one(&mut self) -> io::Result<Option<Received>> {
+        let mut pos = 0;
+        let mut reply: Option<Vec<u8>> = None;
+        let mut result = None;
+        while result.is_none() {
+            let decoded = self
+                .decoder
+                .decode(&mut self.input[pos..])
+                .map_err(|e| invalid(format!("server broke the protocol: {e:?}")))?;
+            pos += decoded.consumed;
+            match decoded.event {
+                None => break,
+                Some(Event::Text(t)) => result = Some(Received::Message(Message::text(t))),
+                Some(Event::Binary(b)) => {
+                    result = Some(Received::Message(Message::binary(b.to_vec())))
+                }
+                Some(Event::Ping(p)) => {
+                    let out = reply.get_or_insert_with(Vec::new);
+                    let _ = encode_pong(out, Some(self.masks.next()), p);
+                }
+                Some(Event::Pong(_)) => {}
+                Some(Event::Close(frame)) => {
+                    let (code, reason) = match frame {
+                        Some(f) => (f.code.0, f.reason.to_owned()),
+                        None => (CloseCode::NO_STATUS.0, String::new()),
+                    };
+                    if !self.close_sent {
+                        // §5.5.1: echo the code; an empty close is answered empty.
+                        let out = reply.get_or_insert_with(Vec::new);
+                        let echo = (code != CloseCode::NO_STATUS.0).then_some(CloseFrame {
+                            code: CloseCode(code),
+                            reason: "",
+                        });
+                        let _ = encode_close(out, Some(self.masks.next()), echo);
+                        self.close_sent = true;
+                    }
+                    self.close_received = Some((code, reason.clone()));
+                    result = Some(Received::Close(code, reason));
+                }
+            }
+        }
+        self.input.drain(..pos);
+        if let Some(out) = reply {
+            // The server may already be gone; a failed pong or close echo is not the test's
+            // concern.
+            let _ = self.stream.write_all(&out);
+        }
+        if matches!(result, Some(Received::Close(..))) {
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+        Ok(result)
+    }
+}
+
+impl Drop for TestClient {
+    fn drop(&mut self) {
+        if !self.close_sent {
+            let _ = self.send_close(1000, "");
+        }
+    }
+}
+
+impl fmt::Debug for TestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestClient")
+            .field("peer", &self.stream.peer_addr().ok())
+            .field("close_sent", &self.close_sent)
+            .field("close_received", &self.close_received)
+            .finish()
+    }
+}
+
+/// Reads what is available into `buf`, waiting at most until `deadline`. EOF is
+/// `UnexpectedEof`, the deadline `TimedOut`.
+fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> io::Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"));
+    }
+    stream.set_read_timeout(Some(left))?;
+    let mut chunk = [0u8; 16 << 10];
+    match stream.read(&mut chunk) {
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed TCP without a close frame",
+        )),
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`), its response read whole.
+fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> io::Result<TestResponse> {
+    let mut stream = TcpStream::connect_timeout(&addr, DEFAULT_TIMEOUT)?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes)?;
+
+    let deadline = Instant::now() + DEFAULT_TIMEOUT;
+    let mut buf = Vec::new();
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut slots);
+        let parsed = resp.parse(&buf).map_err(invalid)?;
+        let head_len = match parsed {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial if buf.len() > MAX_HEAD => {
+                return Err(invalid("response head too large"));
+            }
+            httparse::Status::Partial => {
+                read_some(&mut stream, &mut buf, deadline)?;
+                continue;
+            }
+        };
+        let status = resp.code.unwrap_or(0);
+        let headers: Vec<(String, String)> = resp
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        if (100..200).contains(&status) {
+            // An interim response (100 Continue): the final one follows.
+            buf.drain(..head_len);
+            continue;
+        }
+        let length = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+        let body = if method == "HEAD" || status == 204 || status == 304 {
+            Vec::new()
+        } else if let Some(length) = length {
+            while buf.len() < head_len + length {
+                read_some(&mut stream, &mut buf, deadline)?;
+            }
+            buf[head_len..head_len + length].to_vec()
+        } else {
+            // No length: the body ends with the connection.
+            loop {
+                match read_some(&mut stream, &mut buf, deadline) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            buf[head_len..].to_vec()
+        };
+        return Ok(TestResponse {
+            status,
+            headers,
+            body,
+        });
+    }
+}
+
+/// Masking keys (and the handshake nonce): unpredictable enough for tests, without a `rand`
+/// dependency. Seeded from the standard library's randomly keyed hasher, then a 64-bit
+/// SplitMix sequence.
+struct MaskKeys(u64);
+
+impl MaskKeys {
+    fn new() -> MaskKeys {
+        MaskKeys(RandomState::new().hash_one(Instant::now()))
+    }
+
+    fn next(&mut self) -> [u8; 4] {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z as u32).to_le_bytes()
+    }
+}
+
+/// Base64 (RFC 4648, with padding) of a 16-byte nonce: the 24-character `Sec-WebSocket-Key`.
+fn base64_16(bytes: &[u8; 16]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(24);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn invalid(e: impl ToString) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_key_is_base64_of_the_nonce() {
+        // RFC 6455 §1.3's example nonce, "the sample nonce".
+        let nonce = *b"the sample nonce";
+        assert_eq!(base64_16(&nonce), "dGhlIHNhbXBsZSBub25jZQ==");
+    }
+
+    #[test]
+    fn mask_keys_vary() {
+        let mut keys = MaskKeys::new();
+        let a = keys.next();
+        let b = keys.next();
+        assert_ne!(a, b);
+    }
+}
