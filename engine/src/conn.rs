@@ -67,8 +67,9 @@ pub(crate) enum Phase {
 pub(crate) struct HttpConn {
     /// Core clock when the first byte of the current, incomplete request arrived.
     pub(crate) request_started_ms: Option<u64>,
-    /// A request whose head is parsed and whose body is still arriving.
-    pub(crate) body: Option<PendingBody>,
+    /// A request whose head is parsed and whose body is still arriving (boxed: most
+    /// connections never have one, and the phase enum stays small).
+    pub(crate) body: Option<Box<PendingBody>>,
     /// Framing of the response a running handler will produce.
     pub(crate) in_flight: Option<ResponseFraming>,
 }

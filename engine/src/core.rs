@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::conn::{BufPool, Conn, Phase, Token, slot_of, token};
 use crate::handle::{SendStatus, Shared, status_after};
 use crate::mailbox::{Command, CoreRemote};
-use crate::poller::{self, Poller, READ, Ready, TimerFd, WRITE};
+use crate::poller::{Poller, READ, Ready, TimerFd, WRITE};
 use crate::service::Service;
 use crate::socket::{self, Recv};
 use crate::{Message, ReadyState};
@@ -113,7 +113,7 @@ pub(crate) struct Core {
     pub(crate) conns: RefCell<Slab>,
     pub(crate) pool: RefCell<BufPool>,
     pub(crate) date: RefCell<DateCache>,
-    poller: RefCell<Poller>,
+    poller: Poller,
     listener: RefCell<Option<TcpListener>>,
     timer: TimerFd,
     dirty: RefCell<Vec<Token>>,
@@ -143,7 +143,7 @@ impl Core {
             conns: RefCell::new(Slab::default()),
             pool: RefCell::new(BufPool::new(256, 256 << 10)),
             date: RefCell::new(DateCache::new(SystemTime::now())),
-            poller: RefCell::new(poller),
+            poller,
             listener: RefCell::new(Some(listener)),
             timer,
             dirty: RefCell::new(Vec::new()),
@@ -162,11 +162,7 @@ impl Core {
         let mut ready = Vec::with_capacity(1024);
         let mut tokens = Vec::new();
         loop {
-            let waited = {
-                let poller = self.poller.borrow();
-                poller.wait_ready().await
-            };
-            if let Err(e) = waited {
+            if let Err(e) = self.poller.wait_ready().await {
                 eprintln!(
                     "imphnen: core {} cannot wait on its epoll set: {e}",
                     self.remote.index
@@ -175,9 +171,8 @@ impl Core {
             }
             self.in_turn.set(true);
             ready.clear();
-            match self.poller.borrow_mut().poll_now() {
-                Ok(evs) => ready.extend(evs.iter().map(poller::ready_of)),
-                Err(e) => eprintln!("imphnen: epoll_wait failed: {e}"),
+            if let Err(e) = self.poller.poll_now(&mut ready) {
+                eprintln!("imphnen: epoll_wait failed: {e}");
             }
             for ev in &ready {
                 self.on_event(*ev, &mut read_buf, &rx, &mut tokens);
@@ -238,7 +233,7 @@ impl Core {
                         .conns
                         .borrow_mut()
                         .insert(|_| Conn::new_http(fd, addr, now, READ));
-                    if let Err(e) = self.poller.borrow().add(fd, t, READ) {
+                    if let Err(e) = self.poller.add(fd, t, READ) {
                         eprintln!("imphnen: cannot register a connection: {e}");
                         self.conns.borrow_mut().remove(t);
                         socket::close(fd);
@@ -453,7 +448,8 @@ impl Core {
         }
         let limit = self.cfg.websocket.backpressure_limit;
         let mut want = 0;
-        if !c.peer_eof && !(c.busy && c.inbuf.len() >= limit) {
+        let held_back = c.busy && c.inbuf.len() >= limit;
+        if !c.peer_eof && !held_back {
             want |= READ;
         }
         if !c.out.is_empty() {
@@ -461,7 +457,7 @@ impl Core {
         }
         if want != c.interest {
             c.interest = want;
-            let _ = self.poller.borrow().modify(c.fd, t, want);
+            let _ = self.poller.modify(c.fd, t, want);
         }
     }
 
@@ -602,7 +598,7 @@ impl Core {
                 .as_millis() as u64;
         self.shutdown_deadline.set(Some(ms));
         if let Some(l) = self.listener.borrow_mut().take() {
-            let _ = self.poller.borrow().delete(l.as_raw_fd());
+            let _ = self.poller.delete(l.as_raw_fd());
         }
         let mut tokens = Vec::new();
         self.conns.borrow().tokens_into(&mut tokens);

@@ -41,7 +41,7 @@ impl Core {
                         body,
                         framing,
                         ..
-                    } = pending;
+                    } = *pending;
                     self.dispatch(t, request.with_body(Bytes::from(body)), framing);
                     if !self.can_continue(t) {
                         return pos;
@@ -101,12 +101,12 @@ impl Core {
                             ensure_buffer(out, &mut self.pool.borrow_mut());
                             write_continue(out);
                         }
-                        h.body = Some(PendingBody {
+                        h.body = Some(Box::new(PendingBody {
                             request,
                             decoder,
                             body: Vec::new(),
                             framing,
-                        });
+                        }));
                     });
                 }
             }
@@ -326,7 +326,7 @@ enum BodyStep {
     /// Consumed this many bytes; the body is not complete.
     NeedMore(usize),
     /// Consumed this many bytes and the body is complete.
-    Done(usize, PendingBody),
+    Done(usize, Box<PendingBody>),
     /// The body was malformed or too large; the refusal is written.
     Failed,
 }

@@ -46,7 +46,7 @@ pub struct Poller {
     /// readiness waits (io_uring `PollAdd`) only on its socket types. No byte is ever read from it.
     waiter: monoio::net::TcpStream,
     epfd: RawFd,
-    events: Vec<libc::epoll_event>,
+    capacity: usize,
 }
 
 impl Poller {
@@ -61,7 +61,7 @@ impl Poller {
         Ok(Poller {
             waiter,
             epfd,
-            events: vec![libc::epoll_event { events: 0, u64: 0 }; capacity.max(16)],
+            capacity: capacity.max(16),
         })
     }
 
@@ -96,31 +96,27 @@ impl Poller {
         self.waiter.readable(false).await
     }
 
-    /// Drains ready events without blocking into the internal buffer and returns them.
-    pub fn poll_now(&mut self) -> io::Result<&[libc::epoll_event]> {
-        // SAFETY: the buffer has `len` initialized entries; the kernel writes at most that many.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epfd,
-                self.events.as_mut_ptr(),
-                self.events.len() as libc::c_int,
-                0,
-            )
-        };
+    /// Drains ready events without blocking, appending them to `out`.
+    pub fn poll_now(&self, out: &mut Vec<Ready>) -> io::Result<()> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 256];
+        let max = events.len().min(self.capacity);
+        // SAFETY: the kernel writes at most `max` entries into `events`.
+        let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), max as libc::c_int, 0) };
         if n < 0 {
             let err = io::Error::last_os_error();
             return if err.kind() == io::ErrorKind::Interrupted {
-                Ok(&[])
+                Ok(())
             } else {
                 Err(err)
             };
         }
-        Ok(&self.events[..n as usize])
+        out.extend(events[..n as usize].iter().map(ready_of));
+        Ok(())
     }
 }
 
 /// Converts the raw epoll event into a [`Ready`].
-pub fn ready_of(ev: &libc::epoll_event) -> Ready {
+fn ready_of(ev: &libc::epoll_event) -> Ready {
     Ready {
         token: ev.u64,
         events: ev.events,

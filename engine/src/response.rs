@@ -1,6 +1,6 @@
 //! `Response`: what an HTTP handler returns: status, headers and a body.
 //!
-//! Building one allocates only for the body (and for headers beyond the first four). The engine
+//! Building one allocates only for the body (and for headers other than `Content-Type`). The engine
 //! serializes it with the protocol crate's writer straight into the connection's output; the
 //! framing headers (`Content-Length`, `Date`, `Connection`) are the writer's job, not the user's.
 
@@ -8,7 +8,6 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use imphnen_protocol::http::{DateCache, ResponseWriter, StatusCode};
-use smallvec::SmallVec;
 
 /// An HTTP response.
 ///
@@ -22,9 +21,15 @@ use smallvec::SmallVec;
 #[derive(Clone, Debug)]
 pub struct Response {
     status: u16,
-    headers: SmallVec<[(Cow<'static, str>, Cow<'static, [u8]>); 4]>,
+    /// Kept apart from `headers`: nearly every response has one, and this way it costs no
+    /// allocation and keeps the struct small (it is moved through the handler's future).
+    content_type: Option<Cow<'static, [u8]>>,
+    headers: Vec<Header>,
     body: Bytes,
 }
+
+/// One response header field: name and value.
+type Header = (Cow<'static, str>, Cow<'static, [u8]>);
 
 impl Default for Response {
     fn default() -> Self {
@@ -37,7 +42,8 @@ impl Response {
     pub fn new(status: u16) -> Response {
         Response {
             status,
-            headers: SmallVec::new(),
+            content_type: None,
+            headers: Vec::new(),
             body: Bytes::new(),
         }
     }
@@ -80,7 +86,13 @@ impl Response {
         name: impl Into<Cow<'static, str>>,
         value: impl Into<HeaderValue>,
     ) -> Response {
-        self.headers.push((name.into(), value.into().0));
+        let name = name.into();
+        let value = value.into().0;
+        if name.eq_ignore_ascii_case("content-type") {
+            self.content_type = Some(value);
+        } else {
+            self.headers.push((name, value));
+        }
         self
     }
 
@@ -97,6 +109,9 @@ impl Response {
 
     /// The last value set for header `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
+        if name.eq_ignore_ascii_case("content-type") {
+            return self.content_type.as_deref();
+        }
         self.headers
             .iter()
             .rev()
@@ -120,6 +135,9 @@ impl Response {
         close: bool,
     ) {
         let mut w = ResponseWriter::new(out, StatusCode(self.status), date);
+        if let Some(ct) = &self.content_type {
+            let _ = w.header("content-type", ct);
+        }
         for (name, value) in &self.headers {
             let _ = w.header(name, value);
         }
