@@ -1,16 +1,23 @@
 //! Running user futures: poll once in place, keep running only what is not finished.
 //!
 //! Most handler futures finish on their first poll (they send a reply and return), so the engine
-//! polls each one immediately, inside the loop turn that produced the event, with a no-op waker.
-//! Only a future that returns `Pending` is handed to monoio as a task of the core (monoio polls it
-//! again at once with a real waker). Every poll is wrapped in `catch_unwind`: a panicking handler
-//! costs its own connection, never the core.
+//! polls each one immediately, inside the loop turn that produced the event. Only a future that
+//! returns `Pending` is handed to monoio as a task of the core. Every poll is wrapped in
+//! `catch_unwind`: a panicking handler costs its own connection, never the core.
+//!
+//! The first poll cannot use a no-op waker: some wakers are kept from the first poll only (monoio
+//! 0.2.4's timer entry stores a waker once and never replaces it), so a `sleep` first polled with
+//! a no-op waker would never wake its task. The first poll uses a [`Forward`] waker instead, and
+//! the task keeps polling with that same waker, pointing it at its own waker. Futures that finish
+//! at once leave the forwarder unshared, and it is reused for the next one: no allocation there.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::service::LocalFuture;
 
@@ -22,13 +29,77 @@ pub(crate) enum Polled<T> {
     Pending(LocalFuture<T>),
 }
 
-/// Polls `fut` once with a no-op waker, catching a panic.
-pub(crate) fn poll_once<T>(mut fut: LocalFuture<T>) -> Polled<T> {
-    let mut cx = Context::from_waker(Waker::noop());
-    match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
-        Ok(Poll::Ready(v)) => Polled::Done(Ok(v)),
-        Ok(Poll::Pending) => Polled::Pending(fut),
-        Err(payload) => Polled::Done(Err(panic_message(payload))),
+/// Polls `fut` once with a [`Forward`] waker, catching a panic.
+pub(crate) fn poll_once<T: 'static>(mut fut: LocalFuture<T>) -> Polled<T> {
+    let forward = SPARE_FORWARD
+        .with(|spare| spare.borrow_mut().take())
+        .unwrap_or_default();
+    let waker = Waker::from(forward.clone());
+    let mut cx = Context::from_waker(&waker);
+    let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+    let result = match polled {
+        Ok(Poll::Pending) => {
+            return Polled::Pending(Box::pin(Forwarded {
+                fut,
+                waker,
+                forward,
+            }));
+        }
+        Ok(Poll::Ready(v)) => Ok(v),
+        Err(payload) => Err(panic_message(payload)),
+    };
+    drop(waker);
+    // Nobody kept the waker: the forwarder can serve the next future.
+    if Arc::strong_count(&forward) == 1 {
+        SPARE_FORWARD.with(|spare| *spare.borrow_mut() = Some(forward));
+    }
+    Polled::Done(result)
+}
+
+thread_local! {
+    /// A forwarder no future holds, for the next [`poll_once`].
+    static SPARE_FORWARD: RefCell<Option<Arc<Forward>>> = const { RefCell::new(None) };
+}
+
+/// A waker that wakes whichever waker was last given to it: the first poll's waker, which the
+/// future may keep for good, reaches the task that polls the future afterwards.
+#[derive(Default)]
+struct Forward(Mutex<Option<Waker>>);
+
+impl Wake for Forward {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let target = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(target) = target {
+            target.wake();
+        }
+    }
+}
+
+/// A future that returned `Pending` from [`poll_once`], polled on with the same waker.
+struct Forwarded<T> {
+    fut: LocalFuture<T>,
+    waker: Waker,
+    forward: Arc<Forward>,
+}
+
+impl<T> Future for Forwarded<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        {
+            let mut target = self.forward.0.lock().unwrap_or_else(|e| e.into_inner());
+            if !target.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *target = Some(cx.waker().clone());
+            }
+        }
+        let this = &mut *self;
+        this.fut
+            .as_mut()
+            .poll(&mut Context::from_waker(&this.waker))
     }
 }
 
@@ -82,5 +153,51 @@ pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use monoio::{FusionDriver, RuntimeBuilder};
+
+    use super::{Polled, finish, poll_once};
+
+    /// A handler that awaits a timer is woken: the timer keeps the first poll's waker.
+    #[test]
+    fn future_pending_on_a_timer_at_first_poll_completes_as_a_task() {
+        let mut rt = RuntimeBuilder::<FusionDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("a monoio runtime");
+        rt.block_on(async {
+            let fut = Box::pin(async {
+                monoio::time::sleep(Duration::from_millis(1)).await;
+                7
+            });
+            let Polled::Pending(fut) = poll_once(fut) else {
+                panic!("a sleep is pending at first");
+            };
+            let task = monoio::spawn(finish(fut));
+            let finished = monoio::time::timeout(Duration::from_secs(2), task).await;
+            assert_eq!(
+                finished.expect("the sleeping future was never woken"),
+                Ok(7)
+            );
+        });
+    }
+
+    #[test]
+    fn future_ready_at_first_poll_is_done() {
+        assert!(matches!(
+            poll_once(Box::pin(async { 1 })),
+            Polled::Done(Ok(1))
+        ));
+        // And again, with the forwarder the first one left behind.
+        assert!(matches!(
+            poll_once(Box::pin(async { 2 })),
+            Polled::Done(Ok(2))
+        ));
     }
 }
