@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use imphnen_engine::{LocalFuture, Request, Response};
+use imphnen_engine::{LocalFuture, Publisher, Request, Response};
 use imphnen_router::{Params, Query, Router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -83,6 +83,11 @@ impl Ctx {
     /// The peer's address.
     pub fn remote_addr(&self) -> SocketAddr {
         self.request.remote_addr()
+    }
+
+    /// Publishes to WebSocket topics from this handler (`ctx.publisher().publish(topic, msg)`).
+    pub fn publisher(&self) -> Publisher {
+        Publisher::current().expect("HTTP handlers run on a core of the server")
     }
 
     /// The underlying request.

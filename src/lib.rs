@@ -45,7 +45,8 @@ pub use app::{App, ListenAddr};
 pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
 pub use imphnen_engine::{
     BoxError, CloseCode, Config, HandlerError, HandlerResult, HttpConfig, HttpLimits, Message,
-    ReadyState, Request, Response, SendStatus, Server, ServerHandle, WebSocket, WsConfig,
+    Publisher, ReadyState, Request, Response, SendStatus, Server, ServerHandle, WebSocket,
+    WsConfig,
 };
 pub use imphnen_router::{Params, Query};
 pub use ws::{WebSocketHandler, WsCtx, WsHandler};

@@ -64,6 +64,14 @@ pub trait WebSocketHandler: Send + Sync + 'static {
         eprintln!("imphnen: WebSocket handler error: {error}");
         async {}
     }
+
+    /// The connection had reported backpressure (`ctx.ws.send` returned
+    /// [`SendStatus::Backpressure`](crate::SendStatus), or a publish was dropped for it) and its
+    /// queued output is back under `backpressure_limit`: a good moment to send more.
+    fn drain(&self, ctx: &WsCtx) -> impl Future<Output = HandlerResult> {
+        let _ = ctx;
+        async { Ok(()) }
+    }
 }
 
 /// Everything a WebSocket handler knows about its connection: the guide's
@@ -186,12 +194,17 @@ impl<H: WebSocketHandler> WsSession for Session<H> {
             Ok(())
         })
     }
+
+    fn on_drain(self: Rc<Self>) -> LocalFuture<HandlerResult> {
+        Box::pin(async move { self.handler.drain(&self.ctx).await })
+    }
 }
 
 type OpenFn = dyn Fn(&WsCtx) -> HandlerResult + Send + Sync;
 type MessageFn = dyn Fn(&WsCtx, Message) -> HandlerResult + Send + Sync;
 type CloseFn = dyn Fn(&WsCtx, u16, &str) -> HandlerResult + Send + Sync;
 type ErrorFn = dyn Fn(&WsCtx, &HandlerError) + Send + Sync;
+type DrainFn = dyn Fn(&WsCtx) -> HandlerResult + Send + Sync;
 
 /// A WebSocket handler from closures, for small cases (each closure is optional).
 ///
@@ -213,6 +226,7 @@ pub struct WsHandler {
     message: Option<Box<MessageFn>>,
     close: Option<Box<CloseFn>>,
     error: Option<Box<ErrorFn>>,
+    drain: Option<Box<DrainFn>>,
 }
 
 impl WsHandler {
@@ -245,6 +259,12 @@ impl WsHandler {
         self
     }
 
+    /// Runs `f` when a connection that reported backpressure has flushed below the limit.
+    pub fn on_drain(mut self, f: impl Fn(&WsCtx) -> HandlerResult + Send + Sync + 'static) -> Self {
+        self.drain = Some(Box::new(f));
+        self
+    }
+
     /// Runs `f` when a handler fails.
     pub fn on_error(mut self, f: impl Fn(&WsCtx, &HandlerError) + Send + Sync + 'static) -> Self {
         self.error = Some(Box::new(f));
@@ -270,5 +290,9 @@ impl WebSocketHandler for WsHandler {
             Some(f) => f(ctx, error),
             None => eprintln!("imphnen: WebSocket handler error: {error}"),
         }
+    }
+
+    async fn drain(&self, ctx: &WsCtx) -> HandlerResult {
+        self.drain.as_ref().map_or(Ok(()), |f| f(ctx))
     }
 }

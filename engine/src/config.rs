@@ -65,6 +65,9 @@ pub struct WsConfig {
     pub backpressure_limit: usize,
     /// Send a ping after half of `idle_timeout` of silence. Default `true`.
     pub send_pings: bool,
+    /// `ws.publish(topic, ..)` also reaches the publishing connection when it is subscribed.
+    /// Default `false`, as in Bun: a chat client sees its own message only if it echoes it.
+    pub publish_to_self: bool,
     /// How long to wait for the peer's close frame after sending ours, before closing TCP.
     /// Default 5 s: a peer that never answers cannot hold the connection open.
     pub close_timeout: Duration,
@@ -77,6 +80,7 @@ impl Default for WsConfig {
             idle_timeout: Duration::from_secs(120),
             backpressure_limit: 64 << 10,
             send_pings: true,
+            publish_to_self: false,
             close_timeout: Duration::from_secs(5),
         }
     }

@@ -25,6 +25,7 @@ use crate::conn::{BufPool, Conn, Phase, Token, slot_of, token};
 use crate::handle::{SendStatus, Shared, status_after};
 use crate::mailbox::{Command, CoreRemote};
 use crate::poller::{Poller, READ, Ready, TimerFd, WRITE};
+use crate::pubsub::{Hub, Topics};
 use crate::service::Service;
 use crate::socket::{self, Recv};
 use crate::{Message, ReadyState};
@@ -113,6 +114,8 @@ pub(crate) struct Core {
     pub(crate) conns: RefCell<Slab>,
     pub(crate) pool: RefCell<BufPool>,
     pub(crate) date: RefCell<DateCache>,
+    pub(crate) topics: RefCell<Topics>,
+    pub(crate) hub: Arc<Hub>,
     poller: Poller,
     listener: RefCell<Option<TcpListener>>,
     timer: TimerFd,
@@ -127,6 +130,7 @@ impl Core {
     /// Sets up the core inside its runtime: epoll set with listener, wake-up and timer fds.
     pub(crate) fn new(
         remote: Arc<CoreRemote>,
+        hub: Arc<Hub>,
         cfg: Arc<Config>,
         service: Rc<dyn Service>,
         listener: TcpListener,
@@ -143,6 +147,8 @@ impl Core {
             conns: RefCell::new(Slab::default()),
             pool: RefCell::new(BufPool::new(256, 256 << 10)),
             date: RefCell::new(DateCache::new(SystemTime::now())),
+            topics: RefCell::new(Topics::default()),
+            hub,
             poller,
             listener: RefCell::new(Some(listener)),
             timer,
@@ -459,6 +465,17 @@ impl Core {
             c.interest = want;
             let _ = self.poller.modify(c.fd, t, want);
         }
+        let drained = match c.ws() {
+            Some(ws) if ws.backpressured && ws.handle.0.buffered() <= limit => {
+                ws.backpressured = false;
+                Some(ws.session.clone())
+            }
+            _ => None,
+        };
+        drop(conns);
+        if let Some(session) = drained {
+            crate::invoke::detach(session.on_drain());
+        }
     }
 
     /// Marks a connection whose output grew outside its own read processing; flushed at the end
@@ -466,10 +483,15 @@ impl Core {
     pub(crate) fn mark_dirty(&self, c: &mut Conn, t: Token) {
         if !c.dirty {
             c.dirty = true;
-            self.dirty.borrow_mut().push(t);
-            if !self.in_turn.get() {
-                self.remote.wake();
-            }
+            self.push_dirty(t);
+        }
+    }
+
+    /// Queues `t` for the end-of-turn flush (the caller set its `dirty` flag).
+    pub(crate) fn push_dirty(&self, t: Token) {
+        self.dirty.borrow_mut().push(t);
+        if !self.in_turn.get() {
+            self.remote.wake();
         }
     }
 
@@ -498,6 +520,11 @@ impl Core {
         }
         if let Phase::Ws(ws) = c.phase {
             ws.handle.set_state(ReadyState::Closed);
+            // A closing connection leaves every topic.
+            for topic in ws.handle.take_topics() {
+                self.topics.borrow_mut().unsubscribe(&topic, t);
+                self.hub.count_unsubscribe(&topic);
+            }
             ws.handle
                 .0
                 .unsent
@@ -586,6 +613,21 @@ impl Core {
                     code,
                     reason,
                 } => self.close_ws(token(slot, generation), code, &reason),
+                Command::Subscribe {
+                    slot,
+                    generation,
+                    topic,
+                } => self.subscribe_here(token(slot, generation), topic),
+                Command::Unsubscribe {
+                    slot,
+                    generation,
+                    topic,
+                } => self.unsubscribe_here(token(slot, generation), &topic),
+                Command::Publish {
+                    topic,
+                    frame,
+                    exclude,
+                } => self.publish_here(&topic, &frame, exclude),
                 Command::Shutdown { deadline } => self.begin_shutdown(deadline),
             }
         }
@@ -663,8 +705,13 @@ impl Core {
             }
         }
         self.mark_dirty(c, t);
-        let queued = shared.buffered();
-        Some(status_after(queued, limit, msg.len()))
+        let status = status_after(shared.buffered(), limit, msg.len());
+        if status == SendStatus::Backpressure
+            && let Some(ws) = c.ws()
+        {
+            ws.backpressured = true;
+        }
+        Some(status)
     }
 }
 
@@ -700,7 +747,10 @@ pub(crate) fn current() -> Option<Rc<Core>> {
     CURRENT.with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
 }
 
-fn with_core<R>(remote: &Arc<CoreRemote>, f: impl FnOnce(&Core) -> Option<R>) -> Option<R> {
+pub(crate) fn with_core<R>(
+    remote: &Arc<CoreRemote>,
+    f: impl FnOnce(&Core) -> Option<R>,
+) -> Option<R> {
     CURRENT.with(|c| {
         let c = c.try_borrow().ok()?;
         let core = c.as_ref()?;
@@ -715,6 +765,34 @@ fn with_core<R>(remote: &Arc<CoreRemote>, f: impl FnOnce(&Core) -> Option<R>) ->
 /// `ws.send` fast path: `Some` when called on the connection's own core.
 pub(crate) fn send_local(shared: &Shared, msg: &Message) -> Option<SendStatus> {
     with_core(&shared.core, |core| core.send_here(shared, msg))
+}
+
+/// `ws.subscribe` on the connection's own core: `true` when done here.
+pub(crate) fn subscribe_local(shared: &Shared, topic: std::sync::Arc<str>) -> bool {
+    with_core(&shared.core, |core| {
+        core.subscribe_here(token(shared.slot, shared.generation), topic);
+        Some(())
+    })
+    .is_some()
+}
+
+/// `ws.unsubscribe` on the connection's own core: `true` when done here.
+pub(crate) fn unsubscribe_local(shared: &Shared, topic: &str) -> bool {
+    with_core(&shared.core, |core| {
+        core.unsubscribe_here(token(shared.slot, shared.generation), topic);
+        Some(())
+    })
+    .is_some()
+}
+
+/// After `ws.cork`: flush the connection now when on its core and outside a turn.
+pub(crate) fn flush_local(shared: &Shared) {
+    with_core(&shared.core, |core| {
+        if !core.in_turn.get() && core.conns.try_borrow_mut().is_ok() {
+            core.after_io(token(shared.slot, shared.generation));
+        }
+        Some(())
+    });
 }
 
 /// `ws.close` fast path: `true` when called on the connection's own core.

@@ -11,12 +11,13 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::Message;
 use crate::core;
 use crate::mailbox::{Command, CoreRemote};
+use crate::pubsub::Hub;
+use crate::{Message, WsConfig};
 
 /// What happened to a message given to [`WebSocket::send`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,11 @@ pub(crate) struct Shared {
     pub(crate) unsent: AtomicUsize,
     pub(crate) backpressure_limit: usize,
     pub(crate) remote_addr: SocketAddr,
+    pub(crate) hub: Arc<Hub>,
+    /// Topics this connection is subscribed to (the owning core keeps the matching table).
+    topics: Mutex<Vec<Arc<str>>>,
+    /// `ws.publish` reaches the sender too (`WsConfig::publish_to_self`).
+    publish_to_self: bool,
 }
 
 impl Shared {
@@ -97,24 +103,27 @@ impl Shared {
 pub struct WebSocket(pub(crate) Arc<Shared>);
 
 impl WebSocket {
+    /// A handle for the connection in `slot`/`generation` of the core reached by `core`.
     pub(crate) fn new(
-        id: u64,
         core: Arc<CoreRemote>,
-        slot: u32,
-        generation: u32,
-        backpressure_limit: usize,
+        hub: Arc<Hub>,
+        (slot, generation): (u32, u32),
+        cfg: &WsConfig,
         remote_addr: SocketAddr,
     ) -> WebSocket {
         WebSocket(Arc::new(Shared {
-            id,
+            id: crate::next_connection_id(),
             core,
             slot,
             generation,
             state: AtomicU8::new(ReadyState::Connecting as u8),
             queued: AtomicUsize::new(0),
             unsent: AtomicUsize::new(0),
-            backpressure_limit,
+            backpressure_limit: cfg.backpressure_limit,
             remote_addr,
+            hub,
+            topics: Mutex::new(Vec::new()),
+            publish_to_self: cfg.publish_to_self,
         }))
     }
 
@@ -190,6 +199,93 @@ impl WebSocket {
     /// The peer's address.
     pub fn remote_addr(&self) -> SocketAddr {
         self.0.remote_addr
+    }
+
+    /// Subscribes to `topic`; `false` if already subscribed or closed.
+    pub fn subscribe(&self, topic: &str) -> bool {
+        if self.ready_state() == ReadyState::Closed {
+            return false;
+        }
+        let topic: Arc<str> = Arc::from(topic);
+        {
+            let mut topics = self.lock_topics();
+            if topics.iter().any(|t| **t == *topic) {
+                return false;
+            }
+            topics.push(topic.clone());
+        }
+        let s = &self.0;
+        s.hub.count_subscribe(&topic);
+        if !core::subscribe_local(s, topic.clone()) {
+            s.core.push(Command::Subscribe {
+                slot: s.slot,
+                generation: s.generation,
+                topic,
+            });
+        }
+        true
+    }
+
+    /// Unsubscribes from `topic`; `false` if not subscribed.
+    pub fn unsubscribe(&self, topic: &str) -> bool {
+        let topic = {
+            let mut topics = self.lock_topics();
+            let Some(i) = topics.iter().position(|t| **t == *topic) else {
+                return false;
+            };
+            topics.swap_remove(i)
+        };
+        let s = &self.0;
+        s.hub.count_unsubscribe(&topic);
+        if !core::unsubscribe_local(s, &topic) {
+            s.core.push(Command::Unsubscribe {
+                slot: s.slot,
+                generation: s.generation,
+                topic,
+            });
+        }
+        true
+    }
+
+    /// `true` if subscribed to `topic`.
+    pub fn is_subscribed(&self, topic: &str) -> bool {
+        self.lock_topics().iter().any(|t| **t == *topic)
+    }
+
+    /// The topics this connection is subscribed to.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.lock_topics().iter().map(|t| t.to_string()).collect()
+    }
+
+    /// Sends `msg` to every subscriber of `topic` on every core, except this connection (unless
+    /// `WsConfig::publish_to_self`). Returns the number of subscribers when the publish started.
+    pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
+        let exclude = (!self.0.publish_to_self).then_some(self.0.id);
+        self.0.hub.publish(topic, &msg.into(), exclude)
+    }
+
+    /// Connections subscribed to `topic`, across every core.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.0.hub.subscriber_count(topic)
+    }
+
+    /// Runs `f`, whose sends leave together in one write. On the connection's core, sends are
+    /// already collected until the end of the loop turn; outside a turn (a spawned task, a timer),
+    /// this flushes once after `f` instead of waking the core for each send. From another thread
+    /// the sends travel the mailbox as one batch.
+    pub fn cork<R>(&self, f: impl FnOnce(&WebSocket) -> R) -> R {
+        let r = f(self);
+        core::flush_local(&self.0);
+        r
+    }
+
+    /// Takes every topic (the connection is closing).
+    pub(crate) fn take_topics(&self) -> Vec<Arc<str>> {
+        std::mem::take(&mut *self.lock_topics())
+    }
+
+    fn lock_topics(&self) -> std::sync::MutexGuard<'_, Vec<Arc<str>>> {
+        self.0.topics.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn set_state(&self, state: ReadyState) {

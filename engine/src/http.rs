@@ -199,7 +199,7 @@ impl Core {
     /// Hands a complete request to the service.
     fn dispatch(&self, t: Token, req: Request, framing: ResponseFraming) {
         self.with_http(t, |h, _| h.in_flight = Some(framing));
-        match invoke::poll_once(self.service.call(req)) {
+        match invoke::start(|| self.service.call(req)) {
             Polled::Done(r) => self.http_done(t, r),
             Polled::Pending(fut) => {
                 if let Some(c) = self.conns.borrow_mut().get_mut(t) {
@@ -261,14 +261,12 @@ impl Core {
         let Some(remote) = self.remote_of(t) else {
             return;
         };
-        let (slot, generation) = slot_of(t);
         let ws_cfg = &self.cfg.websocket;
         let handle = WebSocket::new(
-            crate::next_connection_id(),
             self.remote.clone(),
-            slot,
-            generation,
-            ws_cfg.backpressure_limit,
+            self.hub.clone(),
+            slot_of(t),
+            ws_cfg,
             remote,
         );
         let req = Request::from_head(head, head_bytes, Bytes::new(), remote);
@@ -307,6 +305,7 @@ impl Core {
                 close_received: None,
                 close_notified: false,
                 ping_outstanding: false,
+                backpressured: false,
             }));
             c.publish_unsent();
         }

@@ -23,6 +23,7 @@ mod listener;
 mod mailbox;
 mod message;
 mod poller;
+mod pubsub;
 mod request;
 mod response;
 mod server;
@@ -38,7 +39,7 @@ pub use imphnen_protocol::ws::CloseCode;
 pub use message::Message;
 pub use request::Request;
 pub use response::{HeaderValue, Response};
-pub use server::{Server, ServerHandle};
+pub use server::{Publisher, Server, ServerHandle};
 pub use service::{
     BoxError, HandlerError, HandlerResult, LocalFuture, Service, Upgrade, WsSession,
 };

@@ -28,6 +28,24 @@ pub(crate) enum Command {
         code: u16,
         reason: String,
     },
+    /// Add the connection to `topic` in the core's table.
+    Subscribe {
+        slot: u32,
+        generation: u32,
+        topic: std::sync::Arc<str>,
+    },
+    /// Remove the connection from `topic` in the core's table.
+    Unsubscribe {
+        slot: u32,
+        generation: u32,
+        topic: std::sync::Arc<str>,
+    },
+    /// Deliver an encoded frame to the core's subscribers of `topic`, except connection `exclude`.
+    Publish {
+        topic: std::sync::Arc<str>,
+        frame: bytes::Bytes,
+        exclude: Option<u64>,
+    },
     /// Graceful shutdown: stop accepting, close every connection, finish by `deadline`.
     Shutdown { deadline: Instant },
 }

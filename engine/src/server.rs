@@ -11,10 +11,12 @@ use std::time::Instant;
 
 use monoio::{FusionDriver, RuntimeBuilder};
 
+use crate::Message;
 use crate::config::Config;
 use crate::core::Core;
 use crate::listener::bind_per_core;
 use crate::mailbox::{Command, CoreRemote};
+use crate::pubsub::Hub;
 use crate::service::Service;
 
 /// A running server.
@@ -28,6 +30,7 @@ use crate::service::Service;
 pub struct Server {
     local_addr: SocketAddr,
     remotes: Vec<Arc<CoreRemote>>,
+    hub: Arc<Hub>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     cfg: Arc<Config>,
 }
@@ -50,11 +53,18 @@ impl Server {
         let service = Arc::new(service);
         let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
         let mut remotes = Vec::with_capacity(workers);
-        let mut threads = Vec::with_capacity(workers);
-        for (index, listener) in listeners.into_iter().enumerate() {
+        let mut receivers = Vec::with_capacity(workers);
+        for index in 0..workers {
             let (remote, rx) = CoreRemote::new(index)?;
-            let remote = Arc::new(remote);
-            remotes.push(remote.clone());
+            remotes.push(Arc::new(remote));
+            receivers.push(rx);
+        }
+        let hub = Arc::new(Hub::new(remotes.clone()));
+        let mut threads = Vec::with_capacity(workers);
+        let cores = listeners.into_iter().zip(receivers).enumerate();
+        for (index, (listener, rx)) in cores {
+            let remote = remotes[index].clone();
+            let hub = hub.clone();
             let cfg = cfg.clone();
             let service = service.clone();
             let ready = ready_tx.clone();
@@ -71,7 +81,7 @@ impl Server {
                     };
                     rt.block_on(async move {
                         let app = service(index);
-                        match Core::new(remote, cfg, app, listener) {
+                        match Core::new(remote, hub, cfg, app, listener) {
                             Ok(core) => {
                                 let _ = ready.send(Ok(()));
                                 drop(ready);
@@ -89,6 +99,7 @@ impl Server {
         let server = Server {
             local_addr,
             remotes,
+            hub,
             threads: Mutex::new(threads),
             cfg,
         };
@@ -133,6 +144,22 @@ impl Server {
         }
     }
 
+    /// Sends `msg` to every connection subscribed to `topic`, on every core. Returns the number
+    /// of subscribers when the publish started.
+    pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
+        self.hub.publish(topic, &msg.into(), None)
+    }
+
+    /// Connections subscribed to `topic`, across every core.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.hub.subscriber_count(topic)
+    }
+
+    /// A cloneable, thread-safe handle for publishing (e.g. from a plain thread).
+    pub fn publisher(&self) -> Publisher {
+        Publisher(self.hub.clone())
+    }
+
     /// A cloneable handle that can shut the server down from another thread (e.g. a Ctrl-C
     /// handler) while the main thread is in [`wait`](Self::wait).
     pub fn handle(&self) -> ServerHandle {
@@ -157,5 +184,36 @@ impl ServerHandle {
         for r in &self.remotes {
             r.push(Command::Shutdown { deadline });
         }
+    }
+}
+
+/// Publishes to topics from any thread: `Clone + Send + Sync`.
+///
+/// ```no_run
+/// # fn demo(server: imphnen_engine::Server) {
+/// let publisher = server.publisher();
+/// std::thread::spawn(move || {
+///     publisher.publish("news", "hello from a plain thread");
+/// });
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Publisher(Arc<Hub>);
+
+impl Publisher {
+    /// The publisher of the server whose core runs the calling code (inside a handler);
+    /// `None` on any other thread.
+    pub fn current() -> Option<Publisher> {
+        crate::core::current().map(|core| Publisher(core.hub.clone()))
+    }
+
+    /// Sends `msg` to every subscriber of `topic`; returns the subscriber count.
+    pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
+        self.0.publish(topic, &msg.into(), None)
+    }
+
+    /// Connections subscribed to `topic`, across every core.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.0.subscriber_count(topic)
     }
 }

@@ -61,6 +61,11 @@ pub trait WsSession: 'static {
     fn on_close(self: Rc<Self>, code: u16, reason: String) -> LocalFuture<HandlerResult>;
     /// A handler returned an error or panicked.
     fn on_error(self: Rc<Self>, error: HandlerError) -> LocalFuture<HandlerResult>;
+    /// The connection reported backpressure (a send returned `Backpressure`, or a publish was
+    /// dropped for it) and its queued output has since fallen back under the limit.
+    fn on_drain(self: Rc<Self>) -> LocalFuture<HandlerResult> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Why a handler failed.

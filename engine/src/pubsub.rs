@@ -1,0 +1,171 @@
+//! Pub/sub topics across cores.
+//!
+//! Each core keeps its own table from topic to the connections of that core subscribed to it,
+//! touched only by that core. A publish encodes the frame once, then reaches each core once: the
+//! publishing core (if any) directly, every other core through its mailbox (one command per
+//! core, not per subscriber). Each core copies the shared frame bytes into the output of each of
+//! its subscribers, skipping one that is over its backpressure limit (that message is dropped
+//! for it alone), and flushes them with the rest of its turn. Messages of one publisher keep their
+//! order for every subscriber: per core they travel one FIFO path.
+//!
+//! The server-wide [`Hub`] knows every core's mailbox and counts subscribers per topic (a mutex
+//! taken on subscribe and unsubscribe only, never on the publish path).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use imphnen_protocol::ws::{OpCode, encode_frame};
+
+use crate::Message;
+use crate::conn::Token;
+use crate::core::{self, Core};
+use crate::mailbox::{Command, CoreRemote};
+
+/// The server-wide side of pub/sub: every core's mailbox, and subscriber counts.
+pub(crate) struct Hub {
+    pub(crate) cores: Vec<Arc<CoreRemote>>,
+    counts: Mutex<HashMap<Arc<str>, usize>>,
+}
+
+impl Hub {
+    pub(crate) fn new(cores: Vec<Arc<CoreRemote>>) -> Hub {
+        Hub {
+            cores,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sends `msg` to every subscriber of `topic` on every core, except connection `exclude`.
+    /// Returns the number of subscribers when the publish started.
+    pub(crate) fn publish(&self, topic: &str, msg: &Message, exclude: Option<u64>) -> usize {
+        let subscribers = self.subscriber_count(topic);
+        if subscribers == 0 {
+            return 0;
+        }
+        let frame = encode_shared(msg);
+        let topic: Arc<str> = Arc::from(topic);
+        for remote in &self.cores {
+            let done_here = core::with_core(remote, |core| {
+                core.publish_here(&topic, &frame, exclude);
+                Some(())
+            });
+            if done_here.is_none() {
+                remote.push(Command::Publish {
+                    topic: topic.clone(),
+                    frame: frame.clone(),
+                    exclude,
+                });
+            }
+        }
+        subscribers
+    }
+
+    /// Subscribers of `topic` across every core.
+    pub(crate) fn subscriber_count(&self, topic: &str) -> usize {
+        self.lock().get(topic).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn count_subscribe(&self, topic: &Arc<str>) {
+        *self.lock().entry(topic.clone()).or_insert(0) += 1;
+    }
+
+    pub(crate) fn count_unsubscribe(&self, topic: &str) {
+        let mut counts = self.lock();
+        if let Some(n) = counts.get_mut(topic) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(topic);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, usize>> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The frame of `msg`, encoded once for every subscriber.
+fn encode_shared(msg: &Message) -> Bytes {
+    let mut out = Vec::with_capacity(msg.len() + 10);
+    let op = if msg.is_text() {
+        OpCode::Text
+    } else {
+        OpCode::Binary
+    };
+    encode_frame(&mut out, true, op, None, msg.as_bytes());
+    Bytes::from(out)
+}
+
+/// One core's topic table.
+#[derive(Default)]
+pub(crate) struct Topics {
+    subscribers: HashMap<Arc<str>, Vec<Token>>,
+}
+
+impl Topics {
+    pub(crate) fn subscribe(&mut self, topic: Arc<str>, t: Token) {
+        let subs = self.subscribers.entry(topic).or_default();
+        if !subs.contains(&t) {
+            subs.push(t);
+        }
+    }
+
+    pub(crate) fn unsubscribe(&mut self, topic: &str, t: Token) {
+        if let Some(subs) = self.subscribers.get_mut(topic) {
+            // Order of delivery does not depend on the list's order: swap_remove is fine.
+            if let Some(i) = subs.iter().position(|s| *s == t) {
+                subs.swap_remove(i);
+            }
+            if subs.is_empty() {
+                self.subscribers.remove(topic);
+            }
+        }
+    }
+
+    fn subscribers(&self, topic: &str) -> Option<&[Token]> {
+        self.subscribers.get(topic).map(Vec::as_slice)
+    }
+}
+
+impl Core {
+    /// Delivers a published frame to this core's subscribers of `topic`.
+    pub(crate) fn publish_here(&self, topic: &str, frame: &Bytes, exclude: Option<u64>) {
+        let topics = self.topics.borrow();
+        let Some(subs) = topics.subscribers(topic) else {
+            return;
+        };
+        let mut conns = self.conns.borrow_mut();
+        let mut pool = self.pool.borrow_mut();
+        for &t in subs {
+            let Some(c) = conns.get_mut(t) else { continue };
+            let Some(ws) = c.ws() else { continue };
+            if ws.close_sent.is_some() || Some(ws.handle.id()) == exclude {
+                continue;
+            }
+            let shared = &ws.handle.0;
+            if shared.buffered() > shared.backpressure_limit {
+                // Over its limit: this subscriber misses the message, the others do not wait.
+                ws.backpressured = true;
+                continue;
+            }
+            c.write_out(&mut pool, |out| out.extend_from_slice(frame));
+            if !c.dirty {
+                c.dirty = true;
+                self.push_dirty(t);
+            }
+        }
+    }
+
+    /// Subscribes connection `t` (on this core) to `topic` in the core's table.
+    pub(crate) fn subscribe_here(&self, t: Token, topic: Arc<str>) {
+        if self.conns.borrow_mut().get_mut(t).is_some() {
+            self.topics.borrow_mut().subscribe(topic, t);
+        }
+    }
+
+    /// Removes connection `t` from `topic` in the core's table.
+    pub(crate) fn unsubscribe_here(&self, t: Token, topic: &str) {
+        self.topics.borrow_mut().unsubscribe(topic, t);
+    }
+}
