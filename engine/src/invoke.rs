@@ -29,6 +29,16 @@ pub(crate) enum Polled<T> {
     Pending(LocalFuture<T>),
 }
 
+/// Calls `make` for a handler's future and polls it once, catching a panic in either: user code
+/// may run (and panic) while the future is built, before there is a future to poll (the facade's
+/// synchronous HTTP handlers run right there).
+pub(crate) fn start<T: 'static>(make: impl FnOnce() -> LocalFuture<T>) -> Polled<T> {
+    match catch_unwind(AssertUnwindSafe(make)) {
+        Ok(fut) => poll_once(fut),
+        Err(payload) => Polled::Done(Err(panic_message(payload))),
+    }
+}
+
 /// Polls `fut` once with a [`Forward`] waker, catching a panic.
 pub(crate) fn poll_once<T: 'static>(mut fut: LocalFuture<T>) -> Polled<T> {
     let forward = SPARE_FORWARD

@@ -1,0 +1,276 @@
+//! The engine's HTTP/1.1 behaviour against a raw TCP client: keep-alive, pipelining, bodies,
+//! error statuses, connection management.
+
+mod engine_support;
+
+use std::time::Duration;
+
+use engine_support::{Raw, get};
+use imphnen::{App, Config, Ctx, HttpLimits, Response, Server};
+
+fn app() -> App {
+    let mut app = App::new(Config {
+        workers: 1,
+        ..Default::default()
+    });
+    app.get("/a", |_: Ctx| "A");
+    app.get("/b", |_: Ctx| "B");
+    app.get("/c", |_: Ctx| "C");
+    app.get("/slow", |_: Ctx| async {
+        monoio::time::sleep(Duration::from_millis(80)).await;
+        "slow"
+    });
+    app.post("/echo", |ctx: Ctx| {
+        Response::new(200).with_body(ctx.body().bytes().clone())
+    });
+    app.get("/fail", |_: Ctx| -> Result<&'static str, std::io::Error> {
+        Err(std::io::Error::other("boom"))
+    });
+    app.get("/panic", |_: Ctx| -> &'static str {
+        panic!("handler panic on purpose")
+    });
+    app.ws("/ws", imphnen::WsHandler::new().on_message(|_, _| Ok(())));
+    app
+}
+
+fn start() -> Server {
+    app().listen("127.0.0.1:0").expect("listen")
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    for (path, body) in [("/a", "A"), ("/b", "B"), ("/c", "C")] {
+        c.send(&get(path));
+        let r = c.response(false);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), body);
+        assert_ne!(r.header("connection"), Some("close"));
+    }
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    let mut all = Vec::new();
+    for path in ["/c", "/a", "/b", "/a"] {
+        all.extend_from_slice(&get(path));
+    }
+    c.send(&all);
+    for body in ["C", "A", "B", "A"] {
+        let r = c.response(false);
+        assert_eq!(r.text(), body);
+    }
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn async_handler_keeps_pipelined_responses_in_order() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    let mut all = Vec::new();
+    for path in ["/slow", "/a", "/slow", "/b"] {
+        all.extend_from_slice(&get(path));
+    }
+    c.send(&all);
+    for body in ["slow", "A", "slow", "B"] {
+        assert_eq!(c.response(false).text(), body);
+    }
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn chunked_post_body_reaches_the_handler_intact() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    // Chunks in separate writes, one split inside its size line, one with an extension.
+    c.send(b"5\r\nhello\r\n");
+    std::thread::sleep(Duration::from_millis(20));
+    c.send(b"1");
+    std::thread::sleep(Duration::from_millis(20));
+    c.send(b"0;ext=1\r\n, chunked world!\r\n");
+    c.send(b"0\r\n\r\n");
+    let r = c.response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "hello, chunked world!");
+    // The connection stays usable.
+    c.send(&get("/a"));
+    assert_eq!(c.response(false).text(), "A");
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn content_length_body_split_across_writes_reaches_the_handler() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
+    std::thread::sleep(Duration::from_millis(20));
+    c.send(b"56789");
+    assert_eq!(c.response(false).text(), "0123456789");
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn unknown_path_is_404() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(&get("/nowhere"));
+    assert_eq!(c.response(false).status, 404);
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn wrong_method_is_405_with_allow() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(b"DELETE /a HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response(false);
+    assert_eq!(r.status, 405);
+    let allow = r.header("allow").expect("Allow header");
+    assert!(allow.contains("GET") && allow.contains("HEAD"), "{allow}");
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn oversized_request_head_is_431() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    let big = "x".repeat(HttpLimits::DEFAULT_MAX_HEAD_SIZE + 1024);
+    c.send(format!("GET /a HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes());
+    assert_eq!(c.response(false).status, 431);
+    assert!(c.closed_by_server());
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn http11_request_without_host_is_400() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(b"GET /a HTTP/1.1\r\n\r\n");
+    assert_eq!(c.response(false).status, 400);
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn websocket_route_without_upgrade_is_426() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(&get("/ws"));
+    assert_eq!(c.response(false).status, 426);
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn http10_without_keep_alive_closes_after_the_response() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(b"GET /a HTTP/1.0\r\n\r\n");
+    let r = c.response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "A");
+    assert!(c.closed_by_server());
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn connection_close_is_honoured() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    // A second pipelined request after `Connection: close` must not be answered.
+    let mut both = b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_vec();
+    both.extend_from_slice(&get("/b"));
+    c.send(&both);
+    let r = c.response(false);
+    assert_eq!(r.text(), "A");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed_by_server());
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn head_gets_headers_only() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    let mut both = b"HEAD /a HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+    both.extend_from_slice(&get("/b"));
+    c.send(&both);
+    let head = c.response(true);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("1"));
+    // If the HEAD response carried a body, this would parse garbage.
+    let next = c.response(false);
+    assert_eq!(next.status, 200);
+    assert_eq!(next.text(), "B");
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn expect_100_continue_gets_the_interim_response_before_the_body() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    let interim = c.response(true);
+    assert_eq!(interim.status, 100);
+    c.send(b"body");
+    let r = c.response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "body");
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn handler_returning_err_is_500() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(&get("/fail"));
+    assert_eq!(c.response(false).status, 500);
+    // The connection is still usable.
+    c.send(&get("/a"));
+    assert_eq!(c.response(false).text(), "A");
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn panicking_handler_is_500_and_the_server_keeps_serving() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(&get("/panic"));
+    assert_eq!(c.response(false).status, 500);
+    let mut other = Raw::connect(server.local_addr());
+    other.send(&get("/b"));
+    assert_eq!(other.response(false).text(), "B");
+    drop((c, other));
+    server.shutdown();
+}
+
+#[test]
+fn half_closed_client_still_gets_its_response() {
+    let server = start();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(&get("/slow"));
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let r = c.response(false);
+    assert_eq!(r.text(), "slow");
+    assert!(c.closed_by_server());
+    drop(c);
+    server.shutdown();
+}
