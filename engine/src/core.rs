@@ -530,8 +530,11 @@ impl Core {
                 .unsent
                 .store(0, std::sync::atomic::Ordering::Release);
             if !ws.close_notified {
-                let (code, reason) = ws.close_received.unwrap_or((1006, String::new()));
-                crate::invoke::detach(ws.session.clone().on_close(code, reason));
+                // A close from the peer was reported when it arrived; so here either the peer
+                // never answered ours (report our code, as `WsSession::on_close` says) or TCP
+                // ended without any close frame (1006).
+                let code = ws.close_sent.map_or(1006, |(_, code)| code);
+                crate::invoke::detach(ws.session.clone().on_close(code, String::new()));
             }
         }
     }
