@@ -143,8 +143,8 @@ impl App {
         self.route("OPTIONS", path, handler)
     }
 
-    /// Binds `addr` (`3000` for every interface, `"127.0.0.1:0"` for a free port, any
-    /// `SocketAddr`) on every worker core and starts serving. Returns once every core is bound;
+    /// Binds `addr` (`3000` or `":3000"` for every interface, `"127.0.0.1:0"` for a free port,
+    /// any `SocketAddr`) on every worker core and starts serving. Returns once every core is bound;
     /// a busy port is an `AddrInUse` error.
     pub fn listen(&self, addr: impl ListenAddr) -> io::Result<Server> {
         let addr = addr.socket_addr()?;
@@ -160,7 +160,7 @@ impl App {
     }
 }
 
-/// What `App::listen` accepts: a port, a `"host:port"` string, or a socket address.
+/// What `App::listen` accepts: a port, a `"host:port"` or `":port"` string, or a socket address.
 pub trait ListenAddr {
     /// The address to bind.
     fn socket_addr(self) -> io::Result<SocketAddr>;
@@ -178,8 +178,15 @@ impl ListenAddr for SocketAddr {
     }
 }
 
+/// `"host:port"`, or `":port"` for every interface (as Node and Go read it).
 impl ListenAddr for &str {
     fn socket_addr(self) -> io::Result<SocketAddr> {
+        if let Some(port) = self.strip_prefix(':') {
+            let port = port.parse::<u16>().map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("bad port in {self:?}"))
+            })?;
+            return port.socket_addr();
+        }
         self.to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))

@@ -1,0 +1,203 @@
+//! Binding, cores and shutdown: port 0, a busy port, sends from a plain thread to connections on
+//! both cores, and the graceful shutdown (1001 after queued data, in-flight HTTP finishes).
+
+mod engine_support;
+
+use std::collections::HashSet;
+use std::io;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine_support::{Raw, get, read_close, read_frame, ws_connect};
+use imphnen::{App, Config, Ctx, WebSocket, WsHandler};
+
+/// Handles of open connections, with the name of the core thread that opened each.
+type Opened = Arc<Mutex<Vec<(WebSocket, String)>>>;
+
+fn app(workers: usize, opened: Opened) -> App {
+    let mut app = App::new(Config {
+        workers,
+        ..Default::default()
+    });
+    app.ws(
+        "/ws",
+        WsHandler::new()
+            .on_open(move |ctx| {
+                let core = std::thread::current().name().unwrap_or("").to_owned();
+                opened.lock().unwrap().push((ctx.ws.clone(), core));
+                Ok(())
+            })
+            .on_message(|ctx, msg| {
+                // "fill N": queue N numbered messages at once.
+                if let Some(n) = msg.as_text().and_then(|t| t.strip_prefix("fill ")) {
+                    for i in 0..n.parse::<u32>().unwrap() {
+                        ctx.ws.send(format!("queued {i}"));
+                    }
+                }
+                Ok(())
+            }),
+    );
+    app.get("/", |_: Ctx| "ok");
+    app.get("/slow", |_: Ctx| async {
+        monoio::time::sleep(Duration::from_millis(300)).await;
+        "slow done"
+    });
+    app
+}
+
+fn wait_for(opened: &Opened, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while opened.lock().unwrap().len() < n {
+        assert!(Instant::now() < deadline, "open ran for fewer than {n}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn listen_on_port_zero_binds_a_real_port() {
+    let server = app(1, Opened::default())
+        .listen("127.0.0.1:0")
+        .expect("listen");
+    assert_ne!(server.local_addr().port(), 0);
+    let mut c = Raw::connect(server.local_addr());
+    c.send(&get("/"));
+    assert_eq!(c.response(false).text(), "ok");
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn listen_colon_zero_binds_every_interface_on_a_real_port() {
+    let server = app(1, Opened::default()).listen(":0").expect("listen");
+    assert_ne!(server.local_addr().port(), 0);
+    assert!(server.local_addr().ip().is_unspecified());
+    let port = server.local_addr().port();
+    let mut c = Raw::connect(([127, 0, 0, 1], port).into());
+    c.send(&get("/"));
+    assert_eq!(c.response(false).text(), "ok");
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn listen_on_a_busy_port_is_addr_in_use() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = app(2, Opened::default())
+        .listen(taken.local_addr().unwrap())
+        .err()
+        .expect("the port is taken");
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+
+    // A port our own server holds is busy as well (SO_REUSEPORT must not let a second one join).
+    let first = app(2, Opened::default()).listen("127.0.0.1:0").unwrap();
+    let err = app(2, Opened::default())
+        .listen(first.local_addr())
+        .err()
+        .expect("the port is taken");
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    first.shutdown();
+}
+
+#[test]
+fn sends_from_a_plain_thread_reach_connections_on_both_cores() {
+    let opened = Opened::default();
+    let server = app(2, opened.clone()).listen("127.0.0.1:0").unwrap();
+    // The kernel spreads connections over the two listeners by address hash: open until both
+    // cores hold some (the chance that 40 land on one core is 2^-39).
+    let mut clients = Vec::new();
+    let mut cores = HashSet::new();
+    while cores.len() < 2 {
+        assert!(clients.len() < 40, "every connection landed on one core");
+        clients.push(ws_connect(server.local_addr(), "/ws"));
+        wait_for(&opened, clients.len());
+        cores = opened
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+    }
+    let handles: Vec<WebSocket> = opened
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(ws, _)| ws.clone())
+        .collect();
+    std::thread::spawn(move || {
+        for ws in &handles {
+            ws.send(format!("to {}", ws.id()));
+        }
+    })
+    .join()
+    .unwrap();
+    let ids: Vec<u64> = opened.lock().unwrap().iter().map(|(w, _)| w.id()).collect();
+    for (client, id) in clients.iter_mut().zip(ids) {
+        let (op, payload) = read_frame(client).expect("the message");
+        assert_eq!(op, 0x1);
+        assert_eq!(String::from_utf8(payload).unwrap(), format!("to {id}"));
+    }
+    drop(clients);
+    server.shutdown();
+}
+
+#[test]
+fn shutdown_sends_1001_after_queued_data() {
+    let opened = Opened::default();
+    let server = app(1, opened.clone()).listen("127.0.0.1:0").unwrap();
+    let mut raw = ws_connect(server.local_addr(), "/ws");
+    wait_for(&opened, 1);
+    raw.send(&engine_support::frame(0x1, b"fill 200", Some([1, 2, 3, 4])));
+    // Give the handler a moment to queue, then shut down while the client has read nothing.
+    std::thread::sleep(Duration::from_millis(50));
+    let handle = server.handle();
+    let stopper = std::thread::spawn(move || server.shutdown());
+    handle.shutdown(); // idempotent with the one above
+    for i in 0..200 {
+        let (op, payload) = read_frame(&mut raw).expect("queued data before the close");
+        assert_eq!(op, 0x1, "message {i}");
+        assert_eq!(payload, format!("queued {i}").into_bytes());
+    }
+    assert_eq!(read_close(&mut raw), 1001);
+    drop(raw);
+    stopper.join().unwrap();
+}
+
+#[test]
+fn shutdown_lets_an_in_flight_http_request_finish() {
+    let server = app(1, Opened::default()).listen("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let mut c = Raw::connect(addr);
+    c.send(&get("/slow"));
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    let stopper = std::thread::spawn(move || server.shutdown());
+    let r = c.response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "slow done");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed_by_server());
+    drop(c);
+    stopper.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // And the port no longer accepts.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn shutdown_closes_idle_keep_alive_connections_promptly() {
+    let server = app(2, Opened::default()).listen("127.0.0.1:0").unwrap();
+    let mut c = Raw::connect(server.local_addr());
+    c.send(&get("/"));
+    assert_eq!(c.response(false).text(), "ok");
+    let started = Instant::now();
+    let stopper = std::thread::spawn(move || server.shutdown());
+    assert!(c.closed_by_server());
+    drop(c);
+    stopper.join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
