@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Interop: independent clients against the release examples.
+#
+#   ./scripts/interop.sh          Python websockets + Node ws (echo, seed_tour), Chromium (chat),
+#                                 curl (keep-alive, chunked upload against seed_tour)
+#   SKIP_BROWSER=1 ./scripts/interop.sh   leave Chromium out
+#
+# Installs what is missing: a venv at target/venv (websockets, pytest), interop/node's locked
+# packages (ws, playwright-core) with `npm ci`, and Debian's chromium. Starts each example on a
+# free 127.0.0.1 port, runs the clients, stops the servers. Logs: target/interop/*.log;
+# screenshots of a failed browser test: target/interop/chat-*.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out=$root/target/interop
+mkdir -p "$out"
+stage() { printf '\n==> %s\n' "$*"; }
+
+# ---------------------------------------------------------------- tools
+stage "interop tools"
+if [ ! -x target/venv/bin/pytest ]; then
+  python3 -m venv target/venv
+  target/venv/bin/pip install -q --disable-pip-version-check 'websockets>=13' pytest
+fi
+if [ ! -d interop/node/node_modules/ws ] || [ ! -d interop/node/node_modules/playwright-core ] \
+  || [ interop/node/package-lock.json -nt interop/node/node_modules/.package-lock.json ]; then
+  (cd interop/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ -z "${SKIP_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+stage "build release examples (echo, seed_tour, chat)"
+cargo build --release -p imphnen --example echo --example seed_tour --example chat
+
+# ---------------------------------------------------------------- servers
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+pids=()
+stop_servers() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; }
+trap stop_servers EXIT
+start() { # name -> prints the port
+  local name=$1 port
+  port=$(free_port)
+  PORT=$port WORKERS=2 "$root/target/release/examples/$name" >"$out/$name.log" 2>&1 &
+  pids+=($!)
+  wait_port "$port" || { echo "$name did not start; see $out/$name.log" >&2; exit 1; }
+  echo "$port"
+}
+echo_port=$(start echo)
+tour_port=$(start seed_tour)
+chat_port=$(start chat)
+export IMPHNEN_ECHO_URL=ws://127.0.0.1:$echo_port
+export IMPHNEN_TOUR_URL=ws://127.0.0.1:$tour_port
+export IMPHNEN_CHAT_URL=http://127.0.0.1:$chat_port
+
+# ---------------------------------------------------------------- clients
+stage "Python websockets"
+timeout 300 target/venv/bin/pytest -q -p no:cacheprovider interop/python
+
+stage "Node ws"
+(cd interop/node && timeout 300 node --test --test-reporter=spec ws_client.test.mjs)
+
+stage "curl --http1.1 (keep-alive, chunked upload)"
+timeout 120 bash interop/curl/http.sh "127.0.0.1:$tour_port"
+
+if [ -z "${SKIP_BROWSER:-}" ]; then
+  stage "headless Chromium (chat)"
+  timeout 300 node --test --test-reporter=spec interop/browser/chat.test.mjs
+fi
+
+stage "interop passed"
