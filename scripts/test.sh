@@ -3,11 +3,12 @@
 #
 #   ./scripts/test.sh            everything (about 15 minutes on 2 cores, most of it compiling)
 #   FUZZ_SECONDS=10 ./scripts/test.sh   shorter fuzzing (default 60 s per target)
-#   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1       leave a stage out while iterating
+#   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1 / SKIP_INTEROP=1   leave a stage out while iterating
 #
 # Stages: formatting, clippy, rustdoc, unit + integration + doc tests, the Autobahn|Testsuite
-# in strict mode against examples/echo, the fuzz targets for a bounded time, and a smoke run of
-# the load generator against examples/echo.
+# in strict mode against examples/echo, a smoke run of the load generator against examples/echo,
+# interop with independent clients (scripts/interop.sh: Python websockets, Node ws, curl,
+# headless Chromium) and the fuzz targets for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -66,6 +67,12 @@ stage "load generator smoke (verifies every echoed payload)"
 kill $echo_pid 2>/dev/null || true
 wait $echo_pid 2>/dev/null || true
 trap - EXIT
+
+# ---------------------------------------------------------------- interop
+if [ -z "${SKIP_INTEROP:-}" ]; then
+  stage "interop (Python websockets, Node ws, curl, headless Chromium)"
+  ./scripts/interop.sh
+fi
 
 # ---------------------------------------------------------------- fuzzing
 if [ -z "${SKIP_FUZZ:-}" ]; then
