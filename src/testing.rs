@@ -292,7 +292,7 @@ impl TestClient {
     }
 
     /// The next data message, within the timeout. The server's close frame is an error
-    /// (`ConnectionAborted`, naming its code and reason); use [`next`](Self::next) or
+    /// (`ConnectionAborted`, naming its code and reason); use [`recv_event`](Self::recv_event) or
     /// [`recv_close`](Self::recv_close) to expect one.
     pub fn recv(&mut self) -> io::Result<Message> {
         self.recv_timeout(self.timeout)
@@ -300,7 +300,7 @@ impl TestClient {
 
     /// [`recv`](Self::recv) with a timeout for this call only.
     pub fn recv_timeout(&mut self, timeout: Duration) -> io::Result<Message> {
-        match self.next_timeout(timeout)? {
+        match self.recv_event_timeout(timeout)? {
             Received::Message(m) => Ok(m),
             Received::Close(code, reason) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
@@ -312,7 +312,7 @@ impl TestClient {
     /// The server's close frame, `(code, reason)`, within the timeout; a data message arriving
     /// first is an error (`InvalidData`). The close is answered (RFC 6455 §5.5.1).
     pub fn recv_close(&mut self) -> io::Result<(u16, String)> {
-        match self.next_timeout(self.timeout)? {
+        match self.recv_event_timeout(self.timeout)? {
             Received::Close(code, reason) => Ok((code, reason)),
             Received::Message(m) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -322,12 +322,12 @@ impl TestClient {
     }
 
     /// The next message or close frame, within the timeout. Pings are answered on the way.
-    pub fn next(&mut self) -> io::Result<Received> {
-        self.next_timeout(self.timeout)
+    pub fn recv_event(&mut self) -> io::Result<Received> {
+        self.recv_event_timeout(self.timeout)
     }
 
-    /// [`next`](Self::next) with a timeout for this call only.
-    pub fn next_timeout(&mut self, timeout: Duration) -> io::Result<Received> {
+    /// [`recv_event`](Self::recv_event) with a timeout for this call only.
+    pub fn recv_event_timeout(&mut self, timeout: Duration) -> io::Result<Received> {
         if let Some((code, reason)) = &self.close_received {
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,
@@ -352,7 +352,7 @@ impl TestClient {
         }
         let deadline = Instant::now() + self.timeout;
         loop {
-            match self.next_timeout(deadline.saturating_duration_since(Instant::now()))? {
+            match self.recv_event_timeout(deadline.saturating_duration_since(Instant::now()))? {
                 Received::Message(_) => {}
                 Received::Close(code, reason) => return Ok((code, reason)),
             }

@@ -86,7 +86,7 @@ fn server_close_is_received_with_code_and_reason() -> io::Result<()> {
 }
 
 #[test]
-fn recv_on_a_close_is_an_error_and_next_reports_it() -> io::Result<()> {
+fn recv_on_a_close_is_an_error_and_recv_event_reports_it() -> io::Result<()> {
     let server = TestServer::start(app())?;
     let mut a = server.connect("/echo")?;
     a.send("bye")?;
@@ -96,7 +96,7 @@ fn recv_on_a_close_is_an_error_and_next_reports_it() -> io::Result<()> {
     );
     let mut b = server.connect("/echo")?;
     b.send("bye")?;
-    assert_eq!(b.next()?, Received::Close(4000, "x".to_owned()));
+    assert_eq!(b.recv_event()?, Received::Close(4000, "x".to_owned()));
     Ok(())
 }
 
