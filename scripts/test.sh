@@ -3,12 +3,13 @@
 #
 #   ./scripts/test.sh            everything (about 15 minutes on 2 cores, most of it compiling)
 #   FUZZ_SECONDS=10 ./scripts/test.sh   shorter fuzzing (default 60 s per target)
-#   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1 / SKIP_INTEROP=1   leave a stage out while iterating
+#   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1 / SKIP_INTEROP=1 / SKIP_ABUSE_HEAVY=1   leave a stage out
 #
 # Stages: formatting, clippy, rustdoc, unit + integration + doc tests, the Autobahn|Testsuite
 # in strict mode against examples/echo, a smoke run of the load generator against examples/echo,
 # interop with independent clients (scripts/interop.sh: Python websockets, Node ws, curl,
-# headless Chromium) and the fuzz targets for a bounded time.
+# headless Chromium), the heavy abuse runs (scripts/abuse-heavy.sh, about a minute) and the fuzz
+# targets for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -72,6 +73,11 @@ trap - EXIT
 if [ -z "${SKIP_INTEROP:-}" ]; then
   stage "interop (Python websockets, Node ws, curl, headless Chromium)"
   ./scripts/interop.sh
+fi
+
+if [ -z "${SKIP_ABUSE_HEAVY:-}" ]; then
+  stage "abuse: 10,000 idle connections echo, 2 x 100,000 upgrade cycles leave RSS flat"
+  ./scripts/abuse-heavy.sh
 fi
 
 # ---------------------------------------------------------------- fuzzing
