@@ -427,6 +427,7 @@ impl Core {
         let mut conns = self.conns.borrow_mut();
         let Some(c) = conns.get_mut(t) else { return };
         c.dirty = false;
+        let mut ended = None;
         if !c.out.is_empty() {
             match socket::send(c.fd, &c.out) {
                 Ok(n) => c.consume_out(&mut self.pool.borrow_mut(), n),
@@ -448,9 +449,11 @@ impl Core {
             socket::shutdown_write(c.fd);
             c.close_after_flush = false;
             c.inbuf.clear();
-            c.phase = Phase::Draining {
-                until_ms: self.now_ms() + self.cfg.websocket.close_timeout.as_millis() as u64,
-            };
+            let until_ms = self.now_ms() + self.cfg.websocket.close_timeout.as_millis() as u64;
+            if let Phase::Ws(ws) = std::mem::replace(&mut c.phase, Phase::Draining { until_ms }) {
+                // The WebSocket is over even though TCP lingers: it leaves its topics now.
+                ended = Some(ws);
+            }
         }
         let limit = self.cfg.websocket.backpressure_limit;
         let mut want = 0;
@@ -473,6 +476,9 @@ impl Core {
             _ => None,
         };
         drop(conns);
+        if let Some(ws) = ended {
+            self.ws_ended(t, *ws);
+        }
         if let Some(session) = drained {
             crate::invoke::detach(session.on_drain());
         }
@@ -519,23 +525,29 @@ impl Core {
             pool.give(std::mem::take(&mut c.out));
         }
         if let Phase::Ws(ws) = c.phase {
-            ws.handle.set_state(ReadyState::Closed);
-            // A closing connection leaves every topic.
-            for topic in ws.handle.take_topics() {
-                self.topics.borrow_mut().unsubscribe(&topic, t);
-                self.hub.count_unsubscribe(&topic);
-            }
-            ws.handle
-                .0
-                .unsent
-                .store(0, std::sync::atomic::Ordering::Release);
-            if !ws.close_notified {
-                // A close from the peer was reported when it arrived; so here either the peer
-                // never answered ours (report our code, as `WsSession::on_close` says) or TCP
-                // ended without any close frame (1006).
-                let code = ws.close_sent.map_or(1006, |(_, code)| code);
-                crate::invoke::detach(ws.session.clone().on_close(code, String::new()));
-            }
+            self.ws_ended(t, *ws);
+        }
+    }
+
+    /// The WebSocket phase of connection `t` is over (its socket is closed, or only lingers for
+    /// the peer's FIN): the handle reads `Closed`, the connection leaves every topic, and
+    /// `on_close` runs if it has not.
+    fn ws_ended(&self, t: Token, ws: crate::conn::WsConn) {
+        ws.handle.set_state(ReadyState::Closed);
+        for topic in ws.handle.take_topics() {
+            self.topics.borrow_mut().unsubscribe(&topic, t);
+            self.hub.count_unsubscribe(&topic);
+        }
+        ws.handle
+            .0
+            .unsent
+            .store(0, std::sync::atomic::Ordering::Release);
+        if !ws.close_notified {
+            // A close from the peer was reported when it arrived; so here either the peer
+            // never answered ours (report our code, as `WsSession::on_close` says) or TCP
+            // ended without any close frame (1006).
+            let code = ws.close_sent.map_or(1006, |(_, code)| code);
+            crate::invoke::detach(ws.session.clone().on_close(code, String::new()));
         }
     }
 
