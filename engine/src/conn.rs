@@ -153,6 +153,14 @@ impl Conn {
         self.publish_unsent();
     }
 
+    /// Writes as much output as the kernel takes now (one `send`), without waiting for the end
+    /// of the turn; an error is left for the turn's flush to find.
+    pub(crate) fn send_now(&mut self, pool: &mut BufPool) {
+        if let Ok(n) = crate::socket::send(self.fd, &self.out) {
+            self.consume_out(pool, n);
+        }
+    }
+
     /// Tells the connection's handle how much output waits for the kernel.
     pub(crate) fn publish_unsent(&self) {
         if let Phase::Ws(ws) = &self.phase {

@@ -715,9 +715,7 @@ impl Core {
         let limit = shared.backpressure_limit;
         if c.out.len() > limit {
             // Past the limit within one turn: try the socket now rather than grow further.
-            if let Ok(n) = socket::send(c.fd, &c.out) {
-                c.consume_out(&mut self.pool.borrow_mut(), n);
-            }
+            c.send_now(&mut self.pool.borrow_mut());
         }
         self.mark_dirty(c, t);
         let status = status_after(shared.buffered(), limit, msg.len());

@@ -144,12 +144,18 @@ impl Core {
                 continue;
             }
             let shared = &ws.handle.0;
-            if shared.buffered() > shared.backpressure_limit {
+            let limit = shared.backpressure_limit;
+            if shared.buffered() > limit {
                 // Over its limit: this subscriber misses the message, the others do not wait.
                 ws.backpressured = true;
                 continue;
             }
             c.write_out(&mut pool, |out| out.extend_from_slice(frame));
+            if c.out.len() > limit {
+                // A burst within one turn: hand the kernel what it takes now, so a subscriber
+                // that reads keeps up instead of being judged on output the turn has not flushed.
+                c.send_now(&mut pool);
+            }
             if !c.dirty {
                 c.dirty = true;
                 self.push_dirty(t);
