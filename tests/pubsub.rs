@@ -206,7 +206,10 @@ async fn thousand_subscribers_on_two_workers_receive_every_message_in_order() {
         let batch: Vec<_> = (0..50).map(|_| connect(&server, "/sub/news")).collect();
         clients.extend(futures_util::future::join_all(batch).await);
     }
-    until("1,000 subscribers", || server.subscriber_count("news") == CLIENTS).await;
+    until("1,000 subscribers", || {
+        server.subscriber_count("news") == CLIENTS
+    })
+    .await;
 
     // Two plain threads publish at once; each one's order must hold for every subscriber.
     let publishers: Vec<_> = ["a", "b"]
@@ -306,10 +309,7 @@ async fn ws_publish_reaches_every_subscriber_but_the_sender() {
         clients.push(connect(&server, "/sub/room").await);
     }
     until("four subscribers", || server.subscriber_count("room") == 4).await;
-    clients[0]
-        .send(TMessage::text("pub:hello"))
-        .await
-        .unwrap();
+    clients[0].send(TMessage::text("pub:hello")).await.unwrap();
     // The sender's own output: the publish (skipped for it) came before this answer.
     assert_eq!(next_text(&mut clients[0]).await, "published:4");
     for ws in &mut clients[1..] {
@@ -543,12 +543,14 @@ async fn drain_fires_after_backpressure_is_flushed() {
     };
     assert_eq!(last, "drained");
     assert!(binaries > 1);
-    assert_eq!(*counters.stops.lock().unwrap(), vec!["Backpressure:Dropped"]);
+    assert_eq!(
+        *counters.stops.lock().unwrap(),
+        vec!["Backpressure:Dropped"]
+    );
     assert_eq!(counters.drains.load(Ordering::SeqCst), 1);
     server.shutdown();
 }
 
-#[cfg(any())]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_on_backpressure_limit_sheds_the_connection() {
     let counters = Counters::default();

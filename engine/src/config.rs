@@ -63,6 +63,16 @@ pub struct WsConfig {
     /// bytes are buffered while a handler is busy before the engine stops reading the socket.
     /// Default 64 KiB: memory per slow connection stays bounded.
     pub backpressure_limit: usize,
+    /// When a send or a publish finds the connection already over `backpressure_limit` (the
+    /// message is `Dropped`), close the connection instead of keeping a client that does not
+    /// keep up. Default `false`, as in Bun.
+    ///
+    /// The connection is closed at once, without a close frame: one queued behind the backlog
+    /// that caused the close would reach the peer only after the backlog, which is what the
+    /// option means to stop waiting for. This is what uWebSockets (under Bun) does as well. The
+    /// peer sees the TCP connection end (its close code is 1006), and the server's `close`
+    /// handler gets 1006.
+    pub close_on_backpressure_limit: bool,
     /// Send a ping after half of `idle_timeout` of silence. Default `true`.
     pub send_pings: bool,
     /// `ws.publish(topic, ..)` also reaches the publishing connection when it is subscribed.
@@ -79,6 +89,7 @@ impl Default for WsConfig {
             max_payload_length: 16 << 20,
             idle_timeout: Duration::from_secs(120),
             backpressure_limit: 64 << 10,
+            close_on_backpressure_limit: false,
             send_pings: true,
             publish_to_self: false,
             close_timeout: Duration::from_secs(5),

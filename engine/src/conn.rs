@@ -104,9 +104,6 @@ pub(crate) struct WsConn {
     pub(crate) close_notified: bool,
     /// A ping is out and no frame arrived since.
     pub(crate) ping_outstanding: bool,
-    /// A send or publish found the connection over its backpressure limit; `on_drain` runs once
-    /// the output falls back under it.
-    pub(crate) backpressured: bool,
 }
 
 impl Conn {

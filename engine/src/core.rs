@@ -15,6 +15,7 @@ use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -427,6 +428,14 @@ impl Core {
         let mut conns = self.conns.borrow_mut();
         let Some(c) = conns.get_mut(t) else { return };
         c.dirty = false;
+        if c.ws()
+            .is_some_and(|ws| ws.handle.0.shed.load(Ordering::Acquire))
+        {
+            // Over its backpressure limit with `close_on_backpressure_limit`: close at once.
+            drop(conns);
+            self.free(t);
+            return;
+        }
         let mut ended = None;
         if !c.out.is_empty() {
             match socket::send(c.fd, &c.out) {
@@ -469,8 +478,10 @@ impl Core {
             let _ = self.poller.modify(c.fd, t, want);
         }
         let drained = match c.ws() {
-            Some(ws) if ws.backpressured && ws.handle.0.buffered() <= limit => {
-                ws.backpressured = false;
+            Some(ws)
+                if ws.handle.0.buffered() <= limit
+                    && ws.handle.0.wants_drain.swap(false, Ordering::AcqRel) =>
+            {
                 Some(ws.session.clone())
             }
             _ => None,
@@ -642,7 +653,12 @@ impl Core {
                     topic,
                     frame,
                     exclude,
-                } => self.publish_here(&topic, &frame, exclude),
+                } => {
+                    // The mailbox is drained with no borrow held: delivery cannot be refused.
+                    let delivered = self.publish_here(&topic, &frame, exclude);
+                    debug_assert!(delivered);
+                }
+                Command::Poke { slot, generation } => self.after_io(token(slot, generation)),
                 Command::Shutdown { deadline } => self.begin_shutdown(deadline),
             }
         }
@@ -719,10 +735,8 @@ impl Core {
         }
         self.mark_dirty(c, t);
         let status = status_after(shared.buffered(), limit, msg.len());
-        if status == SendStatus::Backpressure
-            && let Some(ws) = c.ws()
-        {
-            ws.backpressured = true;
+        if status == SendStatus::Backpressure {
+            shared.wants_drain.store(true, Ordering::Release);
         }
         Some(status)
     }
@@ -796,6 +810,24 @@ pub(crate) fn unsubscribe_local(shared: &Shared, topic: &str) -> bool {
         Some(())
     })
     .is_some()
+}
+
+/// Has the owning core look at the connection soon (flush, close a shed connection, run
+/// `on_drain`): at the end of this turn when called on that core, else through its mailbox.
+pub(crate) fn poke(shared: &Shared) {
+    let t = token(shared.slot, shared.generation);
+    let marked = with_core(&shared.core, |core| {
+        let mut conns = core.conns.try_borrow_mut().ok()?;
+        let c = conns.get_mut(t)?;
+        core.mark_dirty(c, t);
+        Some(())
+    });
+    if marked.is_none() {
+        shared.core.push(Command::Poke {
+            slot: shared.slot,
+            generation: shared.generation,
+        });
+    }
 }
 
 /// After `ws.cork`: flush the connection now when on its core and outside a turn.

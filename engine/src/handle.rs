@@ -11,7 +11,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::core;
@@ -69,6 +69,13 @@ pub(crate) struct Shared {
     /// Bytes in the connection's output the kernel has not accepted (set by the owning core).
     pub(crate) unsent: AtomicUsize,
     pub(crate) backpressure_limit: usize,
+    /// A send reported `Backpressure` or `Dropped`, or a publish was dropped: `on_drain` runs
+    /// once the connection's output is back under the limit. Set from any thread.
+    pub(crate) wants_drain: AtomicBool,
+    /// `WsConfig::close_on_backpressure_limit`.
+    close_on_limit: bool,
+    /// The connection went over its limit with `close_on_limit`: its core closes it.
+    pub(crate) shed: AtomicBool,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) hub: Arc<Hub>,
     /// Topics this connection is subscribed to (the owning core keeps the matching table).
@@ -81,6 +88,29 @@ impl Shared {
     /// Bytes queued for the connection that the kernel has not accepted yet.
     pub(crate) fn buffered(&self) -> usize {
         self.queued.load(Ordering::Acquire) + self.unsent.load(Ordering::Acquire)
+    }
+
+    /// A message was dropped because the connection is over its limit: ask for `on_drain`, and
+    /// with `close_on_backpressure_limit` mark the connection for closing. Returns `true` when
+    /// the owning core must look at the connection (it is to be closed).
+    pub(crate) fn over_limit(&self) -> bool {
+        self.wants_drain.store(true, Ordering::Release);
+        if !self.close_on_limit {
+            return false;
+        }
+        let closing = self
+            .state
+            .compare_exchange(
+                ReadyState::Open as u8,
+                ReadyState::Closing as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if closing {
+            self.shed.store(true, Ordering::Release);
+        }
+        closing
     }
 }
 
@@ -120,6 +150,9 @@ impl WebSocket {
             queued: AtomicUsize::new(0),
             unsent: AtomicUsize::new(0),
             backpressure_limit: cfg.backpressure_limit,
+            wants_drain: AtomicBool::new(false),
+            close_on_limit: cfg.close_on_backpressure_limit,
+            shed: AtomicBool::new(false),
             remote_addr,
             hub,
             topics: Mutex::new(Vec::new()),
@@ -128,6 +161,10 @@ impl WebSocket {
     }
 
     /// Sends a text (`&str`, `String`) or binary (`Vec<u8>`, `&[u8]`, `Bytes`) message.
+    ///
+    /// After `Backpressure` or `Dropped`, the route's `drain` handler runs once the queue is back
+    /// under the limit. With `WsConfig::close_on_backpressure_limit`, a `Dropped` message also
+    /// closes the connection (see that option).
     pub fn send(&self, msg: impl Into<Message>) -> SendStatus {
         let msg = msg.into();
         if self.ready_state() != ReadyState::Open {
@@ -135,6 +172,9 @@ impl WebSocket {
         }
         let s = &self.0;
         if s.buffered() > s.backpressure_limit {
+            if s.over_limit() {
+                core::poke(s);
+            }
             return SendStatus::Dropped;
         }
         let len = msg.len();
@@ -150,7 +190,11 @@ impl WebSocket {
             generation: s.generation,
             msg,
         });
-        status_after(queued, s.backpressure_limit, len)
+        let status = status_after(queued, s.backpressure_limit, len);
+        if status == SendStatus::Backpressure {
+            s.wants_drain.store(true, Ordering::Release);
+        }
+        status
     }
 
     /// Starts the close handshake with `code` (1000, or 3000–4999 for applications) and `reason`
@@ -203,19 +247,19 @@ impl WebSocket {
 
     /// Subscribes to `topic`; `false` if already subscribed or closed.
     pub fn subscribe(&self, topic: &str) -> bool {
-        if self.ready_state() == ReadyState::Closed {
-            return false;
-        }
+        let s = &self.0;
         let topic: Arc<str> = Arc::from(topic);
         {
             let mut topics = self.lock_topics();
-            if topics.iter().any(|t| **t == *topic) {
+            // Checked under the lock the closing core takes to empty the list (after it set
+            // `Closed`): a concurrent close either takes this topic along or refuses it here,
+            // so no count outlives the connection.
+            if self.ready_state() == ReadyState::Closed || topics.iter().any(|t| **t == *topic) {
                 return false;
             }
             topics.push(topic.clone());
+            s.hub.count_subscribe(&topic);
         }
-        let s = &self.0;
-        s.hub.count_subscribe(&topic);
         if !core::subscribe_local(s, topic.clone()) {
             s.core.push(Command::Subscribe {
                 slot: s.slot,

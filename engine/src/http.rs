@@ -305,7 +305,6 @@ impl Core {
                 close_received: None,
                 close_notified: false,
                 ping_outstanding: false,
-                backpressured: false,
             }));
             c.publish_unsent();
         }

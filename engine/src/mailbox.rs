@@ -46,6 +46,8 @@ pub(crate) enum Command {
         frame: bytes::Bytes,
         exclude: Option<u64>,
     },
+    /// Look at the connection: flush it, close it if it was shed, run `on_drain` if due.
+    Poke { slot: u32, generation: u32 },
     /// Graceful shutdown: stop accepting, close every connection, finish by `deadline`.
     Shutdown { deadline: Instant },
 }

@@ -47,8 +47,7 @@ impl Hub {
         let topic: Arc<str> = Arc::from(topic);
         for remote in &self.cores {
             let done_here = core::with_core(remote, |core| {
-                core.publish_here(&topic, &frame, exclude);
-                Some(())
+                core.publish_here(&topic, &frame, exclude).then_some(())
             });
             if done_here.is_none() {
                 remote.push(Command::Publish {
@@ -129,14 +128,20 @@ impl Topics {
 }
 
 impl Core {
-    /// Delivers a published frame to this core's subscribers of `topic`.
-    pub(crate) fn publish_here(&self, topic: &str, frame: &Bytes, exclude: Option<u64>) {
-        let topics = self.topics.borrow();
-        let Some(subs) = topics.subscribers(topic) else {
-            return;
+    /// Delivers a published frame to this core's subscribers of `topic`. Returns `false`, having
+    /// done nothing, when called from inside the core's own bookkeeping (the caller then takes
+    /// the mailbox path, which keeps the order).
+    pub(crate) fn publish_here(&self, topic: &str, frame: &Bytes, exclude: Option<u64>) -> bool {
+        let (Ok(topics), Ok(mut conns), Ok(mut pool)) = (
+            self.topics.try_borrow(),
+            self.conns.try_borrow_mut(),
+            self.pool.try_borrow_mut(),
+        ) else {
+            return false;
         };
-        let mut conns = self.conns.borrow_mut();
-        let mut pool = self.pool.borrow_mut();
+        let Some(subs) = topics.subscribers(topic) else {
+            return true;
+        };
         for &t in subs {
             let Some(c) = conns.get_mut(t) else { continue };
             let Some(ws) = c.ws() else { continue };
@@ -147,7 +152,10 @@ impl Core {
             let limit = shared.backpressure_limit;
             if shared.buffered() > limit {
                 // Over its limit: this subscriber misses the message, the others do not wait.
-                ws.backpressured = true;
+                if shared.over_limit() && !c.dirty {
+                    c.dirty = true;
+                    self.push_dirty(t);
+                }
                 continue;
             }
             c.write_out(&mut pool, |out| out.extend_from_slice(frame));
@@ -161,11 +169,18 @@ impl Core {
                 self.push_dirty(t);
             }
         }
+        true
     }
 
-    /// Subscribes connection `t` (on this core) to `topic` in the core's table.
+    /// Subscribes connection `t` (on this core) to `topic` in the core's table, if it is still
+    /// an open WebSocket (a lingering or freed connection has already left its topics).
     pub(crate) fn subscribe_here(&self, t: Token, topic: Arc<str>) {
-        if self.conns.borrow_mut().get_mut(t).is_some() {
+        if self
+            .conns
+            .borrow_mut()
+            .get_mut(t)
+            .is_some_and(|c| c.ws().is_some())
+        {
             self.topics.borrow_mut().subscribe(topic, t);
         }
     }
