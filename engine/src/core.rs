@@ -213,6 +213,7 @@ impl Core {
                 }
                 if ev.writable() {
                     self.after_io(t);
+                    self.resume_held_requests(t);
                 }
             }
         }
@@ -322,6 +323,7 @@ impl Core {
             self.restore_inbuf(t, inbuf);
         }
         self.after_io(t);
+        self.resume_held_requests(t);
     }
 
     /// Runs the connection's current phase over `input`; returns the bytes consumed. Input left
@@ -466,7 +468,10 @@ impl Core {
         }
         let limit = self.cfg.websocket.backpressure_limit;
         let mut want = 0;
-        let held_back = c.busy && c.inbuf.len() >= limit;
+        // Input waits while a handler runs, and (HTTP) while the responses to pipelined
+        // requests are not taken by the peer: either way what the server holds stays bounded.
+        let held_back = (c.busy && c.inbuf.len() >= limit)
+            || (matches!(c.phase, Phase::Http(_)) && c.out.len() >= limit);
         if !c.peer_eof && !held_back {
             want |= READ;
         }
