@@ -72,7 +72,10 @@ fn pipelining_client_that_never_reads_cannot_make_the_server_buffer_every_respon
             .response()
             .unwrap_or_else(|e| panic!("response {i}: {e}"));
         assert_eq!(status, 200);
-        assert!(body.starts_with(format!("{i} ").as_bytes()), "response {i} out of order");
+        assert!(
+            body.starts_with(format!("{i} ").as_bytes()),
+            "response {i} out of order"
+        );
     }
     feeder.join().unwrap();
 }
