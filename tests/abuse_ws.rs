@@ -234,9 +234,11 @@ fn slow_reader_makes_the_server_hold_at_most_about_backpressure_limit() {
         ws.frame(true, 1, b"more", true);
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while dropped.load(Ordering::Relaxed) < 64 * 32 && Instant::now() < deadline {
+    while dropped.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
     }
+    // Give the server time to do whatever else it would do with the remaining requests.
+    thread::sleep(Duration::from_millis(300));
     let held = max_buffered.load(Ordering::Relaxed);
     let frame = CHUNK + 4;
     assert!(

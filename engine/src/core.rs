@@ -213,7 +213,7 @@ impl Core {
                 }
                 if ev.writable() {
                     self.after_io(t);
-                    self.resume_held_requests(t);
+                    self.resume_held_input(t);
                 }
             }
         }
@@ -323,7 +323,7 @@ impl Core {
             self.restore_inbuf(t, inbuf);
         }
         self.after_io(t);
-        self.resume_held_requests(t);
+        self.resume_held_input(t);
     }
 
     /// Runs the connection's current phase over `input`; returns the bytes consumed. Input left
@@ -380,6 +380,39 @@ impl Core {
         let consumed = self.process_input(t, &mut inbuf);
         inbuf.drain(..consumed);
         self.restore_inbuf(t, inbuf);
+    }
+
+    /// Processes input held back while the connection's output was over `backpressure_limit`
+    /// (pipelined requests, WebSocket frames), once the peer has taken enough of it; repeats
+    /// while the kernel keeps taking the answers.
+    pub(crate) fn resume_held_input(&self, t: Token) {
+        let limit = self.cfg.websocket.backpressure_limit;
+        loop {
+            let held = match self.conns.borrow_mut().get_mut(t) {
+                Some(c)
+                    if !matches!(c.phase, Phase::Draining { .. })
+                        && !c.busy
+                        && !c.close_after_flush
+                        && c.out.len() < limit =>
+                {
+                    c.inbuf.len()
+                }
+                _ => 0,
+            };
+            if held == 0 {
+                return;
+            }
+            self.process_leftover(t);
+            self.after_io(t);
+            let left = self
+                .conns
+                .borrow_mut()
+                .get_mut(t)
+                .map_or(0, |c| c.inbuf.len());
+            if left >= held {
+                return; // a partial head or frame: wait for more bytes
+            }
+        }
     }
 
     fn keep_leftover(&self, t: Token, rest: &[u8]) {
@@ -468,10 +501,10 @@ impl Core {
         }
         let limit = self.cfg.websocket.backpressure_limit;
         let mut want = 0;
-        // Input waits while a handler runs, and (HTTP) while the responses to pipelined
-        // requests are not taken by the peer: either way what the server holds stays bounded.
+        // Input waits while a handler runs, and while the peer does not take our output
+        // (responses to pipelined requests, pongs, echoes): what the server holds stays bounded.
         let held_back = (c.busy && c.inbuf.len() >= limit)
-            || (matches!(c.phase, Phase::Http(_)) && c.out.len() >= limit);
+            || (!matches!(c.phase, Phase::Draining { .. }) && c.out.len() >= limit);
         if !c.peer_eof && !held_back {
             want |= READ;
         }

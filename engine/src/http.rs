@@ -154,34 +154,6 @@ impl Core {
         }
     }
 
-    /// Processes pipelined requests held back while the output was over the limit, once the
-    /// peer has taken enough of it; repeats while the kernel keeps taking the answers.
-    pub(crate) fn resume_held_requests(&self, t: Token) {
-        let limit = self.cfg.websocket.backpressure_limit;
-        loop {
-            let held = match self.conns.borrow_mut().get_mut(t) {
-                Some(c) if matches!(c.phase, Phase::Http(_)) => {
-                    let ready = !c.busy && !c.close_after_flush && c.out.len() < limit;
-                    if ready { c.inbuf.len() } else { 0 }
-                }
-                _ => 0,
-            };
-            if held == 0 {
-                return;
-            }
-            self.process_leftover(t);
-            self.after_io(t);
-            let left = self
-                .conns
-                .borrow_mut()
-                .get_mut(t)
-                .map_or(0, |c| c.inbuf.len());
-            if left >= held {
-                return; // a partial request: wait for more bytes
-            }
-        }
-    }
-
     fn with_http<R>(
         &self,
         t: Token,

@@ -41,6 +41,11 @@ impl Core {
                 }
                 let crate::conn::Conn { phase, out, .. } = c;
                 let Phase::Ws(ws) = phase else { return pos };
+                if out.len() >= self.cfg.websocket.backpressure_limit {
+                    // The peer is not reading (pongs and echoes pile up): hold the rest of the
+                    // input until it does (`Core::resume_held_input`).
+                    return pos;
+                }
                 match ws.decoder.decode(&mut input[pos..]) {
                     Err(e) => Action::Fail(e.close_code()),
                     Ok(d) => {
