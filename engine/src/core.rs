@@ -741,15 +741,17 @@ impl Core {
         let mut conns = self.conns.borrow_mut();
         let Some(c) = conns.get_mut(t) else { return };
         let Some(ws) = c.ws() else { return };
-        ws.handle
+        let handle = ws.handle.clone();
+        if ws.close_sent.is_none() {
+            c.write_out(&mut self.pool.borrow_mut(), |out| encode_message(out, &msg));
+            self.mark_dirty(c, t);
+        }
+        // Only now, with the frame counted in `unsent`, does it leave `queued`: a sender on
+        // another thread never sees the frame in neither count and overshoots the limit.
+        handle
             .0
             .queued
             .fetch_sub(frame_len, std::sync::atomic::Ordering::AcqRel);
-        if ws.close_sent.is_some() {
-            return;
-        }
-        c.write_out(&mut self.pool.borrow_mut(), |out| encode_message(out, &msg));
-        self.mark_dirty(c, t);
     }
 
     /// `ws.send` on the connection's own core: straight into its output.
