@@ -80,6 +80,35 @@ fn head_trickled_byte_by_byte_is_cut_off_after_the_request_timeout() {
 }
 
 #[test]
+fn body_trickled_byte_by_byte_is_cut_off_after_the_request_timeout() {
+    let mut config = small_config();
+    config.http.request_timeout = Duration::from_millis(600);
+    let server = Served::start(app(config));
+    let mut raw = server.raw();
+    raw.send(b"POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+        .unwrap();
+    let mut writer = raw.stream.try_clone().unwrap();
+    let start = Instant::now();
+    let trickler = thread::spawn(move || {
+        for _ in 0..100 {
+            if writer.write_all(b"x").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    if let Ok((status, head, _)) = raw.response() {
+        assert_eq!(status, 408, "{head}");
+    }
+    raw.expect_closed(Duration::from_secs(3));
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(2500), "cut off after {took:?}");
+    let _ = raw.stream.shutdown(Shutdown::Both);
+    trickler.join().unwrap();
+    still_serves(&server);
+}
+
+#[test]
 fn idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
     let mut config = small_config();
     config.http.keep_alive_timeout = Duration::from_millis(400);
