@@ -290,7 +290,10 @@ fn slow_reader_bounds_sends_from_other_threads_too() {
     assert!(dropped > 0, "no send was refused");
     // One frame past the limit, plus one that `buffered_amount` may count twice for an instant
     // while the core moves it from the mailbox into the connection's output.
-    assert!(max <= LIMIT + 2 * (CHUNK + 4), "held {max} bytes (limit {LIMIT})");
+    assert!(
+        max <= LIMIT + 2 * (CHUNK + 4),
+        "held {max} bytes (limit {LIMIT})"
+    );
 }
 
 /// A handler that panics on every message: its client gets 1011, every session it opened is
