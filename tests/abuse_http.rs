@@ -71,7 +71,7 @@ fn head_trickled_byte_by_byte_is_cut_off_after_the_request_timeout() {
     raw.expect_closed(Duration::from_secs(3));
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_millis(500) && took < Duration::from_millis(2500),
+        took >= Duration::from_millis(500) && took < Duration::from_millis(4500),
         "cut off after {took:?}, request_timeout is 600 ms"
     );
     let _ = raw.stream.shutdown(Shutdown::Both);
@@ -102,7 +102,7 @@ fn body_trickled_byte_by_byte_is_cut_off_after_the_request_timeout() {
     }
     raw.expect_closed(Duration::from_secs(3));
     let took = start.elapsed();
-    assert!(took < Duration::from_millis(2500), "cut off after {took:?}");
+    assert!(took < Duration::from_millis(4500), "cut off after {took:?}");
     let _ = raw.stream.shutdown(Shutdown::Both);
     trickler.join().unwrap();
     still_serves(&server);
