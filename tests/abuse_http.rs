@@ -289,3 +289,31 @@ fn chunked_upload_in_small_writes_reaches_the_handler_whole() {
         (200, total.to_string())
     );
 }
+
+/// Framing shapes used for request smuggling and header injection: each is refused with its
+/// status and the connection closed, before any handler runs.
+#[test]
+fn ambiguous_or_malformed_framing_is_refused_with_its_status() {
+    let server = served();
+    let cases: [(&str, &[u8], u16); 11] = [
+        ("chunked not last", b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400),
+        ("unknown coding", b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+        ("chunked twice", b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        ("signed length", b"POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: +5\r\n\r\nhello", 400),
+        ("hex length", b"POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: 0x5\r\n\r\nhello", 400),
+        ("space before colon", b"POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400),
+        ("obs-fold", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", 400),
+        ("NUL in a value", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x00b\r\n\r\n", 400),
+        ("no Host", b"GET / HTTP/1.1\r\n\r\n", 400),
+        ("two Hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("HTTP/2.0 request line", b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+    ];
+    for (name, request, expected) in cases {
+        let mut raw = server.raw();
+        let _ = raw.send(request);
+        let (status, head, _) = raw.response().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(status, expected, "{name}: {head}");
+        raw.expect_closed(Duration::from_secs(3));
+    }
+    still_serves(&server);
+}
