@@ -714,23 +714,39 @@ impl Core {
         let mut tokens = Vec::new();
         self.conns.borrow().tokens_into(&mut tokens);
         for t in tokens {
-            let idle_http = {
+            enum Next {
+                Nothing,
+                /// Between requests with nothing left to send: no response can be cut off, so
+                /// close at once rather than linger for the client's FIN.
+                Close,
+                Flush,
+                CloseWs,
+            }
+            let next = {
                 let mut conns = self.conns.borrow_mut();
                 match conns.get_mut(t) {
                     Some(c) => match &c.phase {
                         Phase::Http(h) => {
                             c.close_after_flush = true;
-                            h.request_started_ms.is_none() && !c.busy && c.inbuf.is_empty()
+                            let idle =
+                                h.request_started_ms.is_none() && !c.busy && c.inbuf.is_empty();
+                            match (idle, c.out.is_empty()) {
+                                (true, true) => Next::Close,
+                                (true, false) => Next::Flush,
+                                (false, _) => Next::Nothing,
+                            }
                         }
-                        _ => false,
+                        Phase::Ws(_) => Next::CloseWs,
+                        Phase::Draining { .. } => Next::Nothing,
                     },
-                    None => false,
+                    None => Next::Nothing,
                 }
             };
-            if idle_http {
-                self.after_io(t);
-            } else {
-                self.close_ws(t, 1001, "Server shutting down");
+            match next {
+                Next::Nothing => {}
+                Next::Close => self.free(t),
+                Next::Flush => self.after_io(t),
+                Next::CloseWs => self.close_ws(t, 1001, "Server shutting down"),
             }
         }
     }
