@@ -18,7 +18,6 @@ use crate::conn::{
     Conn, HttpConn, PendingBody, Phase, ResponseFraming, Token, WsConn, ensure_buffer, slot_of,
 };
 use crate::core::Core;
-use crate::invoke::{self, Polled};
 use crate::service::Upgrade;
 use crate::{ReadyState, Request, Response, WebSocket};
 
@@ -203,24 +202,7 @@ impl Core {
     /// Hands a complete request to the service.
     fn dispatch(&self, t: Token, req: Request, framing: ResponseFraming) {
         self.with_http(t, |h, _| h.in_flight = Some(framing));
-        match invoke::start(|| self.service.call(req)) {
-            Polled::Done(r) => self.http_done(t, r),
-            Polled::Pending(fut) => {
-                if let Some(c) = self.conns.borrow_mut().get_mut(t) {
-                    c.busy = true;
-                }
-                let core = self.rc();
-                monoio::spawn(async move {
-                    let r = invoke::finish(fut).await;
-                    if let Some(c) = core.conns.borrow_mut().get_mut(t) {
-                        c.busy = false;
-                    }
-                    core.http_done(t, r);
-                    core.process_leftover(t);
-                    core.after_io(t);
-                });
-            }
-        }
+        self.run_handler(t, || self.service.call(req), Core::http_done);
     }
 
     /// Writes the response of the request in flight.
@@ -313,7 +295,7 @@ impl Core {
             c.publish_unsent();
         }
         handle.set_state(ReadyState::Open);
-        self.run_ws_handler(t, session.on_open());
+        self.run_ws_handler(t, || session.on_open());
     }
 
     pub(crate) fn rc(&self) -> Rc<Core> {

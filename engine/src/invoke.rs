@@ -19,6 +19,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::conn::Token;
+use crate::core::Core;
 use crate::service::LocalFuture;
 
 /// A future's first poll: finished (with its output or a panic message) or still running.
@@ -152,6 +154,37 @@ pub(crate) fn detach<T: 'static>(fut: LocalFuture<T>) {
         monoio::spawn(async move {
             let _ = finish(fut).await;
         });
+    }
+}
+
+impl Core {
+    /// Runs a handler of connection `t`: its future is built and polled at once; if it is not
+    /// finished, it continues as a task of the core while the connection's next events wait
+    /// (`busy`), and the connection resumes when it is done. `done` receives the outcome either way.
+    pub(crate) fn run_handler<T: 'static>(
+        &self,
+        t: Token,
+        make: impl FnOnce() -> LocalFuture<T>,
+        done: fn(&Core, Token, Result<T, String>),
+    ) {
+        match start(make) {
+            Polled::Done(r) => done(self, t, r),
+            Polled::Pending(fut) => {
+                if let Some(c) = self.conns.borrow_mut().get_mut(t) {
+                    c.busy = true;
+                }
+                let core = self.rc();
+                monoio::spawn(async move {
+                    let r = finish(fut).await;
+                    if let Some(c) = core.conns.borrow_mut().get_mut(t) {
+                        c.busy = false;
+                    }
+                    done(&core, t, r);
+                    core.process_leftover(t);
+                    core.after_io(t);
+                });
+            }
+        }
     }
 }
 

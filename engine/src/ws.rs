@@ -12,7 +12,7 @@ use imphnen_protocol::ws::{CloseCode, CloseFrame, Event, encode_close, encode_pi
 
 use crate::conn::{Phase, Token};
 use crate::core::Core;
-use crate::invoke::{self, Polled};
+use crate::invoke;
 use crate::service::{HandlerError, HandlerResult, LocalFuture};
 use crate::{Message, ReadyState};
 
@@ -86,7 +86,7 @@ impl Core {
                     let Some(session) = self.session_of(t) else {
                         return input.len();
                     };
-                    self.run_ws_handler(t, session.on_message(msg));
+                    self.run_ws_handler(t, || session.on_message(msg));
                 }
                 Action::PeerClose(code, reason) => {
                     self.peer_closed(t, code, reason);
@@ -109,25 +109,12 @@ impl Core {
 
     /// Runs a handler future of connection `t`: at once, or as a task that holds back the
     /// connection's next events until it finishes.
-    pub(crate) fn run_ws_handler(&self, t: Token, fut: LocalFuture<HandlerResult>) {
-        match invoke::poll_once(fut) {
-            Polled::Done(r) => self.ws_handler_done(t, r),
-            Polled::Pending(fut) => {
-                if let Some(c) = self.conns.borrow_mut().get_mut(t) {
-                    c.busy = true;
-                }
-                let core = self.rc();
-                monoio::spawn(async move {
-                    let r = invoke::finish(fut).await;
-                    if let Some(c) = core.conns.borrow_mut().get_mut(t) {
-                        c.busy = false;
-                    }
-                    core.ws_handler_done(t, r);
-                    core.process_leftover(t);
-                    core.after_io(t);
-                });
-            }
-        }
+    pub(crate) fn run_ws_handler(
+        &self,
+        t: Token,
+        make: impl FnOnce() -> LocalFuture<HandlerResult>,
+    ) {
+        self.run_handler(t, make, Core::ws_handler_done);
     }
 
     /// A handler finished: an error goes to `on_error`; a panic also closes with 1011.
