@@ -9,6 +9,7 @@ use imphnen_engine::{Config, LocalFuture, Request, Response, Server, Service, Up
 use imphnen_router::Router;
 
 use crate::http::{Ctx, HttpHandler};
+use crate::upgrade::UpgradeRequest;
 use crate::ws::{WebSocketHandler, WsRoute};
 
 type ErasedHttp = Arc<dyn Fn(Ctx) -> LocalFuture<Response> + Send + Sync>;
@@ -79,6 +80,60 @@ impl App {
     /// message names both patterns), as a misconfigured program should fail at start-up.
     pub fn ws<H: WebSocketHandler>(&mut self, path: &str, handler: H) -> &mut App {
         if let Err(e) = self.ws.insert(path, WsRoute::new(handler)) {
+            panic!("imphnen: cannot register WebSocket route: {e}");
+        }
+        self
+    }
+
+    /// Registers a WebSocket route whose `upgrade` hook runs before the `101 Switching
+    /// Protocols`, on the connection's core, with the request's params, query, headers, remote
+    /// address and offered subprotocols ([`UpgradeRequest`]). It either accepts with this
+    /// connection's data `D` (every handler reads it as `ctx.data`), after maybe choosing a
+    /// subprotocol with [`select_protocol`](UpgradeRequest::select_protocol), or refuses with
+    /// any response, which the client gets instead of the 101 (then the connection closes).
+    /// A hook that panics refuses with 500.
+    ///
+    /// The guide checks the token in `open` and closes with 4001; here the check happens before
+    /// the connection is opened, and the client sees a plain `401`:
+    ///
+    /// ```no_run
+    /// use imphnen::{App, Config, Response, WsHandler};
+    ///
+    /// struct User {
+    ///     name: String,
+    /// }
+    ///
+    /// let mut app = App::new(Config::default());
+    /// app.ws_with(
+    ///     "/connect",
+    ///     |req| {
+    ///         let token = req.query().get("token");
+    ///         let Some(name) = token.as_deref().and_then(|t| t.strip_prefix("user-")) else {
+    ///             return Err(Response::text("Unauthorized").with_status(401));
+    ///         };
+    ///         req.select_protocol("chat.v1"); // when the client offered it
+    ///         Ok(User { name: name.to_owned() })
+    ///     },
+    ///     WsHandler::with_data().on_open(|ctx| {
+    ///         let user: &User = &ctx.data;
+    ///         ctx.ws.send(format!("Welcome, {}!", user.name));
+    ///         Ok(())
+    ///     }),
+    /// );
+    /// ```
+    ///
+    /// # Panics
+    /// As [`ws`](App::ws), on a malformed or conflicting `path`.
+    pub fn ws_with<D, U, H>(&mut self, path: &str, upgrade: U, handler: H) -> &mut App
+    where
+        D: 'static,
+        U: Fn(&mut UpgradeRequest<'_>) -> Result<D, Response> + Send + Sync + 'static,
+        H: WebSocketHandler<D>,
+    {
+        if let Err(e) = self
+            .ws
+            .insert(path, WsRoute::with_upgrade(upgrade, handler))
+        {
             panic!("imphnen: cannot register WebSocket route: {e}");
         }
         self
@@ -244,9 +299,6 @@ impl Service for AppService {
         let Some(route) = self.ws.at(req.path()).map(|m| m.value.clone()) else {
             return Upgrade::Reject(Response::text("Not Found").with_status(404));
         };
-        Upgrade::Accept {
-            session: route.session(ws.clone(), req, self.ws.clone()),
-            protocol: None,
-        }
+        route.upgrade(ws.clone(), req, self.ws.clone())
     }
 }

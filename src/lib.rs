@@ -39,6 +39,7 @@
 mod app;
 mod http;
 pub mod testing;
+mod upgrade;
 mod ws;
 
 pub use app::{App, ListenAddr};
@@ -49,4 +50,5 @@ pub use imphnen_engine::{
     WsConfig,
 };
 pub use imphnen_router::{Params, Query};
+pub use upgrade::UpgradeRequest;
 pub use ws::{WebSocketHandler, WsCtx, WsHandler};

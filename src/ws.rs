@@ -1,22 +1,31 @@
 //! WebSocket routes: the handler trait, its closure builder, and the per-connection context.
 //!
 //! A route's handler is shared by every connection on every core (`Send + Sync`, like the
-//! guide's module-level `clients` set); each connection gets its own [`WsCtx`]. Handler methods
-//! are async and run on the connection's core, so their futures need not be `Send`.
+//! guide's module-level `clients` set); each connection gets its own [`WsCtx`], which carries the
+//! data its route's upgrade hook returned (`ctx.data`). Handler methods are async and run on the
+//! connection's core, so their futures need not be `Send`.
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use imphnen_engine::{
-    HandlerError, HandlerResult, LocalFuture, Message, Request, WebSocket, WsSession,
+    HandlerError, HandlerResult, LocalFuture, Message, Publisher, Request, Response, Upgrade,
+    WebSocket, WsSession,
 };
 use imphnen_router::{Params, Query, Router};
 
+use crate::upgrade::UpgradeRequest;
+
 /// Handles the events of a WebSocket route. Every method is optional (default: do nothing) and
 /// async; return `Ok(())`, or an error, which is passed to [`error`](Self::error).
+///
+/// `D` is the per-connection data the route's upgrade hook returns (see
+/// [`App::ws_with`](crate::App::ws_with)), read as `ctx.data`; routes without a hook have `()`.
 ///
 /// ```no_run
 /// use imphnen::{App, Config, HandlerResult, Message, WebSocketHandler, WsCtx};
@@ -37,29 +46,34 @@ use imphnen_router::{Params, Query, Router};
 /// let mut app = App::new(Config::default());
 /// app.ws("/chat", Echo);
 /// ```
-pub trait WebSocketHandler: Send + Sync + 'static {
+pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
     /// The connection is open; `ctx.ws` can send.
-    fn open(&self, ctx: &WsCtx) -> impl Future<Output = HandlerResult> {
+    fn open(&self, ctx: &WsCtx<D>) -> impl Future<Output = HandlerResult> {
         let _ = ctx;
         async { Ok(()) }
     }
 
     /// A message arrived. Messages of one connection are handled in order: the next one waits
     /// until this future finishes.
-    fn message(&self, ctx: &WsCtx, message: Message) -> impl Future<Output = HandlerResult> {
+    fn message(&self, ctx: &WsCtx<D>, message: Message) -> impl Future<Output = HandlerResult> {
         let _ = (ctx, message);
         async { Ok(()) }
     }
 
     /// The connection closed with `code` (the peer's, ours if the peer never answered, 1006 if
     /// TCP dropped) and `reason`.
-    fn close(&self, ctx: &WsCtx, code: u16, reason: &str) -> impl Future<Output = HandlerResult> {
+    fn close(
+        &self,
+        ctx: &WsCtx<D>,
+        code: u16,
+        reason: &str,
+    ) -> impl Future<Output = HandlerResult> {
         let _ = (ctx, code, reason);
         async { Ok(()) }
     }
 
     /// A handler returned an error or panicked (after a panic the connection closes with 1011).
-    fn error(&self, ctx: &WsCtx, error: &HandlerError) -> impl Future<Output = ()> {
+    fn error(&self, ctx: &WsCtx<D>, error: &HandlerError) -> impl Future<Output = ()> {
         let _ = ctx;
         eprintln!("imphnen: WebSocket handler error: {error}");
         async {}
@@ -68,22 +82,25 @@ pub trait WebSocketHandler: Send + Sync + 'static {
     /// The connection had reported backpressure (`ctx.ws.send` returned
     /// [`SendStatus::Backpressure`](crate::SendStatus), or a publish was dropped for it) and its
     /// queued output is back under `backpressure_limit`: a good moment to send more.
-    fn drain(&self, ctx: &WsCtx) -> impl Future<Output = HandlerResult> {
+    fn drain(&self, ctx: &WsCtx<D>) -> impl Future<Output = HandlerResult> {
         let _ = ctx;
         async { Ok(()) }
     }
 }
 
 /// Everything a WebSocket handler knows about its connection: the guide's
-/// `ctx.ws`, `ctx.params`, `ctx.query`, `ctx.headers` and `ctx.url`.
-pub struct WsCtx {
-    /// The connection: `ctx.ws.send(..)`, `ctx.ws.close(..)`, `ctx.ws.ready_state()`.
+/// `ctx.ws`, `ctx.data`, `ctx.params`, `ctx.query`, `ctx.headers` and `ctx.url`.
+pub struct WsCtx<D = ()> {
+    /// The connection: `ctx.ws.send(..)`, `ctx.ws.close(..)`, `ctx.ws.subscribe(..)`.
     pub ws: WebSocket,
+    /// What the route's upgrade hook returned for this connection (`()` without a hook).
+    pub data: D,
     request: Request,
+    protocol: Option<String>,
     routes: Rc<Router<WsRoute>>,
 }
 
-impl WsCtx {
+impl<D> WsCtx<D> {
     /// The route parameters (`/room/:roomId` → `params().get("roomId")`), percent-decoded on
     /// access; `params().parse::<T>()` deserializes them into a struct.
     pub fn params(&self) -> Params<'_, '_> {
@@ -131,51 +148,121 @@ impl WsCtx {
     pub fn remote_addr(&self) -> SocketAddr {
         self.request.remote_addr()
     }
-}
 
-/// A registered WebSocket route: the user's handler behind a factory of sessions.
-#[derive(Clone)]
-pub(crate) struct WsRoute(Arc<dyn MakeSession>);
-
-impl WsRoute {
-    pub(crate) fn new<H: WebSocketHandler>(handler: H) -> WsRoute {
-        WsRoute(Arc::new(Arc::new(handler)))
+    /// The subprotocol the upgrade hook chose, confirmed in the 101.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
     }
 
-    pub(crate) fn session(
+    /// Publishes to topics with the server's semantics: every subscriber, this connection
+    /// included if subscribed (`ctx.ws.publish` skips the sender, as Bun's `ws.publish` does).
+    pub fn publisher(&self) -> Publisher {
+        Publisher::current().expect("WebSocket handlers run on a core of the server")
+    }
+}
+
+/// A registered WebSocket route: its upgrade hook and handler, behind one object-safe trait.
+#[derive(Clone)]
+pub(crate) struct WsRoute(Arc<dyn RouteUpgrade>);
+
+impl WsRoute {
+    /// A route without a hook: every valid upgrade is accepted with `()` as its data.
+    pub(crate) fn new<H: WebSocketHandler>(handler: H) -> WsRoute {
+        WsRoute::with_upgrade(|_: &mut UpgradeRequest<'_>| Ok(()), handler)
+    }
+
+    /// A route whose `hook` decides each upgrade.
+    pub(crate) fn with_upgrade<D, U, H>(hook: U, handler: H) -> WsRoute
+    where
+        D: 'static,
+        U: Fn(&mut UpgradeRequest<'_>) -> Result<D, Response> + Send + Sync + 'static,
+        H: WebSocketHandler<D>,
+    {
+        WsRoute(Arc::new(Route {
+            hook,
+            handler: Arc::new(handler),
+            data: PhantomData,
+        }))
+    }
+
+    /// Runs the route's hook for `request`; on acceptance, the connection's session.
+    pub(crate) fn upgrade(
         &self,
         ws: WebSocket,
         request: Request,
         routes: Rc<Router<WsRoute>>,
-    ) -> Rc<dyn WsSession> {
-        self.0.make(WsCtx {
-            ws,
-            request,
-            routes,
-        })
+    ) -> Upgrade {
+        self.0.upgrade(ws, request, routes)
     }
 }
 
-pub(crate) trait MakeSession: Send + Sync {
-    fn make(&self, ctx: WsCtx) -> Rc<dyn WsSession>;
+trait RouteUpgrade: Send + Sync {
+    fn upgrade(&self, ws: WebSocket, request: Request, routes: Rc<Router<WsRoute>>) -> Upgrade;
 }
 
-impl<H: WebSocketHandler> MakeSession for Arc<H> {
-    fn make(&self, ctx: WsCtx) -> Rc<dyn WsSession> {
-        Rc::new(Session {
-            handler: self.clone(),
-            ctx,
-        })
+struct Route<D, U, H> {
+    hook: U,
+    handler: Arc<H>,
+    /// `fn() -> D`: the route makes `D`s on the core and never holds one, so it stays
+    /// `Send + Sync` whatever `D` is.
+    data: PhantomData<fn() -> D>,
+}
+
+impl<D, U, H> RouteUpgrade for Route<D, U, H>
+where
+    D: 'static,
+    U: Fn(&mut UpgradeRequest<'_>) -> Result<D, Response> + Send + Sync + 'static,
+    H: WebSocketHandler<D>,
+{
+    fn upgrade(&self, ws: WebSocket, request: Request, routes: Rc<Router<WsRoute>>) -> Upgrade {
+        let decided = {
+            let params = routes
+                .at(request.path())
+                .map(|m| m.params)
+                .unwrap_or_default();
+            let mut req = UpgradeRequest::new(&request, params);
+            match catch_unwind(AssertUnwindSafe(|| (self.hook)(&mut req))) {
+                Ok(Ok(data)) => Ok((data, req.into_protocol())),
+                Ok(Err(refusal)) => Err(refusal),
+                Err(panic) => {
+                    let msg = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    eprintln!("imphnen: WebSocket upgrade hook panicked: {msg}");
+                    Err(Response::text("Internal Server Error").with_status(500))
+                }
+            }
+        };
+        let (data, protocol) = match decided {
+            Ok(accepted) => accepted,
+            Err(refusal) => return Upgrade::Reject(refusal),
+        };
+        let ctx = WsCtx {
+            ws,
+            data,
+            request,
+            protocol: protocol.clone(),
+            routes,
+        };
+        Upgrade::Accept {
+            session: Rc::new(Session {
+                handler: self.handler.clone(),
+                ctx,
+            }),
+            protocol,
+        }
     }
 }
 
 /// One connection of a route: the shared handler plus this connection's context.
-struct Session<H> {
+struct Session<D, H> {
     handler: Arc<H>,
-    ctx: WsCtx,
+    ctx: WsCtx<D>,
 }
 
-impl<H: WebSocketHandler> WsSession for Session<H> {
+impl<D: 'static, H: WebSocketHandler<D>> WsSession for Session<D, H> {
     fn on_open(self: Rc<Self>) -> LocalFuture<HandlerResult> {
         Box::pin(async move { self.handler.open(&self.ctx).await })
     }
@@ -200,13 +287,15 @@ impl<H: WebSocketHandler> WsSession for Session<H> {
     }
 }
 
-type OpenFn = dyn Fn(&WsCtx) -> HandlerResult + Send + Sync;
-type MessageFn = dyn Fn(&WsCtx, Message) -> HandlerResult + Send + Sync;
-type CloseFn = dyn Fn(&WsCtx, u16, &str) -> HandlerResult + Send + Sync;
-type ErrorFn = dyn Fn(&WsCtx, &HandlerError) + Send + Sync;
-type DrainFn = dyn Fn(&WsCtx) -> HandlerResult + Send + Sync;
+type OpenFn<D> = dyn Fn(&WsCtx<D>) -> HandlerResult + Send + Sync;
+type MessageFn<D> = dyn Fn(&WsCtx<D>, Message) -> HandlerResult + Send + Sync;
+type CloseFn<D> = dyn Fn(&WsCtx<D>, u16, &str) -> HandlerResult + Send + Sync;
+type ErrorFn<D> = dyn Fn(&WsCtx<D>, &HandlerError) + Send + Sync;
+type DrainFn<D> = dyn Fn(&WsCtx<D>) -> HandlerResult + Send + Sync;
 
-/// A WebSocket handler from closures, for small cases (each closure is optional).
+/// A WebSocket handler from closures, for small cases (each closure is optional). `D` is the
+/// route's per-connection data (`ctx.data`): `WsHandler::new()` for routes without an upgrade
+/// hook, `WsHandler::with_data()` for [`App::ws_with`](crate::App::ws_with).
 ///
 /// ```no_run
 /// use imphnen::{App, Config, WsHandler};
@@ -220,13 +309,24 @@ type DrainFn = dyn Fn(&WsCtx) -> HandlerResult + Send + Sync;
 ///     }),
 /// );
 /// ```
-#[derive(Default)]
-pub struct WsHandler {
-    open: Option<Box<OpenFn>>,
-    message: Option<Box<MessageFn>>,
-    close: Option<Box<CloseFn>>,
-    error: Option<Box<ErrorFn>>,
-    drain: Option<Box<DrainFn>>,
+pub struct WsHandler<D = ()> {
+    open: Option<Box<OpenFn<D>>>,
+    message: Option<Box<MessageFn<D>>>,
+    close: Option<Box<CloseFn<D>>>,
+    error: Option<Box<ErrorFn<D>>>,
+    drain: Option<Box<DrainFn<D>>>,
+}
+
+impl<D> Default for WsHandler<D> {
+    fn default() -> Self {
+        WsHandler {
+            open: None,
+            message: None,
+            close: None,
+            error: None,
+            drain: None,
+        }
+    }
 }
 
 impl WsHandler {
@@ -235,8 +335,18 @@ impl WsHandler {
         WsHandler::default()
     }
 
+    /// A handler for a route whose upgrade hook gives each connection a `D` (`ctx.data`).
+    pub fn with_data<D>() -> WsHandler<D> {
+        WsHandler::default()
+    }
+}
+
+impl<D> WsHandler<D> {
     /// Runs `f` when a connection opens.
-    pub fn on_open(mut self, f: impl Fn(&WsCtx) -> HandlerResult + Send + Sync + 'static) -> Self {
+    pub fn on_open(
+        mut self,
+        f: impl Fn(&WsCtx<D>) -> HandlerResult + Send + Sync + 'static,
+    ) -> Self {
         self.open = Some(Box::new(f));
         self
     }
@@ -244,7 +354,7 @@ impl WsHandler {
     /// Runs `f` for every message.
     pub fn on_message(
         mut self,
-        f: impl Fn(&WsCtx, Message) -> HandlerResult + Send + Sync + 'static,
+        f: impl Fn(&WsCtx<D>, Message) -> HandlerResult + Send + Sync + 'static,
     ) -> Self {
         self.message = Some(Box::new(f));
         self
@@ -253,46 +363,52 @@ impl WsHandler {
     /// Runs `f` when a connection closes.
     pub fn on_close(
         mut self,
-        f: impl Fn(&WsCtx, u16, &str) -> HandlerResult + Send + Sync + 'static,
+        f: impl Fn(&WsCtx<D>, u16, &str) -> HandlerResult + Send + Sync + 'static,
     ) -> Self {
         self.close = Some(Box::new(f));
         self
     }
 
     /// Runs `f` when a connection that reported backpressure has flushed below the limit.
-    pub fn on_drain(mut self, f: impl Fn(&WsCtx) -> HandlerResult + Send + Sync + 'static) -> Self {
+    pub fn on_drain(
+        mut self,
+        f: impl Fn(&WsCtx<D>) -> HandlerResult + Send + Sync + 'static,
+    ) -> Self {
         self.drain = Some(Box::new(f));
         self
     }
 
     /// Runs `f` when a handler fails.
-    pub fn on_error(mut self, f: impl Fn(&WsCtx, &HandlerError) + Send + Sync + 'static) -> Self {
+    pub fn on_error(
+        mut self,
+        f: impl Fn(&WsCtx<D>, &HandlerError) + Send + Sync + 'static,
+    ) -> Self {
         self.error = Some(Box::new(f));
         self
     }
 }
 
-impl WebSocketHandler for WsHandler {
-    async fn open(&self, ctx: &WsCtx) -> HandlerResult {
+impl<D: 'static> WebSocketHandler<D> for WsHandler<D> {
+    async fn open(&self, ctx: &WsCtx<D>) -> HandlerResult {
         self.open.as_ref().map_or(Ok(()), |f| f(ctx))
     }
 
-    async fn message(&self, ctx: &WsCtx, message: Message) -> HandlerResult {
+    async fn message(&self, ctx: &WsCtx<D>, message: Message) -> HandlerResult {
         self.message.as_ref().map_or(Ok(()), |f| f(ctx, message))
     }
 
-    async fn close(&self, ctx: &WsCtx, code: u16, reason: &str) -> HandlerResult {
+    async fn close(&self, ctx: &WsCtx<D>, code: u16, reason: &str) -> HandlerResult {
         self.close.as_ref().map_or(Ok(()), |f| f(ctx, code, reason))
     }
 
-    async fn error(&self, ctx: &WsCtx, error: &HandlerError) {
+    async fn error(&self, ctx: &WsCtx<D>, error: &HandlerError) {
         match &self.error {
             Some(f) => f(ctx, error),
             None => eprintln!("imphnen: WebSocket handler error: {error}"),
         }
     }
 
-    async fn drain(&self, ctx: &WsCtx) -> HandlerResult {
+    async fn drain(&self, ctx: &WsCtx<D>) -> HandlerResult {
         self.drain.as_ref().map_or(Ok(()), |f| f(ctx))
     }
 }

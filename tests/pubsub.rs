@@ -575,3 +575,130 @@ async fn close_on_backpressure_limit_sheds_the_connection() {
     assert_eq!(counters.dropped_sends.load(Ordering::SeqCst), 1);
     server.shutdown();
 }
+
+// ---------------------------------------------------------------- the upgrade hook
+
+/// What `/auth/:room`'s hook keeps for each connection.
+struct Session {
+    user: String,
+    room: String,
+    client: String,
+    loopback: bool,
+}
+
+/// `WS /auth/:room?token=user-<name>`: the hook refuses a missing or wrong token with 401,
+/// picks subprotocol `v2` when offered, and panics on `?token=panic`; every handler sends back
+/// what the hook stored.
+fn start_hooked() -> Server {
+    let mut app = App::new(Config {
+        workers: 2,
+        ..Default::default()
+    });
+    app.ws_with(
+        "/auth/:room",
+        |req| {
+            let token = req.query().get("token").unwrap_or_default().into_owned();
+            if token == "panic" {
+                panic!("hook panics on purpose");
+            }
+            let Some(user) = token.strip_prefix("user-") else {
+                return Err(imphnen::Response::text("Unauthorized").with_status(401));
+            };
+            assert!(!req.select_protocol("never-offered"));
+            req.select_protocol("v2");
+            Ok(Session {
+                user: user.to_owned(),
+                room: req.param("room").unwrap_or_default().into_owned(),
+                client: req.header("x-client").unwrap_or("-").to_owned(),
+                loopback: req.remote_addr().ip().is_loopback(),
+            })
+        },
+        WsHandler::with_data()
+            .on_open(describe)
+            .on_message(|ctx, _| describe(ctx)),
+    );
+    app.listen("127.0.0.1:0").expect("listen")
+}
+
+fn describe(ctx: &imphnen::WsCtx<Session>) -> imphnen::HandlerResult {
+    let d = &ctx.data;
+    ctx.ws.send(format!(
+        "{} in {} via {} loopback={} protocol={}",
+        d.user,
+        d.room,
+        d.client,
+        d.loopback,
+        ctx.protocol().unwrap_or("-")
+    ));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_hook_rejects_with_401_and_the_client_sees_401() {
+    let server = start_hooked();
+    for path in ["/auth/lobby", "/auth/lobby?token=wrong"] {
+        let url = format!("ws://{}{path}", server.local_addr());
+        match timeout(T, connect_async(url)).await.unwrap() {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), 401);
+                assert_eq!(resp.body().as_deref(), Some(&b"Unauthorized"[..]));
+            }
+            other => panic!("expected a 401, got {other:?}"),
+        }
+    }
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_hook_data_reaches_every_handler() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = start_hooked();
+    let url = format!("ws://{}/auth/lobby?token=user-alice", server.local_addr());
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("x-client", "integration-test".parse().unwrap());
+    let (mut ws, _) = timeout(T, connect_async(req)).await.unwrap().unwrap();
+    let expected = "alice in lobby via integration-test loopback=true protocol=-";
+    assert_eq!(next_text(&mut ws).await, expected);
+    ws.send(TMessage::text("again")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, expected);
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_hook_selects_an_offered_subprotocol() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = start_hooked();
+    let url = format!("ws://{}/auth/r1?token=user-bob", server.local_addr());
+    let mut req = url.into_client_request().unwrap();
+    // No space after the comma: tungstenite 0.24 compares the answer with the untrimmed
+    // pieces of its own header (the server trims, as RFC 9110's list syntax allows).
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "v1,v2".parse().unwrap());
+    let (mut ws, resp) = timeout(T, connect_async(req)).await.unwrap().unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap()),
+        Some("v2")
+    );
+    assert_eq!(
+        next_text(&mut ws).await,
+        "bob in r1 via - loopback=true protocol=v2"
+    );
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_upgrade_hook_refuses_with_500_and_the_server_stays_up() {
+    let server = start_hooked();
+    let url = format!("ws://{}/auth/x?token=panic", server.local_addr());
+    match timeout(T, connect_async(url)).await.unwrap() {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 500),
+        other => panic!("expected a 500, got {other:?}"),
+    }
+    let url = format!("ws://{}/auth/x?token=user-carol", server.local_addr());
+    let (mut ws, _) = timeout(T, connect_async(url)).await.unwrap().unwrap();
+    assert!(next_text(&mut ws).await.starts_with("carol in x"));
+    server.shutdown();
+}
