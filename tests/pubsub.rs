@@ -45,6 +45,8 @@ fn start(ws: WsConfig, counters: &Counters) -> Server {
     let mut app = App::new(Config {
         workers: 2,
         websocket: ws,
+        // Clients still open when a test ends do not answer the shutdown's close frames.
+        shutdown_timeout: Duration::from_millis(300),
         ..Default::default()
     });
     let drains = counters.drains.clone();
@@ -592,6 +594,7 @@ struct Session {
 fn start_hooked() -> Server {
     let mut app = App::new(Config {
         workers: 2,
+        shutdown_timeout: Duration::from_millis(300),
         ..Default::default()
     });
     app.ws_with(
