@@ -12,18 +12,18 @@
 //! | `/api` | Message Validation: bad JSON closes with 4002, missing fields get an error |
 //! | `/limited` | Rate Limiting: 10 messages a minute per `x-client-id`, then 4003 |
 //! | `/robust` | Error Handling: a failed message gets an error JSON |
-//! | `/chat/:roomId`, `GET /api/messages/:roomId` | Integration with HTTP Routes: rooms with history |
+//! | `/chat/:roomId`, `GET /api/messages/:roomId` | Integration with HTTP Routes: rooms (one pub/sub topic each) with history |
 //!
 //! Kept apart from `main.rs` so the tests (`tests/seed_tour.rs`) build the very same app
 //! in-process.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imphnen::{
-    App, BoxError, Config, Ctx, HandlerError, HandlerResult, Message, ReadyState, WebSocket,
-    WebSocketHandler, WsConfig, WsCtx, WsHandler,
+    App, BoxError, Config, Ctx, HandlerError, HandlerResult, Message, WebSocket, WebSocketHandler,
+    WsConfig, WsCtx, WsHandler,
 };
 use serde_json::{Map, Value, json};
 
@@ -326,30 +326,21 @@ async fn process_message(message: &Message) -> Result<String, BoxError> {
 
 // ---------------------------------------------------------------- Integration with HTTP Routes
 
-/// Chat rooms: who is in each room, and each room's history.
+/// Chat rooms: each room's history. Who is in a room is the engine's business: a room is a
+/// pub/sub topic, joined with `subscribe` and left on its own when the connection closes.
 #[derive(Default)]
 struct Rooms {
-    members: Mutex<HashMap<String, HashSet<WebSocket>>>,
     history: Mutex<HashMap<String, Vec<Value>>>,
+}
+
+/// The topic of room `room_id`.
+fn room_topic(room_id: &str) -> String {
+    format!("chat:{room_id}")
 }
 
 impl Rooms {
     fn join_room(&self, room_id: &str, ws: &WebSocket) {
-        let mut members = self.members.lock().unwrap();
-        members
-            .entry(room_id.to_owned())
-            .or_default()
-            .insert(ws.clone());
-    }
-
-    fn leave_room(&self, room_id: &str, ws: &WebSocket) {
-        let mut members = self.members.lock().unwrap();
-        if let Some(room) = members.get_mut(room_id) {
-            room.remove(ws);
-            if room.is_empty() {
-                members.remove(room_id);
-            }
-        }
+        ws.subscribe(&room_topic(room_id));
     }
 
     /// Save to database (here, memory).
@@ -363,13 +354,10 @@ impl Rooms {
         history.get(room_id).cloned().unwrap_or_default()
     }
 
-    fn broadcast_to_room(&self, room_id: &str, message: &Message) {
-        let members = self.members.lock().unwrap();
-        for client in members.get(room_id).into_iter().flatten() {
-            if client.ready_state() == ReadyState::Open {
-                client.send(message);
-            }
-        }
+    /// Every member, the sender included (a server-level publish; `ws.publish` would skip
+    /// the sender).
+    fn broadcast_to_room(&self, ctx: &WsCtx, room_id: &str, message: Message) {
+        ctx.publisher().publish(&room_topic(room_id), message);
     }
 }
 
@@ -395,13 +383,7 @@ impl WebSocketHandler for RoomChat {
         self.rooms.save_chat_message(&room_id, Value::Object(data));
 
         // Broadcast to room, exactly as received
-        self.rooms.broadcast_to_room(&room_id, &message);
-        Ok(())
-    }
-
-    async fn close(&self, ctx: &WsCtx, _code: u16, _reason: &str) -> HandlerResult {
-        let room_id = ctx.param("roomId").unwrap_or_default();
-        self.rooms.leave_room(&room_id, &ctx.ws);
+        self.rooms.broadcast_to_room(ctx, &room_id, message);
         Ok(())
     }
 }
