@@ -132,11 +132,12 @@ impl Conn {
     }
 
     /// Appends to the output with a writer (the protocol crate's encoders), keeping the
-    /// handle's count of unsent bytes in step.
+    /// handle's count of queued bytes in step.
     pub(crate) fn write_out(&mut self, pool: &mut BufPool, write: impl FnOnce(&mut Vec<u8>)) {
         ensure_buffer(&mut self.out, pool);
+        let before = self.out.len();
         write(&mut self.out);
-        self.publish_unsent();
+        self.count_out(self.out.len() - before, true);
     }
 
     /// Removes `n` sent bytes from the front of the output.
@@ -147,7 +148,7 @@ impl Conn {
         } else {
             self.out.drain(..n);
         }
-        self.publish_unsent();
+        self.count_out(n, false);
     }
 
     /// Writes as much output as the kernel takes now (one `send`), without waiting for the end
@@ -158,13 +159,16 @@ impl Conn {
         }
     }
 
-    /// Tells the connection's handle how much output waits for the kernel.
-    pub(crate) fn publish_unsent(&self) {
+    /// Adds (or subtracts) `n` output bytes to the handle's queued count. Only WebSocket output
+    /// is counted; at the upgrade the count starts from the output then pending (the 101).
+    pub(crate) fn count_out(&self, n: usize, added: bool) {
         if let Phase::Ws(ws) = &self.phase {
-            ws.handle
-                .0
-                .unsent
-                .store(self.out.len(), std::sync::atomic::Ordering::Release);
+            let b = &ws.handle.0.buffered;
+            if added {
+                b.fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+            } else {
+                b.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use imphnen_protocol::http::DateCache;
 
 use crate::config::Config;
-use crate::conn::{BufPool, Conn, Phase, Token, slot_of, token};
+use crate::conn::{BufPool, Conn, Phase, Token, ensure_buffer, slot_of, token};
 use crate::handle::{SendStatus, Shared, status_after};
 use crate::mailbox::{Command, CoreRemote};
 use crate::poller::{Poller, READ, Ready, TimerFd, WRITE};
@@ -589,7 +589,7 @@ impl Core {
         }
         ws.handle
             .0
-            .unsent
+            .buffered
             .store(0, std::sync::atomic::Ordering::Release);
         if !ws.close_notified {
             // A close from the peer was reported when it arrived; so here either the peer
@@ -758,16 +758,18 @@ impl Core {
         let Some(c) = conns.get_mut(t) else { return };
         let Some(ws) = c.ws() else { return };
         let handle = ws.handle.clone();
+        // The sender counted the frame when it queued it; writing it into the output moves it
+        // without counting it again. A frame that is not written leaves the count.
         if ws.close_sent.is_none() {
-            c.write_out(&mut self.pool.borrow_mut(), |out| encode_message(out, &msg));
+            ensure_buffer(&mut c.out, &mut self.pool.borrow_mut());
+            encode_message(&mut c.out, &msg);
             self.mark_dirty(c, t);
+        } else {
+            handle
+                .0
+                .buffered
+                .fetch_sub(frame_len, std::sync::atomic::Ordering::AcqRel);
         }
-        // Only now, with the frame counted in `unsent`, does it leave `queued`: a sender on
-        // another thread never sees the frame in neither count and overshoots the limit.
-        handle
-            .0
-            .queued
-            .fetch_sub(frame_len, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// `ws.send` on the connection's own core: straight into its output.

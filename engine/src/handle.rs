@@ -64,10 +64,12 @@ pub(crate) struct Shared {
     pub(crate) slot: u32,
     pub(crate) generation: u32,
     pub(crate) state: AtomicU8,
-    /// Bytes of messages other threads queued in the mailbox, not yet in the output.
-    pub(crate) queued: AtomicUsize,
-    /// Bytes in the connection's output the kernel has not accepted (set by the owning core).
-    pub(crate) unsent: AtomicUsize,
+    /// Bytes queued for the connection that the kernel has not accepted yet: frames other
+    /// threads put in the mailbox plus the connection's output. One counter changed only by
+    /// increments (a sender adds its frame; the core adds what it writes into the output and
+    /// subtracts what the kernel takes), so a reader never counts a frame twice or not at all
+    /// while it moves from the mailbox into the output.
+    pub(crate) buffered: AtomicUsize,
     pub(crate) backpressure_limit: usize,
     /// A send reported `Backpressure` or `Dropped`, or a publish was dropped: `on_drain` runs
     /// once the connection's output is back under the limit. Set from any thread.
@@ -87,7 +89,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Bytes queued for the connection that the kernel has not accepted yet.
     pub(crate) fn buffered(&self) -> usize {
-        self.queued.load(Ordering::Acquire) + self.unsent.load(Ordering::Acquire)
+        self.buffered.load(Ordering::Acquire)
     }
 
     /// A message was dropped because the connection is over its limit: ask for `on_drain`, and
@@ -147,8 +149,7 @@ impl WebSocket {
             slot,
             generation,
             state: AtomicU8::new(ReadyState::Connecting as u8),
-            queued: AtomicUsize::new(0),
-            unsent: AtomicUsize::new(0),
+            buffered: AtomicUsize::new(0),
             backpressure_limit: cfg.backpressure_limit,
             wants_drain: AtomicBool::new(false),
             close_on_limit: cfg.close_on_backpressure_limit,
@@ -182,9 +183,7 @@ impl WebSocket {
             return status;
         }
         let frame_len = len + imphnen_protocol::ws::header_len(len as u64, false);
-        let queued = s.queued.fetch_add(frame_len, Ordering::AcqRel)
-            + frame_len
-            + s.unsent.load(Ordering::Acquire);
+        let queued = s.buffered.fetch_add(frame_len, Ordering::AcqRel) + frame_len;
         s.core.push(Command::Send {
             slot: s.slot,
             generation: s.generation,

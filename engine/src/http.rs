@@ -292,7 +292,7 @@ impl Core {
                 close_notified: false,
                 ping_outstanding: false,
             }));
-            c.publish_unsent();
+            c.count_out(c.out.len(), true);
         }
         handle.set_state(ReadyState::Open);
         self.run_ws_handler(t, || session.on_open());

@@ -65,8 +65,10 @@ impl Core {
                                 // we already sent our Close.
                                 if ws.close_sent.is_none() {
                                     crate::conn::ensure_buffer(out, &mut self.pool.borrow_mut());
+                                    let before = out.len();
                                     let _ = encode_pong(out, None, p);
-                                    ws.handle.0.unsent.store(out.len(), Ordering::Release);
+                                    let added = out.len() - before;
+                                    ws.handle.0.buffered.fetch_add(added, Ordering::AcqRel);
                                 }
                                 continue;
                             }
