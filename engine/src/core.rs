@@ -6,8 +6,9 @@
 //! futures that do not finish at once run as monoio tasks of the same core and resume their
 //! connection when done (`invoke.rs`).
 //!
-//! Owns: the slab, the turn, accept, reads, writes, timers, the mailbox and closing. The HTTP
-//! and WebSocket phases of a connection live in `http.rs` and `ws.rs`.
+//! Owns: the turn, accept, reads, writes and closing. Elsewhere: the slab (`slab.rs`), timeouts
+//! (`timers.rs`), commands from other threads and shutdown (`commands.rs`), a handle's direct
+//! paths on its own core (`local.rs`), and the HTTP and WebSocket phases (`http.rs`, `ws.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -17,17 +18,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use imphnen_protocol::http::DateCache;
 
 use crate::config::Config;
-use crate::conn::{BufPool, Conn, Phase, Token, ensure_buffer, slot_of, token};
-use crate::handle::{SendStatus, Shared, status_after};
+use crate::conn::{BufPool, Conn, Phase, Token};
 use crate::mailbox::{Command, CoreRemote};
 use crate::poller::{Poller, READ, Ready, TimerFd, WRITE};
 use crate::pubsub::{Hub, Topics};
 use crate::service::Service;
+use crate::slab::Slab;
 use crate::socket::{self, Recv};
 use crate::{Message, ReadyState};
 
@@ -40,70 +41,7 @@ const READ_BUF: usize = 64 << 10;
 const ACCEPTS_PER_TURN: usize = 128;
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
-}
-
-struct Slot {
-    generation: u32,
-    conn: Option<Conn>,
-}
-
-/// The connections of one core, addressed by generation-checked tokens.
-#[derive(Default)]
-pub(crate) struct Slab {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    len: usize,
-}
-
-impl Slab {
-    fn insert(&mut self, make: impl FnOnce(Token) -> Conn) -> Token {
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    conn: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let s = &mut self.slots[slot as usize];
-        let t = token(slot, s.generation);
-        s.conn = Some(make(t));
-        self.len += 1;
-        t
-    }
-
-    pub(crate) fn get_mut(&mut self, t: Token) -> Option<&mut Conn> {
-        let (slot, generation) = slot_of(t);
-        match self.slots.get_mut(slot as usize) {
-            Some(s) if s.generation == generation => s.conn.as_mut(),
-            _ => None,
-        }
-    }
-
-    fn remove(&mut self, t: Token) -> Option<Conn> {
-        let (slot, generation) = slot_of(t);
-        let s = self.slots.get_mut(slot as usize)?;
-        if s.generation != generation {
-            return None;
-        }
-        let conn = s.conn.take()?;
-        s.generation = s.generation.wrapping_add(1);
-        self.free.push(slot);
-        self.len -= 1;
-        Some(conn)
-    }
-
-    fn tokens_into(&self, out: &mut Vec<Token>) {
-        out.clear();
-        for (i, s) in self.slots.iter().enumerate() {
-            if s.conn.is_some() {
-                out.push(token(i as u32, s.generation));
-            }
-        }
-    }
+    pub(crate) static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
 }
 
 /// The per-core state, shared (single-threaded) by the driver task, handler tasks and
@@ -117,14 +55,14 @@ pub(crate) struct Core {
     pub(crate) date: RefCell<DateCache>,
     pub(crate) topics: RefCell<Topics>,
     pub(crate) hub: Arc<Hub>,
-    poller: Poller,
-    listener: RefCell<Option<TcpListener>>,
-    timer: TimerFd,
-    dirty: RefCell<Vec<Token>>,
-    in_turn: Cell<bool>,
-    started: Instant,
-    now_ms: Cell<u64>,
-    shutdown_deadline: Cell<Option<u64>>,
+    pub(crate) poller: Poller,
+    pub(crate) listener: RefCell<Option<TcpListener>>,
+    pub(crate) timer: TimerFd,
+    pub(crate) dirty: RefCell<Vec<Token>>,
+    pub(crate) in_turn: Cell<bool>,
+    pub(crate) started: Instant,
+    pub(crate) now_ms: Cell<u64>,
+    pub(crate) shutdown_deadline: Cell<Option<u64>>,
 }
 
 impl Core {
@@ -137,7 +75,7 @@ impl Core {
         listener: TcpListener,
     ) -> io::Result<Rc<Core>> {
         let poller = Poller::new(1024)?;
-        let timer = TimerFd::periodic(tick_period(&cfg))?;
+        let timer = TimerFd::periodic(crate::timers::tick_period(&cfg))?;
         poller.add(listener.as_raw_fd(), LISTENER, READ)?;
         poller.add(remote.wake_fd().as_raw_fd(), WAKE, READ)?;
         poller.add(timer.as_raw_fd(), TIMER, READ)?;
@@ -599,205 +537,6 @@ impl Core {
             crate::invoke::detach(ws.session.clone().on_close(code, String::new()));
         }
     }
-
-    fn tick(&self, tokens: &mut Vec<Token>) {
-        self.now_ms.set(self.started.elapsed().as_millis() as u64);
-        self.date.borrow_mut().update(SystemTime::now());
-        let now = self.now_ms();
-        if let Some(deadline) = self.shutdown_deadline.get() {
-            if now >= deadline {
-                self.conns.borrow().tokens_into(tokens);
-                for t in tokens.iter() {
-                    self.free(*t);
-                }
-                return;
-            }
-        }
-        self.conns.borrow().tokens_into(tokens);
-        for t in tokens.iter() {
-            self.tick_conn(*t, now);
-        }
-    }
-
-    fn tick_conn(&self, t: Token, now: u64) {
-        enum Due {
-            Nothing,
-            Free,
-            Http(u16),
-            Ws,
-        }
-        let due = {
-            let mut conns = self.conns.borrow_mut();
-            let Some(c) = conns.get_mut(t) else { return };
-            let http = &self.cfg.http;
-            match &c.phase {
-                Phase::Draining { until_ms } if now >= *until_ms => Due::Free,
-                Phase::Draining { .. } => Due::Nothing,
-                Phase::Http(h) => match h.request_started_ms {
-                    Some(s)
-                        if !c.busy
-                            && now.saturating_sub(s) >= http.request_timeout.as_millis() as u64 =>
-                    {
-                        Due::Http(408)
-                    }
-                    None if !c.busy
-                        && c.out.is_empty()
-                        && c.inbuf.is_empty()
-                        && (self.is_shutting_down()
-                            || now.saturating_sub(c.last_rx_ms)
-                                >= http.keep_alive_timeout.as_millis() as u64) =>
-                    {
-                        Due::Free
-                    }
-                    _ => Due::Nothing,
-                },
-                Phase::Ws(_) => Due::Ws,
-            }
-        };
-        match due {
-            Due::Nothing => {}
-            Due::Free => self.free(t),
-            Due::Http(status) => self.http_timeout(t, status),
-            Due::Ws => self.ws_tick(t, now),
-        }
-    }
-
-    fn drain_mailbox(&self, rx: &Receiver<Command>) {
-        self.remote.begin_drain();
-        while let Ok(cmd) = rx.try_recv() {
-            match cmd {
-                Command::Send {
-                    slot,
-                    generation,
-                    msg,
-                } => self.send_queued(token(slot, generation), msg),
-                Command::Close {
-                    slot,
-                    generation,
-                    code,
-                    reason,
-                } => self.close_ws(token(slot, generation), code, &reason),
-                Command::Subscribe {
-                    slot,
-                    generation,
-                    topic,
-                } => self.subscribe_here(token(slot, generation), topic),
-                Command::Unsubscribe {
-                    slot,
-                    generation,
-                    topic,
-                } => self.unsubscribe_here(token(slot, generation), &topic),
-                Command::Publish {
-                    topic,
-                    frame,
-                    exclude,
-                } => {
-                    // The mailbox is drained with no borrow held: delivery cannot be refused.
-                    let delivered = self.publish_here(&topic, &frame, exclude);
-                    debug_assert!(delivered);
-                }
-                Command::Poke { slot, generation } => self.after_io(token(slot, generation)),
-                Command::Shutdown { deadline } => self.begin_shutdown(deadline),
-            }
-        }
-    }
-
-    fn begin_shutdown(&self, deadline: Instant) {
-        let ms = self.now_ms()
-            + deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis() as u64;
-        self.shutdown_deadline.set(Some(ms));
-        if let Some(l) = self.listener.borrow_mut().take() {
-            let _ = self.poller.delete(l.as_raw_fd());
-        }
-        let mut tokens = Vec::new();
-        self.conns.borrow().tokens_into(&mut tokens);
-        for t in tokens {
-            enum Next {
-                Nothing,
-                /// Between requests with nothing left to send: no response can be cut off, so
-                /// close at once rather than linger for the client's FIN.
-                Close,
-                Flush,
-                CloseWs,
-            }
-            let next = {
-                let mut conns = self.conns.borrow_mut();
-                match conns.get_mut(t) {
-                    Some(c) => match &c.phase {
-                        Phase::Http(h) => {
-                            c.close_after_flush = true;
-                            let idle =
-                                h.request_started_ms.is_none() && !c.busy && c.inbuf.is_empty();
-                            match (idle, c.out.is_empty()) {
-                                (true, true) => Next::Close,
-                                (true, false) => Next::Flush,
-                                (false, _) => Next::Nothing,
-                            }
-                        }
-                        Phase::Ws(_) => Next::CloseWs,
-                        Phase::Draining { .. } => Next::Nothing,
-                    },
-                    None => Next::Nothing,
-                }
-            };
-            match next {
-                Next::Nothing => {}
-                Next::Close => self.free(t),
-                Next::Flush => self.after_io(t),
-                Next::CloseWs => self.close_ws(t, 1001, "Server shutting down"),
-            }
-        }
-    }
-
-    /// A message from another thread reaches its connection.
-    fn send_queued(&self, t: Token, msg: Message) {
-        let frame_len = msg.len() + imphnen_protocol::ws::header_len(msg.len() as u64, false);
-        let mut conns = self.conns.borrow_mut();
-        let Some(c) = conns.get_mut(t) else { return };
-        let Some(ws) = c.ws() else { return };
-        let handle = ws.handle.clone();
-        // The sender counted the frame when it queued it; writing it into the output moves it
-        // without counting it again. A frame that is not written leaves the count.
-        if ws.close_sent.is_none() {
-            ensure_buffer(&mut c.out, &mut self.pool.borrow_mut());
-            encode_message(&mut c.out, &msg);
-            self.mark_dirty(c, t);
-        } else {
-            handle
-                .0
-                .buffered
-                .fetch_sub(frame_len, std::sync::atomic::Ordering::AcqRel);
-        }
-    }
-
-    /// `ws.send` on the connection's own core: straight into its output.
-    fn send_here(&self, shared: &Shared, msg: &Message) -> Option<SendStatus> {
-        let t = token(shared.slot, shared.generation);
-        let Ok(mut conns) = self.conns.try_borrow_mut() else {
-            return None; // re-entered from inside the core: take the mailbox path
-        };
-        let Some(c) = conns.get_mut(t) else {
-            return Some(SendStatus::Closed);
-        };
-        match c.ws() {
-            Some(ws) if ws.close_sent.is_none() => {}
-            _ => return Some(SendStatus::Closed),
-        }
-        c.write_out(&mut self.pool.borrow_mut(), |out| encode_message(out, msg));
-        let limit = shared.backpressure_limit;
-        if c.out.len() > limit {
-            // Past the limit within one turn: try the socket now rather than grow further.
-            c.send_now(&mut self.pool.borrow_mut());
-        }
-        self.mark_dirty(c, t);
-        let status = status_after(shared.buffered(), limit, msg.len());
-        if status == SendStatus::Backpressure {
-            shared.wants_drain.store(true, Ordering::Release);
-        }
-        Some(status)
-    }
 }
 
 /// Encodes a data message as one unmasked server frame.
@@ -811,101 +550,7 @@ pub(crate) fn encode_message(out: &mut Vec<u8>, msg: &Message) {
     encode_frame(out, true, op, None, msg.as_bytes());
 }
 
-/// The tick period: fine enough for the shortest configured timeout, at most one second.
-fn tick_period(cfg: &Config) -> Duration {
-    let mut shortest = Duration::from_secs(1);
-    for d in [
-        cfg.websocket.idle_timeout / 2,
-        cfg.websocket.close_timeout,
-        cfg.http.keep_alive_timeout,
-        cfg.http.request_timeout,
-    ] {
-        if !d.is_zero() && d < shortest {
-            shortest = d;
-        }
-    }
-    (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
-}
-
 /// The core running on this thread, if any.
 pub(crate) fn current() -> Option<Rc<Core>> {
     CURRENT.with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
-}
-
-pub(crate) fn with_core<R>(
-    remote: &Arc<CoreRemote>,
-    f: impl FnOnce(&Core) -> Option<R>,
-) -> Option<R> {
-    CURRENT.with(|c| {
-        let c = c.try_borrow().ok()?;
-        let core = c.as_ref()?;
-        if Arc::ptr_eq(&core.remote, remote) {
-            f(core)
-        } else {
-            None
-        }
-    })
-}
-
-/// `ws.send` fast path: `Some` when called on the connection's own core.
-pub(crate) fn send_local(shared: &Shared, msg: &Message) -> Option<SendStatus> {
-    with_core(&shared.core, |core| core.send_here(shared, msg))
-}
-
-/// `ws.subscribe` on the connection's own core: `true` when done here.
-pub(crate) fn subscribe_local(shared: &Shared, topic: std::sync::Arc<str>) -> bool {
-    with_core(&shared.core, |core| {
-        core.subscribe_here(token(shared.slot, shared.generation), topic);
-        Some(())
-    })
-    .is_some()
-}
-
-/// `ws.unsubscribe` on the connection's own core: `true` when done here.
-pub(crate) fn unsubscribe_local(shared: &Shared, topic: &str) -> bool {
-    with_core(&shared.core, |core| {
-        core.unsubscribe_here(token(shared.slot, shared.generation), topic);
-        Some(())
-    })
-    .is_some()
-}
-
-/// Has the owning core look at the connection soon (flush, close a shed connection, run
-/// `on_drain`): at the end of this turn when called on that core, else through its mailbox.
-pub(crate) fn poke(shared: &Shared) {
-    let t = token(shared.slot, shared.generation);
-    let marked = with_core(&shared.core, |core| {
-        let mut conns = core.conns.try_borrow_mut().ok()?;
-        let c = conns.get_mut(t)?;
-        core.mark_dirty(c, t);
-        Some(())
-    });
-    if marked.is_none() {
-        shared.core.push(Command::Poke {
-            slot: shared.slot,
-            generation: shared.generation,
-        });
-    }
-}
-
-/// After `ws.cork`: flush the connection now when on its core and outside a turn.
-pub(crate) fn flush_local(shared: &Shared) {
-    with_core(&shared.core, |core| {
-        if !core.in_turn.get() && core.conns.try_borrow_mut().is_ok() {
-            core.after_io(token(shared.slot, shared.generation));
-        }
-        Some(())
-    });
-}
-
-/// `ws.close` fast path: `true` when called on the connection's own core.
-pub(crate) fn close_local(shared: &Shared, code: u16, reason: &str) -> bool {
-    with_core(&shared.core, |core| {
-        if core.conns.try_borrow_mut().is_err() {
-            return None;
-        }
-        core.close_ws(token(shared.slot, shared.generation), code, reason);
-        Some(())
-    })
-    .is_some()
 }

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::core;
+use crate::local;
 use crate::mailbox::{Command, CoreRemote};
 use crate::pubsub::Hub;
 use crate::{Message, WsConfig};
@@ -174,12 +174,12 @@ impl WebSocket {
         let s = &self.0;
         if s.buffered() > s.backpressure_limit {
             if s.over_limit() {
-                core::poke(s);
+                local::poke(s);
             }
             return SendStatus::Dropped;
         }
         let len = msg.len();
-        if let Some(status) = core::send_local(s, &msg) {
+        if let Some(status) = local::send_local(s, &msg) {
             return status;
         }
         let frame_len = len + imphnen_protocol::ws::header_len(len as u64, false);
@@ -213,7 +213,7 @@ impl WebSocket {
         if !opened {
             return;
         }
-        if core::close_local(s, code, reason) {
+        if local::close_local(s, code, reason) {
             return;
         }
         s.core.push(Command::Close {
@@ -259,7 +259,7 @@ impl WebSocket {
             topics.push(topic.clone());
             s.hub.count_subscribe(&topic);
         }
-        if !core::subscribe_local(s, topic.clone()) {
+        if !local::subscribe_local(s, topic.clone()) {
             s.core.push(Command::Subscribe {
                 slot: s.slot,
                 generation: s.generation,
@@ -280,7 +280,7 @@ impl WebSocket {
         };
         let s = &self.0;
         s.hub.count_unsubscribe(&topic);
-        if !core::unsubscribe_local(s, &topic) {
+        if !local::unsubscribe_local(s, &topic) {
             s.core.push(Command::Unsubscribe {
                 slot: s.slot,
                 generation: s.generation,
@@ -318,7 +318,7 @@ impl WebSocket {
     /// the sends travel the mailbox as one batch.
     pub fn cork<R>(&self, f: impl FnOnce(&WebSocket) -> R) -> R {
         let r = f(self);
-        core::flush_local(&self.0);
+        local::flush_local(&self.0);
         r
     }
 

@@ -7,12 +7,15 @@
 //! (see `DESIGN.md`). The protocol is `imphnen-protocol`'s; the application is reached through
 //! [`Service`], which the `imphnen` facade implements with its router and user handlers.
 //!
-//! Layout: `server` (threads, start, shutdown), `listener` (binding), `core` (the loop, slab,
-//! reads, writes, timers), `http` and `ws` (the two phases of a connection), `conn` (its state),
-//! `mailbox` (cross-thread commands), `handle` ([`WebSocket`]), `invoke` (running user futures),
-//! `poller` and `socket` (syscalls).
+//! Layout: `server` (threads, start, shutdown), `listener` (binding), `core` (the loop: accept,
+//! reads, writes, closing), `slab` (connection slots), `conn` (a connection's state), `http` and
+//! `ws` (the two phases of a connection), `timers` (timeouts), `mailbox` and `commands`
+//! (cross-thread commands, shutdown), `handle` ([`WebSocket`]) and `local` (its direct paths on
+//! its own core), `pubsub` (topics), `invoke` (running user futures), `poller` and `socket`
+//! (syscalls).
 #![deny(missing_docs)]
 
+mod commands;
 mod config;
 mod conn;
 mod core;
@@ -20,6 +23,7 @@ mod handle;
 mod http;
 mod invoke;
 mod listener;
+mod local;
 mod mailbox;
 mod message;
 mod poller;
@@ -28,7 +32,9 @@ mod request;
 mod response;
 mod server;
 mod service;
+mod slab;
 mod socket;
+mod timers;
 mod ws;
 
 use std::sync::atomic::{AtomicU64, Ordering};

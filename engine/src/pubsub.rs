@@ -19,7 +19,8 @@ use imphnen_protocol::ws::{OpCode, encode_frame};
 
 use crate::Message;
 use crate::conn::Token;
-use crate::core::{self, Core};
+use crate::core::Core;
+use crate::local;
 use crate::mailbox::{Command, CoreRemote};
 
 /// The server-wide side of pub/sub: every core's mailbox, and subscriber counts.
@@ -46,7 +47,7 @@ impl Hub {
         let frame = encode_shared(msg);
         let topic: Arc<str> = Arc::from(topic);
         for remote in &self.cores {
-            let done_here = core::with_core(remote, |core| {
+            let done_here = local::with_core(remote, |core| {
                 core.publish_here(&topic, &frame, exclude).then_some(())
             });
             if done_here.is_none() {
