@@ -43,14 +43,20 @@ impl MethodTable {
 /// An application: WebSocket and HTTP routes plus the configuration, started with
 /// [`listen`](App::listen).
 ///
-/// ```no_run
+/// ```
 /// use imphnen::{App, Config, Ctx, WsHandler};
 ///
-/// let mut app = App::new(Config::default());
+/// # fn main() -> std::io::Result<()> {
+/// let mut app = App::new(Config { workers: 1, ..Config::default() });
 /// app.ws("/echo", WsHandler::new().on_message(|ctx, msg| { ctx.ws.send(msg); Ok(()) }));
 /// app.get("/", |ctx: Ctx| ctx.text("Hello"));
-/// let server = app.listen("127.0.0.1:3000").expect("port 3000 is free");
-/// server.wait();
+///
+/// let server = app.listen("127.0.0.1:0")?; // returns once every core is bound
+/// let port = server.local_addr().port();
+/// assert_ne!(port, 0);
+/// server.shutdown(); // graceful: WebSockets get 1001, in-flight requests finish
+/// # Ok(())
+/// # }
 /// ```
 pub struct App {
     config: Config,
@@ -96,13 +102,15 @@ impl App {
     /// The guide checks the token in `open` and closes with 4001; here the check happens before
     /// the connection is opened, and the client sees a plain `401`:
     ///
-    /// ```no_run
+    /// ```
+    /// use imphnen::testing::TestServer;
     /// use imphnen::{App, Config, Response, WsHandler};
     ///
     /// struct User {
     ///     name: String,
     /// }
     ///
+    /// # fn main() -> std::io::Result<()> {
     /// let mut app = App::new(Config::default());
     /// app.ws_with(
     ///     "/connect",
@@ -120,6 +128,14 @@ impl App {
     ///         Ok(())
     ///     }),
     /// );
+    ///
+    /// let server = TestServer::start(app)?;
+    /// let refused = server.connect("/connect?token=nope").unwrap_err();
+    /// assert!(refused.to_string().contains("401"), "{refused}");
+    /// let mut client = server.connect("/connect?token=user-alice")?;
+    /// assert_eq!(client.recv()?.as_text(), Some("Welcome, alice!"));
+    /// # Ok(())
+    /// # }
     /// ```
     ///
     /// # Panics

@@ -18,14 +18,24 @@ use crate::app::MethodTable;
 /// The context of one HTTP request: what came in (method, path, params, query, headers, body,
 /// remote address) and helpers that build the response (`json`, `text`, `html`, `redirect`).
 ///
-/// ```no_run
+/// ```
+/// use imphnen::testing::TestServer;
 /// use imphnen::{App, Config, Ctx};
 ///
+/// # fn main() -> std::io::Result<()> {
 /// let mut app = App::new(Config::default());
 /// app.get("/api/messages/:roomId", |ctx: Ctx| {
 ///     let room = ctx.param("roomId").unwrap_or_default().into_owned();
 ///     ctx.json(&serde_json::json!({ "room": room, "messages": [] }))
 /// });
+///
+/// let server = TestServer::start(app)?;
+/// let res = server.get("/api/messages/lobby")?;
+/// assert_eq!(res.status, 200);
+/// assert_eq!(res.header("content-type"), Some("application/json"));
+/// assert_eq!(res.text(), r#"{"messages":[],"room":"lobby"}"#);
+/// # Ok(())
+/// # }
 /// ```
 pub struct Ctx {
     request: Request,
@@ -123,6 +133,30 @@ impl Ctx {
 }
 
 /// The body of a request.
+///
+/// ```
+/// use imphnen::testing::TestServer;
+/// use imphnen::{App, Config, Ctx};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Note {
+///     text: String,
+/// }
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut app = App::new(Config::default());
+/// app.post("/notes", |ctx: Ctx| -> Result<String, serde_json::Error> {
+///     let note: Note = ctx.body().json()?; // a malformed body is a logged 500
+///     Ok(format!("noted: {}", note.text))
+/// });
+///
+/// let server = TestServer::start(app)?;
+/// let res = server.request("POST", "/notes", br#"{"text":"milk"}"#)?;
+/// assert_eq!(res.text(), "noted: milk");
+/// assert_eq!(server.request("POST", "/notes", b"{oops")?.status, 500);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy)]
 pub struct Body<'a>(&'a Bytes);
 
@@ -145,6 +179,15 @@ impl<'a> Body<'a> {
 
 /// Anything a handler may return: a [`Response`], text, or a `Result` whose error becomes a
 /// logged `500`.
+///
+/// ```
+/// use imphnen::{IntoResponse, Response};
+///
+/// assert_eq!("hello".into_response().status(), 200);
+/// assert_eq!((404, "no such room".to_owned()).into_response().status(), 404);
+/// let failed: Result<Response, std::fmt::Error> = Err(std::fmt::Error);
+/// assert_eq!(failed.into_response().status(), 500);
+/// ```
 pub trait IntoResponse {
     /// The response to send.
     fn into_response(self) -> Response;
@@ -193,6 +236,25 @@ pub struct Async<F>(std::marker::PhantomData<F>);
 
 /// An HTTP handler: a closure `Fn(Ctx) -> impl IntoResponse`, or `Fn(Ctx) -> impl Future`
 /// whose output is `impl IntoResponse`. The marker `M` only tells the two apart.
+///
+/// ```
+/// use imphnen::testing::TestServer;
+/// use imphnen::{App, Config, Ctx};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut app = App::new(Config::default());
+/// app.get("/sync", |ctx: Ctx| ctx.text("right away"));
+/// app.get("/async", |ctx: Ctx| async move {
+///     monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+///     ctx.text("after a while")
+/// });
+///
+/// let server = TestServer::start(app)?;
+/// assert_eq!(server.get("/sync")?.text(), "right away");
+/// assert_eq!(server.get("/async")?.text(), "after a while");
+/// # Ok(())
+/// # }
+/// ```
 pub trait HttpHandler<M>: Send + std::marker::Sync + 'static {
     /// Runs the handler.
     fn call(&self, ctx: Ctx) -> LocalFuture<Response>;

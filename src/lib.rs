@@ -34,6 +34,51 @@
 //! app.ws("/chat", Chat);
 //! app.listen(3000).expect("port 3000 is free").wait();
 //! ```
+//!
+//! The connection handle ([`WebSocket`]) is `Clone + Send + Sync + Eq + Hash`: keep it in sets
+//! and maps, send from any thread, check its [`ReadyState`], read the [`SendStatus`] of each send,
+//! close with application codes, and use pub/sub topics, here tested with [`testing`]:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use imphnen::testing::TestServer;
+//! use imphnen::{App, Config, Message, ReadyState, SendStatus, WebSocket, WsHandler};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! static SESSIONS: Mutex<Option<HashMap<String, WebSocket>>> = Mutex::new(None);
+//!
+//! let mut app = App::new(Config::default());
+//! app.ws(
+//!     "/user/:userId",
+//!     WsHandler::new().on_open(|ctx| {
+//!         let user = ctx.param("userId").unwrap_or_default().into_owned();
+//!         let mut sessions = SESSIONS.lock().unwrap();
+//!         // A second session for the same user replaces the first, as in the guide.
+//!         if let Some(old) = sessions.get_or_insert_with(HashMap::new).insert(user, ctx.ws.clone()) {
+//!             old.close(4000, "New session started");
+//!         }
+//!         assert_eq!(ctx.ws.ready_state(), ReadyState::Open);
+//!         assert_eq!(ctx.ws.send(Message::text("hello")), SendStatus::Sent(5));
+//!         ctx.ws.subscribe("news");
+//!         Ok(())
+//!     }),
+//! );
+//!
+//! let server = TestServer::start(app)?;
+//! let mut first = server.connect("/user/ann")?;
+//! assert_eq!(first.recv()?.as_text(), Some("hello"));
+//! let mut second = server.connect("/user/ann")?;
+//! assert_eq!(second.recv()?.as_text(), Some("hello"));
+//! assert_eq!(first.recv_close()?, (4000, "New session started".to_owned()));
+//!
+//! // Publish from outside any handler: every subscriber of "news", on every core.
+//! let publisher = server.server().publisher();
+//! std::thread::spawn(move || publisher.publish("news", "extra!")).join().unwrap();
+//! assert_eq!(second.recv()?.as_text(), Some("extra!"));
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod app;

@@ -27,7 +27,8 @@ use crate::upgrade::UpgradeRequest;
 /// `D` is the per-connection data the route's upgrade hook returns (see
 /// [`App::ws_with`](crate::App::ws_with)), read as `ctx.data`; routes without a hook have `()`.
 ///
-/// ```no_run
+/// ```
+/// use imphnen::testing::TestServer;
 /// use imphnen::{App, Config, HandlerResult, Message, WebSocketHandler, WsCtx};
 ///
 /// struct Echo;
@@ -43,8 +44,17 @@ use crate::upgrade::UpgradeRequest;
 ///     }
 /// }
 ///
+/// # fn main() -> std::io::Result<()> {
 /// let mut app = App::new(Config::default());
 /// app.ws("/chat", Echo);
+///
+/// let server = TestServer::start(app)?;
+/// let mut client = server.connect("/chat")?;
+/// assert_eq!(client.recv()?.as_text(), Some("Welcome!"));
+/// client.send("hi")?;
+/// assert_eq!(client.recv()?.as_text(), Some("Echo: hi"));
+/// # Ok(())
+/// # }
 /// ```
 pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
     /// The connection is open; `ctx.ws` can send.
@@ -90,6 +100,31 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
 
 /// Everything a WebSocket handler knows about its connection: the guide's
 /// `ctx.ws`, `ctx.data`, `ctx.params`, `ctx.query`, `ctx.headers` and `ctx.url`.
+///
+/// ```
+/// use imphnen::testing::TestServer;
+/// use imphnen::{App, Config, WsHandler};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut app = App::new(Config::default());
+/// app.ws(
+///     "/room/:roomId",
+///     WsHandler::new().on_open(|ctx| {
+///         let room = ctx.param("roomId").unwrap_or_default();
+///         let user = ctx.query().get("user").unwrap_or_default();
+///         let client = ctx.header("x-client-id").unwrap_or("anonymous");
+///         ctx.ws.send(format!("{user} joined {room} as {client}"));
+///         Ok(())
+///     }),
+/// );
+///
+/// let server = TestServer::start(app)?;
+/// let mut client =
+///     server.connect_with_headers("/room/caf%C3%A9?user=ann", &[("x-client-id", "7")])?;
+/// assert_eq!(client.recv()?.as_text(), Some("ann joined café as 7"));
+/// # Ok(())
+/// # }
+/// ```
 pub struct WsCtx<D = ()> {
     /// The connection: `ctx.ws.send(..)`, `ctx.ws.close(..)`, `ctx.ws.subscribe(..)`.
     pub ws: WebSocket,
@@ -297,9 +332,11 @@ type DrainFn<D> = dyn Fn(&WsCtx<D>) -> HandlerResult + Send + Sync;
 /// route's per-connection data (`ctx.data`): `WsHandler::new()` for routes without an upgrade
 /// hook, `WsHandler::with_data()` for [`App::ws_with`](crate::App::ws_with).
 ///
-/// ```no_run
+/// ```
+/// use imphnen::testing::TestServer;
 /// use imphnen::{App, Config, WsHandler};
 ///
+/// # fn main() -> std::io::Result<()> {
 /// let mut app = App::new(Config::default());
 /// app.ws(
 ///     "/echo",
@@ -308,6 +345,13 @@ type DrainFn<D> = dyn Fn(&WsCtx<D>) -> HandlerResult + Send + Sync;
 ///         Ok(())
 ///     }),
 /// );
+///
+/// let server = TestServer::start(app)?;
+/// let mut client = server.connect("/echo")?;
+/// client.send("Hello!")?;
+/// assert_eq!(client.recv()?.as_text(), Some("Echo: Hello!"));
+/// # Ok(())
+/// # }
 /// ```
 pub struct WsHandler<D = ()> {
     open: Option<Box<OpenFn<D>>>,
