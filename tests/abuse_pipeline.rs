@@ -79,3 +79,29 @@ fn pipelining_client_that_never_reads_cannot_make_the_server_buffer_every_respon
     }
     feeder.join().unwrap();
 }
+
+/// An HTTP client that stops reading cannot keep its connection, and the kernel's send buffer
+/// behind it (megabytes), for as long as it likes: no progress for `keep_alive_timeout` closes it.
+#[test]
+fn http_client_that_stops_reading_is_closed_after_the_keep_alive_timeout() {
+    let mut config = small_config();
+    config.http.keep_alive_timeout = Duration::from_millis(500);
+    let mut app = App::new(config);
+    app.get("/big", |_ctx: Ctx| "y".repeat(64 << 10));
+    let server = Served::start(app);
+    let mut raw = server.raw();
+    // 400 x 64 KiB: far more than the kernel buffers of both ends hold.
+    let requests = b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n".repeat(400);
+    raw.send(&requests).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    // Now read everything: the server must have given up on us by now (EOF or reset before all
+    // 400 responses arrive).
+    let mut got = 0;
+    while raw.response().is_ok() {
+        got += 1;
+    }
+    assert!(
+        got < 400,
+        "all {got} responses arrived: the stalled connection was kept"
+    );
+}
