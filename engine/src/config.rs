@@ -102,7 +102,8 @@ impl Default for WsConfig {
 pub struct HttpConfig {
     /// Size limits on request heads, URIs and bodies (431/414/413).
     pub limits: HttpLimits,
-    /// An idle keep-alive connection (no request in progress) is closed after this long.
+    /// An idle keep-alive connection (no request in progress) is closed after this long; so is
+    /// one whose peer takes none of the unsent response for this long (it stopped reading).
     /// Default 10 s: idle sockets cost kernel memory and a file descriptor.
     pub keep_alive_timeout: Duration,
     /// A request whose head or body has not fully arrived this long after its first byte gets

@@ -36,6 +36,9 @@ pub(crate) struct Conn {
     pub(crate) interest: u32,
     /// Core clock (ms) of the last byte received.
     pub(crate) last_rx_ms: u64,
+    /// Core clock (ms) when the kernel last took output bytes: an HTTP connection whose output
+    /// makes no progress for `keep_alive_timeout` belongs to a peer that stopped reading.
+    pub(crate) last_tx_ms: u64,
     /// Received bytes not processed yet (a partial head or frame, or input held back while a
     /// handler runs).
     pub(crate) inbuf: Vec<u8>,
@@ -113,6 +116,7 @@ impl Conn {
             remote,
             interest,
             last_rx_ms: now_ms,
+            last_tx_ms: now_ms,
             inbuf: Vec::new(),
             out: Vec::new(),
             busy: false,

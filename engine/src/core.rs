@@ -412,7 +412,12 @@ impl Core {
         let mut ended = None;
         if !c.out.is_empty() {
             match socket::send(c.fd, &c.out) {
-                Ok(n) => c.consume_out(&mut self.pool.borrow_mut(), n),
+                Ok(n) => {
+                    if n > 0 {
+                        c.last_tx_ms = self.now_ms();
+                    }
+                    c.consume_out(&mut self.pool.borrow_mut(), n)
+                }
                 Err(_) => {
                     drop(conns);
                     self.free(t);

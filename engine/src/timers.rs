@@ -42,6 +42,15 @@ impl Core {
             match &c.phase {
                 Phase::Draining { until_ms } if now >= *until_ms => Due::Free,
                 Phase::Draining { .. } => Due::Nothing,
+                // The peer stopped reading our responses: neither a 408 nor a lingering close
+                // could get past the unread output, so the connection just goes.
+                Phase::Http(_)
+                    if !c.out.is_empty()
+                        && now.saturating_sub(c.last_tx_ms)
+                            >= http.keep_alive_timeout.as_millis() as u64 =>
+                {
+                    Due::Free
+                }
                 Phase::Http(h) => match h.request_started_ms {
                     Some(s)
                         if !c.busy
