@@ -121,6 +121,19 @@ fn idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
 }
 
 #[test]
+fn connection_that_never_sends_a_byte_is_closed_after_the_keep_alive_timeout() {
+    let mut config = small_config();
+    config.http.keep_alive_timeout = Duration::from_millis(400);
+    let server = Served::start(app(config));
+    let mut silent: Vec<_> = (0..50).map(|_| server.raw()).collect();
+    for raw in &mut silent {
+        let took = raw.expect_closed(Duration::from_secs(3));
+        assert!(took < Duration::from_millis(2500), "closed after {took:?}");
+    }
+    still_serves(&server);
+}
+
+#[test]
 fn header_flood_gets_431() {
     let server = served();
     let mut req = b"GET / HTTP/1.1\r\nHost: t\r\n".to_vec();
