@@ -35,7 +35,8 @@ struct Counters {
 ///   `unsub` → `unsubscribed:<returned>:<is_subscribed>`, `subs` → the subscriptions joined
 ///   by `,`, `pub:<text>` → `ws.publish(topic, text)` then `published:<count>`,
 ///   `check` → a server-level publish of `after` to the topic, then `marker` to this client only,
-///   `echo:<text>` → `<text>`;
+///   `echo:<text>` → `<text>`, `mix:<n>` → n times: a 4 KiB server-level publish `P<i>:...` to
+///   the topic, then `own<i>` to this client;
 /// - `WS /flood`: on `flood`, sends 64 KiB binaries until one is not `Sent`, sends once more, and
 ///   records both statuses in `counters.stops`;
 /// - `POST /publish/:topic`: publishes the body, answers the subscriber count.
@@ -80,6 +81,14 @@ fn start(ws: WsConfig, counters: &Counters) -> Server {
                     ctx.ws.send("marker");
                 } else if let Some(m) = text.strip_prefix("echo:") {
                     ctx.ws.send(m.to_owned());
+                } else if let Some(n) = text.strip_prefix("mix:") {
+                    // Large published frames (shared, not copied) interleaved with this
+                    // connection's own sends: each must arrive in the order written.
+                    let publisher = Publisher::current().unwrap();
+                    for i in 0..n.parse::<usize>().unwrap_or(0) {
+                        publisher.publish(&topic, format!("P{i}:{}", "p".repeat(4 << 10)));
+                        ctx.ws.send(format!("own{i}"));
+                    }
                 }
                 Ok(())
             })
@@ -360,6 +369,28 @@ async fn publish_from_a_std_thread_and_from_an_http_handler() {
         assert_eq!(next_text(ws).await, "from HTTP");
     }
     assert_eq!(post(&server, "/publish/nobody", "x").await, "0");
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_published_frames_and_own_sends_arrive_in_write_order() {
+    let server = start(WsConfig::default(), &Counters::default());
+    let mut me = connect(&server, "/sub/mixed").await;
+    let mut other = connect(&server, "/sub/mixed").await;
+    until("two subscribers", || server.subscriber_count("mixed") == 2).await;
+    me.send(TMessage::text("mix:20")).await.unwrap();
+    for i in 0..20 {
+        let shared = next_text(&mut me).await;
+        assert!(
+            shared.starts_with(&format!("P{i}:")),
+            "{i}: {}",
+            &shared[..8]
+        );
+        assert_eq!(shared.len(), format!("P{i}:").len() + (4 << 10));
+        assert_eq!(next_text(&mut me).await, format!("own{i}"));
+        let seen = next_text(&mut other).await;
+        assert_eq!(seen, shared, "every subscriber gets the same bytes");
+    }
     server.shutdown();
 }
 

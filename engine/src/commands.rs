@@ -6,7 +6,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use crate::Message;
-use crate::conn::{Phase, Token, ensure_buffer, token};
+use crate::conn::{Phase, Token, token};
 use crate::core::{Core, encode_message};
 use crate::mailbox::Command;
 
@@ -110,8 +110,7 @@ impl Core {
         // The sender counted the frame when it queued it; writing it into the output moves it
         // without counting it again. A frame that is not written leaves the count.
         if ws.close_sent.is_none() {
-            ensure_buffer(&mut c.out, &mut self.pool.borrow_mut());
-            encode_message(&mut c.out, &msg);
+            encode_message(c.out.own_mut(&mut self.pool.borrow_mut()), &msg);
             self.mark_dirty(c, t);
         } else {
             handle

@@ -13,6 +13,7 @@ use std::rc::Rc;
 use imphnen_protocol::http::BodyDecoder;
 use imphnen_protocol::ws::Decoder;
 
+use crate::output::Output;
 use crate::service::WsSession;
 use crate::{Request, WebSocket};
 
@@ -43,7 +44,7 @@ pub(crate) struct Conn {
     /// handler runs).
     pub(crate) inbuf: Vec<u8>,
     /// Bytes the kernel has not accepted yet.
-    pub(crate) out: Vec<u8>,
+    pub(crate) out: Output,
     /// A handler future of this connection is running; its next events wait.
     pub(crate) busy: bool,
     /// The peer sent FIN: nothing more will be read.
@@ -118,7 +119,7 @@ impl Conn {
             last_rx_ms: now_ms,
             last_tx_ms: now_ms,
             inbuf: Vec::new(),
-            out: Vec::new(),
+            out: Output::default(),
             busy: false,
             peer_eof: false,
             close_after_flush: false,
@@ -138,29 +139,30 @@ impl Conn {
     /// Appends to the output with a writer (the protocol crate's encoders), keeping the
     /// handle's count of queued bytes in step.
     pub(crate) fn write_out(&mut self, pool: &mut BufPool, write: impl FnOnce(&mut Vec<u8>)) {
-        ensure_buffer(&mut self.out, pool);
-        let before = self.out.len();
-        write(&mut self.out);
-        self.count_out(self.out.len() - before, true);
+        let own = self.out.own_mut(pool);
+        let before = own.len();
+        write(own);
+        let added = own.len() - before;
+        self.count_out(added, true);
     }
 
-    /// Removes `n` sent bytes from the front of the output.
-    pub(crate) fn consume_out(&mut self, pool: &mut BufPool, n: usize) {
-        if n == self.out.len() {
-            self.out.clear();
-            pool.give(std::mem::take(&mut self.out));
-        } else {
-            self.out.drain(..n);
-        }
+    /// Queues a frame shared with other subscribers of a topic, without copying it.
+    pub(crate) fn share_out(&mut self, frame: bytes::Bytes) {
+        self.count_out(frame.len(), true);
+        self.out.push_shared(frame);
+    }
+
+    /// Hands the kernel as much output as it takes now and forgets it; returns the count.
+    pub(crate) fn flush_out(&mut self, pool: &mut BufPool) -> std::io::Result<usize> {
+        let n = self.out.write_to(self.fd, pool)?;
         self.count_out(n, false);
+        Ok(n)
     }
 
-    /// Writes as much output as the kernel takes now (one `send`), without waiting for the end
-    /// of the turn; an error is left for the turn's flush to find.
+    /// Writes as much output as the kernel takes now, without waiting for the end of the turn;
+    /// an error is left for the turn's flush to find.
     pub(crate) fn send_now(&mut self, pool: &mut BufPool) {
-        if let Ok(n) = crate::socket::send(self.fd, &self.out) {
-            self.consume_out(pool, n);
-        }
+        let _ = self.flush_out(pool);
     }
 
     /// Adds (or subtracts) `n` output bytes to the handle's queued count. Only WebSocket output

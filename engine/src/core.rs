@@ -411,12 +411,11 @@ impl Core {
         }
         let mut ended = None;
         if !c.out.is_empty() {
-            match socket::send(c.fd, &c.out) {
+            match c.flush_out(&mut self.pool.borrow_mut()) {
                 Ok(n) => {
                     if n > 0 {
                         c.last_tx_ms = self.now_ms();
                     }
-                    c.consume_out(&mut self.pool.borrow_mut(), n)
                 }
                 Err(_) => {
                     drop(conns);
@@ -514,7 +513,7 @@ impl Core {
         {
             let mut pool = self.pool.borrow_mut();
             pool.give(std::mem::take(&mut c.inbuf));
-            pool.give(std::mem::take(&mut c.out));
+            c.out.recycle(&mut pool);
         }
         if let Phase::Ws(ws) = c.phase {
             self.ws_ended(t, *ws);

@@ -14,10 +14,9 @@ use imphnen_protocol::http::{
 };
 use imphnen_protocol::ws::{Decoder, DecoderConfig, Role, handshake};
 
-use crate::conn::{
-    Conn, HttpConn, PendingBody, Phase, ResponseFraming, Token, WsConn, ensure_buffer, slot_of,
-};
+use crate::conn::{Conn, HttpConn, PendingBody, Phase, ResponseFraming, Token, WsConn, slot_of};
 use crate::core::Core;
+use crate::output::Output;
 use crate::service::Upgrade;
 use crate::{ReadyState, Request, Response, WebSocket};
 
@@ -97,8 +96,7 @@ impl Core {
                         h.request_started_ms.get_or_insert(now);
                         if expects_continue && pos == input.len() {
                             // RFC 9110 §10.1.1: the client waits for this before sending the body.
-                            ensure_buffer(out, &mut self.pool.borrow_mut());
-                            write_continue(out);
+                            write_continue(out.own_mut(&mut self.pool.borrow_mut()));
                         }
                         h.body = Some(Box::new(PendingBody {
                             request,
@@ -153,11 +151,7 @@ impl Core {
         }
     }
 
-    fn with_http<R>(
-        &self,
-        t: Token,
-        f: impl FnOnce(&mut HttpConn, &mut Vec<u8>) -> R,
-    ) -> Option<R> {
+    fn with_http<R>(&self, t: Token, f: impl FnOnce(&mut HttpConn, &mut Output) -> R) -> Option<R> {
         let mut conns = self.conns.borrow_mut();
         let Conn { phase, out, .. } = conns.get_mut(t)?;
         let Phase::Http(h) = phase else { return None };
@@ -274,8 +268,11 @@ impl Core {
         {
             let mut conns = self.conns.borrow_mut();
             let Some(c) = conns.get_mut(t) else { return };
-            ensure_buffer(&mut c.out, &mut self.pool.borrow_mut());
-            let written = hs.write_response(&mut c.out, protocol.as_deref(), &[]);
+            let written = hs.write_response(
+                c.out.own_mut(&mut self.pool.borrow_mut()),
+                protocol.as_deref(),
+                &[],
+            );
             if written.is_err() {
                 c.close_after_flush = true;
                 return;

@@ -26,6 +26,7 @@ mod listener;
 mod local;
 mod mailbox;
 mod message;
+mod output;
 mod poller;
 mod pubsub;
 mod request;

@@ -3,9 +3,11 @@
 //! Each core keeps its own table from topic to the connections of that core subscribed to it,
 //! touched only by that core. A publish encodes the frame once, then reaches each core once: the
 //! publishing core (if any) directly, every other core through its mailbox (one command per
-//! core, not per subscriber). Each core copies the shared frame bytes into the output of each of
-//! its subscribers, skipping one that is over its backpressure limit (that message is dropped
-//! for it alone), and flushes them with the rest of its turn. Messages of one publisher keep their
+//! core, not per subscriber). Each core queues the one frame on each of its subscribers, skipping
+//! one that is over its backpressure limit (that message is dropped for it alone), and flushes
+//! them with the rest of its turn. A frame of at least `SHARE_MIN_LEN` bytes is queued by
+//! reference and reaches the kernel with `writev` (`output.rs`); a smaller one is copied into the
+//! subscriber's buffer, which costs less than the reference. Messages of one publisher keep their
 //! order for every subscriber: per core they travel one FIFO path.
 //!
 //! The server-wide [`Hub`] knows every core's mailbox and counts subscribers per topic (a mutex
@@ -22,6 +24,7 @@ use crate::conn::Token;
 use crate::core::Core;
 use crate::local;
 use crate::mailbox::{Command, CoreRemote};
+use crate::output::SHARE_MIN_LEN;
 
 /// The server-wide side of pub/sub: every core's mailbox, and subscriber counts.
 pub(crate) struct Hub {
@@ -159,7 +162,11 @@ impl Core {
                 }
                 continue;
             }
-            c.write_out(&mut pool, |out| out.extend_from_slice(frame));
+            if frame.len() >= SHARE_MIN_LEN {
+                c.share_out(frame.clone());
+            } else {
+                c.write_out(&mut pool, |out| out.extend_from_slice(frame));
+            }
             if c.out.len() > limit {
                 // A burst within one turn: hand the kernel what it takes now, so a subscriber
                 // that reads keeps up instead of being judged on output the turn has not flushed.

@@ -64,7 +64,7 @@ impl Core {
                                 // §5.5.2: answer with a Pong carrying the same payload, unless
                                 // we already sent our Close.
                                 if ws.close_sent.is_none() {
-                                    crate::conn::ensure_buffer(out, &mut self.pool.borrow_mut());
+                                    let out = out.own_mut(&mut self.pool.borrow_mut());
                                     let before = out.len();
                                     let _ = encode_pong(out, None, p);
                                     let added = out.len() - before;
