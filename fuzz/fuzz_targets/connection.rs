@@ -143,7 +143,8 @@ fn check(out: &[u8], upgraded: bool) -> Result<(), String> {
             0x8 => {
                 if payload.len() >= 2 {
                     let code = u16::from_be_bytes([payload[0], payload[1]]);
-                    let sendable = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
+                    // RFC 6455 §7.4 and the IANA registry (1012-1014 registered since).
+                    let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
                     if !sendable {
                         return Err(format!("Close with code {code}"));
                     }
