@@ -14,6 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -120,7 +121,7 @@ impl Core {
                 eprintln!("imphnen: epoll_wait failed: {e}");
             }
             for ev in &ready {
-                self.on_event(*ev, &mut read_buf, &rx, &mut tokens);
+                self.on_event_guarded(*ev, &mut read_buf, &rx, &mut tokens);
             }
             self.flush_dirty();
             self.in_turn.set(false);
@@ -129,6 +130,31 @@ impl Core {
             }
         }
         CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+
+    /// Handles one event. In release builds, should the engine itself panic on it (a bug: user
+    /// code is guarded where it runs), the connection it concerned is dropped and the core keeps
+    /// serving the rest. Debug builds (the tests) let the panic through, so the bug is seen.
+    fn on_event_guarded(
+        &self,
+        ev: Ready,
+        read_buf: &mut [u8],
+        rx: &Receiver<Command>,
+        tokens: &mut Vec<Token>,
+    ) {
+        if cfg!(debug_assertions) {
+            return self.on_event(ev, read_buf, rx, tokens);
+        }
+        let handled = catch_unwind(AssertUnwindSafe(|| self.on_event(ev, read_buf, rx, tokens)));
+        if handled.is_err() {
+            eprintln!(
+                "imphnen: internal error on core {}; dropping the connection",
+                self.remote.index
+            );
+            if ev.token < TIMER {
+                let _ = catch_unwind(AssertUnwindSafe(|| self.free(ev.token)));
+            }
+        }
     }
 
     fn on_event(
@@ -411,7 +437,10 @@ impl Core {
         }
         let mut ended = None;
         if !c.out.is_empty() {
-            match c.flush_out(&mut self.pool.borrow_mut()) {
+            // Bound first: a borrow in a match scrutinee would live through the arms, and the
+            // error arm frees the connection, which needs the pool again.
+            let flushed = c.flush_out(&mut self.pool.borrow_mut());
+            match flushed {
                 Ok(n) => {
                     if n > 0 {
                         c.last_tx_ms = self.now_ms();
