@@ -232,6 +232,17 @@ impl App {
 }
 
 /// What `App::listen` accepts: a port, a `"host:port"` or `":port"` string, or a socket address.
+///
+/// ```
+/// use imphnen::ListenAddr;
+///
+/// # fn main() -> std::io::Result<()> {
+/// assert_eq!(3000u16.socket_addr()?.to_string(), "0.0.0.0:3000");
+/// assert_eq!(":3000".socket_addr()?.to_string(), "0.0.0.0:3000");
+/// assert_eq!("127.0.0.1:0".socket_addr()?.port(), 0);
+/// # Ok(())
+/// # }
+/// ```
 pub trait ListenAddr {
     /// The address to bind.
     fn socket_addr(self) -> io::Result<SocketAddr>;

@@ -9,6 +9,28 @@ use std::time::Duration;
 pub use imphnen_protocol::http::Limits as HttpLimits;
 
 /// The whole server configuration.
+///
+/// ```
+/// use std::time::Duration;
+/// use imphnen_engine::{Config, HttpConfig, WsConfig};
+///
+/// // The guide's `websocket: { maxPayloadLength, idleTimeout, backpressureLimit }`.
+/// let config = Config {
+///     websocket: WsConfig {
+///         max_payload_length: 1024 * 1024,
+///         idle_timeout: Duration::from_secs(300),
+///         backpressure_limit: 128 * 1024,
+///         ..Default::default()
+///     },
+///     http: HttpConfig { keep_alive_timeout: Duration::from_secs(30), ..Default::default() },
+///     workers: 2,
+///     ..Default::default()
+/// };
+/// assert_eq!(config.effective_workers(), 2);
+/// assert!(config.websocket.send_pings); // defaults fill the rest
+/// assert_eq!(WsConfig::default().max_payload_length, 16 << 20);
+/// assert_eq!(HttpConfig::default().limits.max_body_size, 1 << 20);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Config {
     /// WebSocket behaviour (the guide's `websocket` option).

@@ -170,7 +170,18 @@ impl Server {
     }
 }
 
-/// Shuts a [`Server`] down from any thread.
+/// Shuts a [`Server`] down from any thread, e.g. a Ctrl-C handler while the main thread waits.
+///
+/// ```no_run
+/// # fn demo(server: imphnen_engine::Server) {
+/// let handle = server.handle();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_secs(60));
+///     handle.shutdown();
+/// });
+/// server.wait(); // returns once the shutdown has closed every connection
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct ServerHandle {
     remotes: Vec<Arc<CoreRemote>>,
