@@ -92,9 +92,14 @@ impl CoreRemote {
     }
 
     /// Called by the core before it drains the queue: later pushes will wake it again.
+    ///
+    /// The eventfd is reset *before* the flag: a push that finds the flag cleared writes the
+    /// eventfd after this reset, so its wake-up survives. The other order lost wake-ups: a push
+    /// between the two steps set the flag and wrote the eventfd, the reset ate the write, and
+    /// every later push saw the flag set and stayed silent, its command stuck in the queue.
     pub(crate) fn begin_drain(&self) {
-        self.notified.store(false, Ordering::Release);
         self.wake.drain();
+        self.notified.store(false, Ordering::Release);
     }
 
     /// The wake-up fd, registered in the core's epoll set.
