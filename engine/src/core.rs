@@ -183,6 +183,11 @@ impl Core {
         }
     }
 
+    /// This core as an `Rc`, for a task that resumes a connection later (it runs on this thread).
+    pub(crate) fn rc(&self) -> Rc<Core> {
+        current().expect("called on a core thread")
+    }
+
     /// Core time in milliseconds (advanced by the tick timer).
     pub(crate) fn now_ms(&self) -> u64 {
         self.now_ms.get()

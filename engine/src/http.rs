@@ -5,8 +5,6 @@
 //! output and leave with one `send` per turn. A request whose handler does not finish at once
 //! holds back the requests behind it, so responses keep request order.
 
-use std::rc::Rc;
-
 use bytes::Bytes;
 use imphnen_protocol::http::{
     BodyDecoder, BodyFraming, HeaderSlots, HttpError, Method, Parsed, RequestHead, StatusCode,
@@ -293,10 +291,6 @@ impl Core {
         }
         handle.set_state(ReadyState::Open);
         self.run_ws_handler(t, || session.on_open());
-    }
-
-    pub(crate) fn rc(&self) -> Rc<Core> {
-        crate::core::current().expect("called on a core thread")
     }
 }
 
