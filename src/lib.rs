@@ -83,6 +83,7 @@
 
 mod app;
 mod http;
+mod kept;
 pub mod testing;
 mod upgrade;
 mod ws;

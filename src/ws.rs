@@ -19,6 +19,7 @@ use imphnen_engine::{
 };
 use imphnen_router::{Params, Query, Router};
 
+use crate::kept::KeptRequest;
 use crate::upgrade::UpgradeRequest;
 
 /// Handles the events of a WebSocket route. Every method is optional (default: do nothing) and
@@ -130,8 +131,7 @@ pub struct WsCtx<D = ()> {
     pub ws: WebSocket,
     /// What the route's upgrade hook returned for this connection (`()` without a hook).
     pub data: D,
-    request: Request,
-    protocol: Option<String>,
+    request: KeptRequest,
     routes: Rc<Router<WsRoute>>,
 }
 
@@ -160,7 +160,9 @@ impl<D> WsCtx<D> {
         self.request.header(name)
     }
 
-    /// Every header of the upgrade request, in order.
+    /// The header fields of the upgrade request, in order, except the handshake's own
+    /// (`Upgrade`, `Connection`, `Sec-WebSocket-Key`, `-Version`, `-Extensions`), which the
+    /// engine consumed; the upgrade hook ([`UpgradeRequest`](crate::UpgradeRequest)) sees all.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
         self.request.headers()
     }
@@ -181,12 +183,12 @@ impl<D> WsCtx<D> {
 
     /// The peer's address.
     pub fn remote_addr(&self) -> SocketAddr {
-        self.request.remote_addr()
+        self.ws.remote_addr()
     }
 
     /// The subprotocol the upgrade hook chose, confirmed in the 101.
     pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
+        self.request.protocol()
     }
 
     /// Publishes to topics with the server's semantics: every subscriber, this connection
@@ -277,8 +279,7 @@ where
         let ctx = WsCtx {
             ws,
             data,
-            request,
-            protocol: protocol.clone(),
+            request: KeptRequest::new(&request, protocol.as_deref()),
             routes,
         };
         Upgrade::Accept {
