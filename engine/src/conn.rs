@@ -32,7 +32,6 @@ pub(crate) fn slot_of(token: Token) -> (u32, u32) {
 /// One connection.
 pub(crate) struct Conn {
     pub(crate) fd: RawFd,
-    pub(crate) remote: SocketAddr,
     /// The epoll interest currently registered.
     pub(crate) interest: u32,
     /// Core clock (ms) of the last byte received.
@@ -59,7 +58,9 @@ pub(crate) struct Conn {
 /// The protocol the connection currently speaks.
 pub(crate) enum Phase {
     Http(HttpConn),
-    Ws(Box<WsConn>),
+    /// Inline rather than boxed: upgraded connections are the ones that stay open idle, and a
+    /// box would cost them an allocation and its header on top of the slot.
+    Ws(WsConn),
     /// Our side is done: FIN sent; discard input until the peer's FIN or `until_ms`.
     Draining {
         until_ms: u64,
@@ -67,8 +68,9 @@ pub(crate) enum Phase {
 }
 
 /// HTTP/1.1 state between and during requests.
-#[derive(Default)]
 pub(crate) struct HttpConn {
+    /// The peer's address, for each request (after an upgrade the handle keeps it).
+    pub(crate) remote: SocketAddr,
     /// Core clock when the first byte of the current, incomplete request arrived.
     pub(crate) request_started_ms: Option<u64>,
     /// A request whose head is parsed and whose body is still arriving (boxed: most
@@ -102,8 +104,6 @@ pub(crate) struct WsConn {
     pub(crate) handle: WebSocket,
     /// Our close frame went out at this core time (ms), with this code.
     pub(crate) close_sent: Option<(u64, u16)>,
-    /// The peer's close frame arrived, with this code and reason (1005 for an empty body).
-    pub(crate) close_received: Option<(u16, String)>,
     /// `on_close` has run (or been started).
     pub(crate) close_notified: bool,
     /// A ping is out and no frame arrived since.
@@ -114,7 +114,6 @@ impl Conn {
     pub(crate) fn new_http(fd: RawFd, remote: SocketAddr, now_ms: u64, interest: u32) -> Conn {
         Conn {
             fd,
-            remote,
             interest,
             last_rx_ms: now_ms,
             last_tx_ms: now_ms,
@@ -124,7 +123,12 @@ impl Conn {
             peer_eof: false,
             close_after_flush: false,
             dirty: false,
-            phase: Phase::Http(HttpConn::default()),
+            phase: Phase::Http(HttpConn {
+                remote,
+                request_started_ms: None,
+                body: None,
+                in_flight: None,
+            }),
         }
     }
 

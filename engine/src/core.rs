@@ -502,7 +502,7 @@ impl Core {
         };
         drop(conns);
         if let Some(ws) = ended {
-            self.ws_ended(t, *ws);
+            self.ws_ended(t, ws);
         }
         if let Some(session) = drained {
             crate::invoke::detach(session.on_drain());
@@ -550,7 +550,7 @@ impl Core {
             c.out.recycle(&mut pool);
         }
         if let Phase::Ws(ws) = c.phase {
-            self.ws_ended(t, *ws);
+            self.ws_ended(t, ws);
         }
     }
 

@@ -157,7 +157,10 @@ impl Core {
     }
 
     fn remote_of(&self, t: Token) -> Option<std::net::SocketAddr> {
-        self.conns.borrow_mut().get_mut(t).map(|c| c.remote)
+        match &self.conns.borrow_mut().get_mut(t)?.phase {
+            Phase::Http(h) => Some(h.remote),
+            _ => None,
+        }
     }
 
     /// Answers a malformed request with its status and closes the connection.
@@ -275,7 +278,7 @@ impl Core {
                 c.close_after_flush = true;
                 return;
             }
-            c.phase = Phase::Ws(Box::new(WsConn {
+            c.phase = Phase::Ws(WsConn {
                 decoder: Decoder::new(DecoderConfig {
                     role: Role::Server,
                     max_payload_length: ws_cfg.max_payload_length,
@@ -283,10 +286,9 @@ impl Core {
                 session: session.clone(),
                 handle: handle.clone(),
                 close_sent: None,
-                close_received: None,
                 close_notified: false,
                 ping_outstanding: false,
-            }));
+            });
             c.count_out(c.out.len(), true);
         }
         handle.set_state(ReadyState::Open);

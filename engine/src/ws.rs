@@ -178,7 +178,6 @@ impl Core {
             if answer {
                 ws.close_sent = Some((now, code));
             }
-            ws.close_received = Some((code, reason.clone()));
             ws.close_notified = true;
             let session = ws.session.clone();
             if answer {
