@@ -10,6 +10,7 @@
 //! ready event means (that is `core.rs`).
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -98,10 +99,19 @@ impl Poller {
 
     /// Drains ready events without blocking, appending them to `out`.
     pub fn poll_now(&self, out: &mut Vec<Ready>) -> io::Result<()> {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 256];
+        // Left uninitialised: the kernel fills the first `n` entries and only those are read
+        // (zeroing 3 KiB every loop turn showed up as the top symbol under callgrind).
+        let mut events = [const { MaybeUninit::<libc::epoll_event>::uninit() }; 256];
         let max = events.len().min(self.capacity);
         // SAFETY: the kernel writes at most `max` entries into `events`.
-        let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), max as libc::c_int, 0) };
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epfd,
+                events.as_mut_ptr().cast::<libc::epoll_event>(),
+                max as libc::c_int,
+                0,
+            )
+        };
         if n < 0 {
             let err = io::Error::last_os_error();
             return if err.kind() == io::ErrorKind::Interrupted {
@@ -110,7 +120,10 @@ impl Poller {
                 Err(err)
             };
         }
-        out.extend(events[..n as usize].iter().map(ready_of));
+        out.extend(events[..n as usize].iter().map(|ev| {
+            // SAFETY: `epoll_wait` initialised the first `n` entries.
+            ready_of(unsafe { ev.assume_init_ref() })
+        }));
         Ok(())
     }
 }
