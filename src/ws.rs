@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use imphnen_engine::{
-    HandlerError, HandlerResult, LocalFuture, Message, Publisher, Request, Response, Upgrade,
+    Call, HandlerError, HandlerResult, LocalFuture, Message, Publisher, Request, Response, Upgrade,
     WebSocket, WsSession,
 };
 use imphnen_router::{Params, Query, Router};
@@ -69,6 +69,15 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
     fn message(&self, ctx: &WsCtx<D>, message: Message) -> impl Future<Output = HandlerResult> {
         let _ = (ctx, message);
         async { Ok(()) }
+    }
+
+    /// Handles a message without awaiting, when this handler can: return `Ok` with the result,
+    /// or `Err(message)` to have [`message`](Self::message) called instead (the default). An
+    /// answer here saves the future `message` would allocate for every message; handlers that
+    /// never await (every [`WsHandler`]) use it.
+    fn message_now(&self, ctx: &WsCtx<D>, message: Message) -> Result<HandlerResult, Message> {
+        let _ = ctx;
+        Err(message)
     }
 
     /// The connection closed with `code` (the peer's, ours if the peer never answered, 1006 if
@@ -303,8 +312,13 @@ impl<D: 'static, H: WebSocketHandler<D>> WsSession for Session<D, H> {
         Box::pin(async move { self.handler.open(&self.ctx).await })
     }
 
-    fn on_message(self: Rc<Self>, msg: Message) -> LocalFuture<HandlerResult> {
-        Box::pin(async move { self.handler.message(&self.ctx, msg).await })
+    fn on_message(self: Rc<Self>, msg: Message) -> Call<HandlerResult> {
+        match self.handler.message_now(&self.ctx, msg) {
+            Ok(result) => Call::Ready(result),
+            Err(msg) => Call::Future(Box::pin(async move {
+                self.handler.message(&self.ctx, msg).await
+            })),
+        }
     }
 
     fn on_close(self: Rc<Self>, code: u16, reason: String) -> LocalFuture<HandlerResult> {
@@ -440,6 +454,10 @@ impl<D: 'static> WebSocketHandler<D> for WsHandler<D> {
 
     async fn message(&self, ctx: &WsCtx<D>, message: Message) -> HandlerResult {
         self.message.as_ref().map_or(Ok(()), |f| f(ctx, message))
+    }
+
+    fn message_now(&self, ctx: &WsCtx<D>, message: Message) -> Result<HandlerResult, Message> {
+        Ok(self.message.as_ref().map_or(Ok(()), |f| f(ctx, message)))
     }
 
     async fn close(&self, ctx: &WsCtx<D>, code: u16, reason: &str) -> HandlerResult {

@@ -21,7 +21,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::conn::Token;
 use crate::core::Core;
-use crate::service::LocalFuture;
+use crate::service::{Call, LocalFuture};
 
 /// A future's first poll: finished (with its output or a panic message) or still running.
 pub(crate) enum Polled<T> {
@@ -33,10 +33,11 @@ pub(crate) enum Polled<T> {
 
 /// Calls `make` for a handler's future and polls it once, catching a panic in either: user code
 /// may run (and panic) while the future is built, before there is a future to poll (the facade's
-/// synchronous HTTP handlers run right there).
-pub(crate) fn start<T: 'static>(make: impl FnOnce() -> LocalFuture<T>) -> Polled<T> {
+/// synchronous handlers run right there and answer [`Call::Ready`]).
+pub(crate) fn start<T: 'static>(make: impl FnOnce() -> Call<T>) -> Polled<T> {
     match catch_unwind(AssertUnwindSafe(make)) {
-        Ok(fut) => poll_once(fut),
+        Ok(Call::Ready(v)) => Polled::Done(Ok(v)),
+        Ok(Call::Future(fut)) => poll_once(fut),
         Err(payload) => Polled::Done(Err(panic_message(payload))),
     }
 }
@@ -164,7 +165,7 @@ impl Core {
     pub(crate) fn run_handler<T: 'static>(
         &self,
         t: Token,
-        make: impl FnOnce() -> LocalFuture<T>,
+        make: impl FnOnce() -> Call<T>,
         done: fn(&Core, Token, Result<T, String>),
     ) {
         match start(make) {

@@ -48,7 +48,7 @@ pub use request::Request;
 pub use response::{HeaderValue, Response};
 pub use server::{Publisher, Server, ServerHandle};
 pub use service::{
-    BoxError, HandlerError, HandlerResult, LocalFuture, Service, Upgrade, WsSession,
+    BoxError, Call, HandlerError, HandlerResult, LocalFuture, Service, Upgrade, WsSession,
 };
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);

@@ -21,6 +21,22 @@ pub type HandlerResult = Result<(), BoxError>;
 /// A future that runs on the connection's core (never crosses threads, so it need not be `Send`).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
 
+/// What [`WsSession::on_message`] returns: the handler's result when it ran to its end during
+/// the call (a synchronous handler), or its future for the engine to poll. A `Ready` costs no
+/// allocation, no waker and no poll; it is the path of every `WsHandler` closure.
+pub enum Call<T> {
+    /// The handler already finished.
+    Ready(T),
+    /// The handler's future, not polled yet.
+    Future(LocalFuture<T>),
+}
+
+impl<T> From<LocalFuture<T>> for Call<T> {
+    fn from(fut: LocalFuture<T>) -> Self {
+        Call::Future(fut)
+    }
+}
+
 /// The per-core application.
 pub trait Service: 'static {
     /// Answers an HTTP request. Called in request order per connection; the response is written
@@ -54,8 +70,9 @@ pub enum Upgrade {
 pub trait WsSession: 'static {
     /// The connection is open (the 101 was written).
     fn on_open(self: Rc<Self>) -> LocalFuture<HandlerResult>;
-    /// A complete message arrived.
-    fn on_message(self: Rc<Self>, msg: Message) -> LocalFuture<HandlerResult>;
+    /// A complete message arrived. A handler that does not await answers with
+    /// [`Call::Ready`], saving the future's allocation on the hottest path.
+    fn on_message(self: Rc<Self>, msg: Message) -> Call<HandlerResult>;
     /// The connection closed: `code` is the peer's close code, ours if the peer never answered,
     /// or 1006 when TCP ended without a close frame.
     fn on_close(self: Rc<Self>, code: u16, reason: String) -> LocalFuture<HandlerResult>;

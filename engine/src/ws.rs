@@ -13,7 +13,7 @@ use imphnen_protocol::ws::{CloseCode, CloseFrame, Event, encode_close, encode_pi
 use crate::conn::{Phase, Token};
 use crate::core::Core;
 use crate::invoke;
-use crate::service::{HandlerError, HandlerResult, LocalFuture};
+use crate::service::{Call, HandlerError, HandlerResult};
 use crate::{Message, ReadyState};
 
 /// What a decoded event asks of the connection, taken out of the decoder's borrow.
@@ -111,11 +111,7 @@ impl Core {
 
     /// Runs a handler future of connection `t`: at once, or as a task that holds back the
     /// connection's next events until it finishes.
-    pub(crate) fn run_ws_handler(
-        &self,
-        t: Token,
-        make: impl FnOnce() -> LocalFuture<HandlerResult>,
-    ) {
+    pub(crate) fn run_ws_handler(&self, t: Token, make: impl FnOnce() -> Call<HandlerResult>) {
         self.run_handler(t, make, Core::ws_handler_done);
     }
 
