@@ -5,14 +5,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use imphnen_engine::{Config, LocalFuture, Request, Response, Server, Service, Upgrade, WebSocket};
+use imphnen_engine::{Call, Config, Request, Response, Server, Service, Upgrade, WebSocket};
 use imphnen_router::Router;
 
 use crate::http::{Ctx, HttpHandler};
 use crate::upgrade::UpgradeRequest;
 use crate::ws::{WebSocketHandler, WsRoute};
 
-type ErasedHttp = Arc<dyn Fn(Ctx) -> LocalFuture<Response> + Send + Sync>;
+type ErasedHttp = Arc<dyn Fn(Ctx) -> Call<Response> + Send + Sync>;
 
 /// The handlers of one path, by method.
 #[derive(Clone, Default)]
@@ -288,14 +288,10 @@ struct AppService {
 }
 
 impl Service for AppService {
-    fn call(&self, req: Request) -> LocalFuture<Response> {
-        let ready = |r: Response| -> LocalFuture<Response> { Box::pin(std::future::ready(r)) };
+    fn call(&self, req: Request) -> Call<Response> {
+        let ready = Call::Ready;
         let found = match self.http.at(req.path()) {
-            Some(m) => m
-                .value
-                .get(req.method())
-                .cloned()
-                .ok_or_else(|| m.value.allow()),
+            Some(m) => m.value.get(req.method()).ok_or_else(|| m.value.allow()),
             None => {
                 if self.ws.at(req.path()).is_some() {
                     // A WebSocket route asked for without the upgrade (RFC 9110 §15.5.22).

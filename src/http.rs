@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use imphnen_engine::{LocalFuture, Publisher, Request, Response};
+use imphnen_engine::{Call, Publisher, Request, Response};
 use imphnen_router::{Params, Query, Router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -256,8 +256,9 @@ pub struct Async<F>(std::marker::PhantomData<F>);
 /// # }
 /// ```
 pub trait HttpHandler<M>: Send + std::marker::Sync + 'static {
-    /// Runs the handler.
-    fn call(&self, ctx: Ctx) -> LocalFuture<Response>;
+    /// Runs the handler: a synchronous one answers [`Call::Ready`] with its response, an async
+    /// one its future.
+    fn call(&self, ctx: Ctx) -> Call<Response>;
 }
 
 impl<F, R> HttpHandler<Sync<R>> for F
@@ -265,9 +266,8 @@ where
     F: Fn(Ctx) -> R + Send + std::marker::Sync + 'static,
     R: IntoResponse,
 {
-    fn call(&self, ctx: Ctx) -> LocalFuture<Response> {
-        let response = self(ctx).into_response();
-        Box::pin(std::future::ready(response))
+    fn call(&self, ctx: Ctx) -> Call<Response> {
+        Call::Ready(self(ctx).into_response())
     }
 }
 
@@ -277,8 +277,8 @@ where
     Fut: Future + 'static,
     Fut::Output: IntoResponse,
 {
-    fn call(&self, ctx: Ctx) -> LocalFuture<Response> {
+    fn call(&self, ctx: Ctx) -> Call<Response> {
         let fut = self(ctx);
-        Box::pin(async move { fut.await.into_response() })
+        Call::Future(Box::pin(async move { fut.await.into_response() }))
     }
 }

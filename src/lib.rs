@@ -91,8 +91,8 @@ mod ws;
 pub use app::{App, ListenAddr};
 pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
 pub use imphnen_engine::{
-    BoxError, CloseCode, Config, HandlerError, HandlerResult, HttpConfig, HttpLimits, Message,
-    Publisher, ReadyState, Request, Response, SendStatus, Server, ServerHandle, WebSocket,
+    BoxError, Call, CloseCode, Config, HandlerError, HandlerResult, HttpConfig, HttpLimits,
+    Message, Publisher, ReadyState, Request, Response, SendStatus, Server, ServerHandle, WebSocket,
     WsConfig,
 };
 pub use imphnen_router::{Params, Query};

@@ -197,7 +197,7 @@ impl Core {
     /// Hands a complete request to the service.
     fn dispatch(&self, t: Token, req: Request, framing: ResponseFraming) {
         self.with_http(t, |h, _| h.in_flight = Some(framing));
-        self.run_handler(t, || self.service.call(req).into(), Core::http_done);
+        self.run_handler(t, || self.service.call(req), Core::http_done);
     }
 
     /// Writes the response of the request in flight.

@@ -21,9 +21,10 @@ pub type HandlerResult = Result<(), BoxError>;
 /// A future that runs on the connection's core (never crosses threads, so it need not be `Send`).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
 
-/// What [`WsSession::on_message`] returns: the handler's result when it ran to its end during
-/// the call (a synchronous handler), or its future for the engine to poll. A `Ready` costs no
-/// allocation, no waker and no poll; it is the path of every `WsHandler` closure.
+/// What [`Service::call`] and [`WsSession::on_message`] return: the handler's result when it ran
+/// to its end during the call (a synchronous handler), or its future for the engine to poll. A
+/// `Ready` costs no allocation, no waker and no poll, on the two paths taken per request and
+/// per message.
 pub enum Call<T> {
     /// The handler already finished.
     Ready(T),
@@ -39,9 +40,10 @@ impl<T> From<LocalFuture<T>> for Call<T> {
 
 /// The per-core application.
 pub trait Service: 'static {
-    /// Answers an HTTP request. Called in request order per connection; the response is written
-    /// before the next pipelined request is answered.
-    fn call(&self, req: Request) -> LocalFuture<Response>;
+    /// Answers an HTTP request: with [`Call::Ready`] when the response is already made (a
+    /// synchronous handler, a 404), else with its future. Called in request order per
+    /// connection; the response is written before the next pipelined request is answered.
+    fn call(&self, req: Request) -> Call<Response>;
 
     /// Called for a request that carries a valid RFC 6455 upgrade. Returns the per-connection
     /// session (and the chosen subprotocol) or an HTTP response that refuses the upgrade.
