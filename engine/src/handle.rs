@@ -11,13 +11,14 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
+use crate::Message;
+use crate::conn::{Token, token};
 use crate::local;
 use crate::mailbox::{Command, CoreRemote};
-use crate::pubsub::Hub;
-use crate::{Message, WsConfig};
+use crate::pubsub::{ConnTopics, Hub};
 
 /// What happened to a message given to [`WebSocket::send`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,32 +59,30 @@ impl ReadyState {
     }
 }
 
+/// The per-connection state every clone of a handle shares. Kept small: everything the same for
+/// all connections (limits, the hub) lives in the [`Hub`], the topic list in the owning core's
+/// [`CoreRemote`]; an idle connection pays 72 bytes here (a 96-byte allocation).
 pub(crate) struct Shared {
     pub(crate) id: u64,
-    pub(crate) core: Arc<CoreRemote>,
+    /// The server's hub: every core's mailbox, the WebSocket limits, the topic counts.
+    pub(crate) hub: Arc<Hub>,
+    /// Index of the owning core in `hub.cores`.
+    core: u32,
     pub(crate) slot: u32,
     pub(crate) generation: u32,
     pub(crate) state: AtomicU8,
+    /// A send reported `Backpressure` or `Dropped`, or a publish was dropped: `on_drain` runs
+    /// once the connection's output is back under the limit. Set from any thread.
+    pub(crate) wants_drain: AtomicBool,
+    /// The connection went over its limit with `close_on_backpressure_limit`: its core closes it.
+    pub(crate) shed: AtomicBool,
     /// Bytes queued for the connection that the kernel has not accepted yet: frames other
     /// threads put in the mailbox plus the connection's output. One counter changed only by
     /// increments (a sender adds its frame; the core adds what it writes into the output and
     /// subtracts what the kernel takes), so a reader never counts a frame twice or not at all
     /// while it moves from the mailbox into the output.
     pub(crate) buffered: AtomicUsize,
-    pub(crate) backpressure_limit: usize,
-    /// A send reported `Backpressure` or `Dropped`, or a publish was dropped: `on_drain` runs
-    /// once the connection's output is back under the limit. Set from any thread.
-    pub(crate) wants_drain: AtomicBool,
-    /// `WsConfig::close_on_backpressure_limit`.
-    close_on_limit: bool,
-    /// The connection went over its limit with `close_on_limit`: its core closes it.
-    pub(crate) shed: AtomicBool,
     pub(crate) remote_addr: SocketAddr,
-    pub(crate) hub: Arc<Hub>,
-    /// Topics this connection is subscribed to (the owning core keeps the matching table).
-    topics: Mutex<Vec<Arc<str>>>,
-    /// `ws.publish` reaches the sender too (`WsConfig::publish_to_self`).
-    publish_to_self: bool,
 }
 
 impl Shared {
@@ -92,12 +91,22 @@ impl Shared {
         self.buffered.load(Ordering::Acquire)
     }
 
+    /// The owning core's mailbox.
+    pub(crate) fn remote(&self) -> &Arc<CoreRemote> {
+        &self.hub.cores[self.core as usize]
+    }
+
+    /// The connection's key in its core: slot and generation.
+    pub(crate) fn token(&self) -> Token {
+        token(self.slot, self.generation)
+    }
+
     /// A message was dropped because the connection is over its limit: ask for `on_drain`, and
     /// with `close_on_backpressure_limit` mark the connection for closing. Returns `true` when
     /// the owning core must look at the connection (it is to be closed).
     pub(crate) fn over_limit(&self) -> bool {
         self.wants_drain.store(true, Ordering::Release);
-        if !self.close_on_limit {
+        if !self.hub.ws.close_on_backpressure_limit {
             return false;
         }
         let closing = self
@@ -135,29 +144,25 @@ impl Shared {
 pub struct WebSocket(pub(crate) Arc<Shared>);
 
 impl WebSocket {
-    /// A handle for the connection in `slot`/`generation` of the core reached by `core`.
+    /// A handle for the connection in `slot`/`generation` of core `core` (an index into
+    /// `hub.cores`).
     pub(crate) fn new(
-        core: Arc<CoreRemote>,
         hub: Arc<Hub>,
+        core: usize,
         (slot, generation): (u32, u32),
-        cfg: &WsConfig,
         remote_addr: SocketAddr,
     ) -> WebSocket {
         WebSocket(Arc::new(Shared {
             id: crate::next_connection_id(),
-            core,
+            hub,
+            core: core as u32,
             slot,
             generation,
             state: AtomicU8::new(ReadyState::Connecting as u8),
-            buffered: AtomicUsize::new(0),
-            backpressure_limit: cfg.backpressure_limit,
             wants_drain: AtomicBool::new(false),
-            close_on_limit: cfg.close_on_backpressure_limit,
             shed: AtomicBool::new(false),
+            buffered: AtomicUsize::new(0),
             remote_addr,
-            hub,
-            topics: Mutex::new(Vec::new()),
-            publish_to_self: cfg.publish_to_self,
         }))
     }
 
@@ -172,7 +177,8 @@ impl WebSocket {
             return SendStatus::Closed;
         }
         let s = &self.0;
-        if s.buffered() > s.backpressure_limit {
+        let limit = s.hub.ws.backpressure_limit;
+        if s.buffered() > limit {
             if s.over_limit() {
                 local::poke(s);
             }
@@ -184,12 +190,12 @@ impl WebSocket {
         }
         let frame_len = len + imphnen_protocol::ws::header_len(len as u64, false);
         let queued = s.buffered.fetch_add(frame_len, Ordering::AcqRel) + frame_len;
-        s.core.push(Command::Send {
+        s.remote().push(Command::Send {
             slot: s.slot,
             generation: s.generation,
             msg,
         });
-        let status = status_after(queued, s.backpressure_limit, len);
+        let status = status_after(queued, limit, len);
         if status == SendStatus::Backpressure {
             s.wants_drain.store(true, Ordering::Release);
         }
@@ -216,7 +222,7 @@ impl WebSocket {
         if local::close_local(s, code, reason) {
             return;
         }
-        s.core.push(Command::Close {
+        s.remote().push(Command::Close {
             slot: s.slot,
             generation: s.generation,
             code,
@@ -253,14 +259,16 @@ impl WebSocket {
             // Checked under the lock the closing core takes to empty the list (after it set
             // `Closed`): a concurrent close either takes this topic along or refuses it here,
             // so no count outlives the connection.
-            if self.ready_state() == ReadyState::Closed || topics.iter().any(|t| **t == *topic) {
+            if self.ready_state() == ReadyState::Closed
+                || topics.list().iter().any(|t| **t == *topic)
+            {
                 return false;
             }
             topics.push(topic.clone());
             s.hub.count_subscribe(&topic);
         }
         if !local::subscribe_local(s, topic.clone()) {
-            s.core.push(Command::Subscribe {
+            s.remote().push(Command::Subscribe {
                 slot: s.slot,
                 generation: s.generation,
                 topic,
@@ -273,15 +281,15 @@ impl WebSocket {
     pub fn unsubscribe(&self, topic: &str) -> bool {
         let topic = {
             let mut topics = self.lock_topics();
-            let Some(i) = topics.iter().position(|t| **t == *topic) else {
+            let Some(removed) = topics.remove(topic) else {
                 return false;
             };
-            topics.swap_remove(i)
+            removed
         };
         let s = &self.0;
         s.hub.count_unsubscribe(&topic);
         if !local::unsubscribe_local(s, &topic) {
-            s.core.push(Command::Unsubscribe {
+            s.remote().push(Command::Unsubscribe {
                 slot: s.slot,
                 generation: s.generation,
                 topic,
@@ -292,18 +300,22 @@ impl WebSocket {
 
     /// `true` if subscribed to `topic`.
     pub fn is_subscribed(&self, topic: &str) -> bool {
-        self.lock_topics().iter().any(|t| **t == *topic)
+        self.lock_topics().list().iter().any(|t| **t == *topic)
     }
 
     /// The topics this connection is subscribed to.
     pub fn subscriptions(&self) -> Vec<String> {
-        self.lock_topics().iter().map(|t| t.to_string()).collect()
+        self.lock_topics()
+            .list()
+            .iter()
+            .map(|t| t.to_string())
+            .collect()
     }
 
     /// Sends `msg` to every subscriber of `topic` on every core, except this connection (unless
     /// `WsConfig::publish_to_self`). Returns the number of subscribers when the publish started.
     pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
-        let exclude = (!self.0.publish_to_self).then_some(self.0.id);
+        let exclude = (!self.0.hub.ws.publish_to_self).then_some(self.0.id);
         self.0.hub.publish(topic, &msg.into(), exclude)
     }
 
@@ -324,11 +336,11 @@ impl WebSocket {
 
     /// Takes every topic (the connection is closing).
     pub(crate) fn take_topics(&self) -> Vec<Arc<str>> {
-        std::mem::take(&mut *self.lock_topics())
+        self.lock_topics().take()
     }
 
-    fn lock_topics(&self) -> std::sync::MutexGuard<'_, Vec<Arc<str>>> {
-        self.0.topics.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_topics(&self) -> ConnTopics<'_> {
+        self.0.remote().subscriptions.of(self.0.token())
     }
 
     pub(crate) fn set_state(&self, state: ReadyState) {

@@ -243,13 +243,7 @@ impl Core {
             return;
         };
         let ws_cfg = &self.cfg.websocket;
-        let handle = WebSocket::new(
-            self.remote.clone(),
-            self.hub.clone(),
-            slot_of(t),
-            ws_cfg,
-            remote,
-        );
+        let handle = WebSocket::new(self.hub.clone(), self.remote.index, slot_of(t), remote);
         let req = Request::from_head(head, head_bytes, Bytes::new(), remote);
         // User code: no borrow is held here.
         let (session, protocol) = match self.service.upgrade(req, &handle) {

@@ -26,7 +26,7 @@ impl Core {
             _ => return Some(SendStatus::Closed),
         }
         c.write_out(&mut self.pool.borrow_mut(), |out| encode_message(out, msg));
-        let limit = shared.backpressure_limit;
+        let limit = self.hub.ws.backpressure_limit;
         if c.out.len() > limit {
             // Past the limit within one turn: try the socket now rather than grow further.
             c.send_now(&mut self.pool.borrow_mut());
@@ -57,12 +57,12 @@ pub(crate) fn with_core<R>(
 
 /// `ws.send` fast path: `Some` when called on the connection's own core.
 pub(crate) fn send_local(shared: &Shared, msg: &Message) -> Option<SendStatus> {
-    with_core(&shared.core, |core| core.send_here(shared, msg))
+    with_core(shared.remote(), |core| core.send_here(shared, msg))
 }
 
 /// `ws.subscribe` on the connection's own core: `true` when done here.
 pub(crate) fn subscribe_local(shared: &Shared, topic: std::sync::Arc<str>) -> bool {
-    with_core(&shared.core, |core| {
+    with_core(shared.remote(), |core| {
         core.subscribe_here(token(shared.slot, shared.generation), topic);
         Some(())
     })
@@ -71,7 +71,7 @@ pub(crate) fn subscribe_local(shared: &Shared, topic: std::sync::Arc<str>) -> bo
 
 /// `ws.unsubscribe` on the connection's own core: `true` when done here.
 pub(crate) fn unsubscribe_local(shared: &Shared, topic: &str) -> bool {
-    with_core(&shared.core, |core| {
+    with_core(shared.remote(), |core| {
         core.unsubscribe_here(token(shared.slot, shared.generation), topic);
         Some(())
     })
@@ -82,14 +82,14 @@ pub(crate) fn unsubscribe_local(shared: &Shared, topic: &str) -> bool {
 /// `on_drain`): at the end of this turn when called on that core, else through its mailbox.
 pub(crate) fn poke(shared: &Shared) {
     let t = token(shared.slot, shared.generation);
-    let marked = with_core(&shared.core, |core| {
+    let marked = with_core(shared.remote(), |core| {
         let mut conns = core.conns.try_borrow_mut().ok()?;
         let c = conns.get_mut(t)?;
         core.mark_dirty(c, t);
         Some(())
     });
     if marked.is_none() {
-        shared.core.push(Command::Poke {
+        shared.remote().push(Command::Poke {
             slot: shared.slot,
             generation: shared.generation,
         });
@@ -98,7 +98,7 @@ pub(crate) fn poke(shared: &Shared) {
 
 /// After `ws.cork`: flush the connection now when on its core and outside a turn.
 pub(crate) fn flush_local(shared: &Shared) {
-    with_core(&shared.core, |core| {
+    with_core(shared.remote(), |core| {
         if !core.in_turn.get() && core.conns.try_borrow_mut().is_ok() {
             core.after_io(token(shared.slot, shared.generation));
         }
@@ -108,7 +108,7 @@ pub(crate) fn flush_local(shared: &Shared) {
 
 /// `ws.close` fast path: `true` when called on the connection's own core.
 pub(crate) fn close_local(shared: &Shared, code: u16, reason: &str) -> bool {
-    with_core(&shared.core, |core| {
+    with_core(shared.remote(), |core| {
         if core.conns.try_borrow_mut().is_err() {
             return None;
         }

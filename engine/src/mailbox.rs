@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crate::Message;
 use crate::poller::EventFd;
+use crate::pubsub::Subscriptions;
 
 /// A request from another thread to the core that owns a connection.
 pub(crate) enum Command {
@@ -59,6 +60,8 @@ pub(crate) struct CoreRemote {
     tx: Sender<Command>,
     wake: EventFd,
     notified: AtomicBool,
+    /// The topic list of each of the core's subscribed connections (read by handles anywhere).
+    pub(crate) subscriptions: Subscriptions,
 }
 
 impl CoreRemote {
@@ -71,6 +74,7 @@ impl CoreRemote {
                 tx,
                 wake: EventFd::new()?,
                 notified: AtomicBool::new(false),
+                subscriptions: Subscriptions::default(),
             },
             rx,
         ))

@@ -14,28 +14,31 @@
 //! taken on subscribe and unsubscribe only, never on the publish path).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use imphnen_protocol::ws::{OpCode, encode_frame};
 
-use crate::Message;
 use crate::conn::Token;
 use crate::core::Core;
 use crate::local;
 use crate::mailbox::{Command, CoreRemote};
 use crate::output::SHARE_MIN_LEN;
+use crate::{Message, WsConfig};
 
-/// The server-wide side of pub/sub: every core's mailbox, and subscriber counts.
+/// The server-wide side of pub/sub and of every handle: every core's mailbox, the WebSocket
+/// limits (the same for every connection, so not copied into each handle), subscriber counts.
 pub(crate) struct Hub {
     pub(crate) cores: Vec<Arc<CoreRemote>>,
+    pub(crate) ws: WsConfig,
     counts: Mutex<HashMap<Arc<str>, usize>>,
 }
 
 impl Hub {
-    pub(crate) fn new(cores: Vec<Arc<CoreRemote>>) -> Hub {
+    pub(crate) fn new(cores: Vec<Arc<CoreRemote>>, ws: WsConfig) -> Hub {
         Hub {
             cores,
+            ws,
             counts: Mutex::new(HashMap::new()),
         }
     }
@@ -100,6 +103,55 @@ fn encode_shared(msg: &Message) -> Bytes {
     Bytes::from(out)
 }
 
+/// The topics each connection of one core is subscribed to, by token. Handles read and change
+/// their list from any thread (`is_subscribed`, `subscribe`); the core empties it when the
+/// connection ends. Only subscribed connections have an entry.
+#[derive(Default)]
+pub(crate) struct Subscriptions(Mutex<HashMap<Token, Vec<Arc<str>>>>);
+
+impl Subscriptions {
+    /// Connection `t`'s list, locked.
+    pub(crate) fn of(&self, t: Token) -> ConnTopics<'_> {
+        ConnTopics {
+            map: self.0.lock().unwrap_or_else(|e| e.into_inner()),
+            token: t,
+        }
+    }
+}
+
+/// One connection's topic list, under its core's lock.
+pub(crate) struct ConnTopics<'a> {
+    map: MutexGuard<'a, HashMap<Token, Vec<Arc<str>>>>,
+    token: Token,
+}
+
+impl ConnTopics<'_> {
+    /// The topics, in subscription order (until an unsubscribe).
+    pub(crate) fn list(&self) -> &[Arc<str>] {
+        self.map.get(&self.token).map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn push(&mut self, topic: Arc<str>) {
+        self.map.entry(self.token).or_default().push(topic);
+    }
+
+    /// Removes `topic`; `None` if the connection was not subscribed to it.
+    pub(crate) fn remove(&mut self, topic: &str) -> Option<Arc<str>> {
+        let list = self.map.get_mut(&self.token)?;
+        let i = list.iter().position(|t| **t == *topic)?;
+        let removed = list.swap_remove(i);
+        if list.is_empty() {
+            self.map.remove(&self.token);
+        }
+        Some(removed)
+    }
+
+    /// Takes every topic (the connection is closing).
+    pub(crate) fn take(&mut self) -> Vec<Arc<str>> {
+        self.map.remove(&self.token).unwrap_or_default()
+    }
+}
+
 /// One core's topic table.
 #[derive(Default)]
 pub(crate) struct Topics {
@@ -153,7 +205,7 @@ impl Core {
                 continue;
             }
             let shared = &ws.handle.0;
-            let limit = shared.backpressure_limit;
+            let limit = self.hub.ws.backpressure_limit;
             if shared.buffered() > limit {
                 // Over its limit: this subscriber misses the message, the others do not wait.
                 if shared.over_limit() && !c.dirty {

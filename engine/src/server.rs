@@ -59,7 +59,7 @@ impl Server {
             remotes.push(Arc::new(remote));
             receivers.push(rx);
         }
-        let hub = Arc::new(Hub::new(remotes.clone()));
+        let hub = Arc::new(Hub::new(remotes.clone(), cfg.websocket.clone()));
         let mut threads = Vec::with_capacity(workers);
         let cores = listeners.into_iter().zip(receivers).enumerate();
         for (index, (listener, rx)) in cores {
