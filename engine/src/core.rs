@@ -106,7 +106,6 @@ impl Core {
     pub(crate) async fn run(self: Rc<Self>, rx: Receiver<Command>) {
         let mut read_buf = vec![0u8; READ_BUF];
         let mut ready = Vec::with_capacity(1024);
-        let mut tokens = Vec::new();
         loop {
             if let Err(e) = self.poller.wait_ready().await {
                 eprintln!(
@@ -121,7 +120,7 @@ impl Core {
                 eprintln!("imphnen: epoll_wait failed: {e}");
             }
             for ev in &ready {
-                self.on_event_guarded(*ev, &mut read_buf, &rx, &mut tokens);
+                self.on_event_guarded(*ev, &mut read_buf, &rx);
             }
             self.flush_dirty();
             self.in_turn.set(false);
@@ -135,17 +134,11 @@ impl Core {
     /// Handles one event. In release builds, should the engine itself panic on it (a bug: user
     /// code is guarded where it runs), the connection it concerned is dropped and the core keeps
     /// serving the rest. Debug builds (the tests) let the panic through, so the bug is seen.
-    fn on_event_guarded(
-        &self,
-        ev: Ready,
-        read_buf: &mut [u8],
-        rx: &Receiver<Command>,
-        tokens: &mut Vec<Token>,
-    ) {
+    fn on_event_guarded(&self, ev: Ready, read_buf: &mut [u8], rx: &Receiver<Command>) {
         if cfg!(debug_assertions) {
-            return self.on_event(ev, read_buf, rx, tokens);
+            return self.on_event(ev, read_buf, rx);
         }
-        let handled = catch_unwind(AssertUnwindSafe(|| self.on_event(ev, read_buf, rx, tokens)));
+        let handled = catch_unwind(AssertUnwindSafe(|| self.on_event(ev, read_buf, rx)));
         if handled.is_err() {
             eprintln!(
                 "imphnen: internal error on core {}; dropping the connection",
@@ -157,19 +150,13 @@ impl Core {
         }
     }
 
-    fn on_event(
-        &self,
-        ev: Ready,
-        read_buf: &mut [u8],
-        rx: &Receiver<Command>,
-        tokens: &mut Vec<Token>,
-    ) {
+    fn on_event(&self, ev: Ready, read_buf: &mut [u8], rx: &Receiver<Command>) {
         match ev.token {
             LISTENER => self.accept_ready(),
             WAKE => self.drain_mailbox(rx),
             TIMER => {
                 self.timer.drain();
-                self.tick(tokens);
+                self.tick();
             }
             t => {
                 if ev.readable() {

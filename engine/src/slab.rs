@@ -58,6 +58,17 @@ impl Slab {
         Some(conn)
     }
 
+    /// Slots ever used (occupied or free): the bound for [`token_at`](Self::token_at).
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The token of the connection in `slot`, if it is occupied.
+    pub(crate) fn token_at(&self, slot: usize) -> Option<Token> {
+        let s = self.slots.get(slot)?;
+        s.conn.as_ref().map(|_| token(slot as u32, s.generation))
+    }
+
     pub(crate) fn tokens_into(&self, out: &mut Vec<Token>) {
         out.clear();
         for (i, s) in self.slots.iter().enumerate() {

@@ -9,22 +9,23 @@ use crate::conn::{Phase, Token};
 use crate::core::Core;
 
 impl Core {
-    pub(crate) fn tick(&self, tokens: &mut Vec<Token>) {
+    pub(crate) fn tick(&self) {
         self.now_ms.set(self.started.elapsed().as_millis() as u64);
         self.date.borrow_mut().update(SystemTime::now());
         let now = self.now_ms();
-        if let Some(deadline) = self.shutdown_deadline.get() {
-            if now >= deadline {
-                self.conns.borrow().tokens_into(tokens);
-                for t in tokens.iter() {
-                    self.free(*t);
-                }
-                return;
+        let past_deadline = self.shutdown_deadline.get().is_some_and(|d| now >= d);
+        // Slot by slot, each looked up under its own short borrow (acting on a connection may
+        // run user code): no list of every connection is copied per tick.
+        let slots = self.conns.borrow().slot_count();
+        for slot in 0..slots {
+            let Some(t) = self.conns.borrow().token_at(slot) else {
+                continue;
+            };
+            if past_deadline {
+                self.free(t);
+            } else {
+                self.tick_conn(t, now);
             }
-        }
-        self.conns.borrow().tokens_into(tokens);
-        for t in tokens.iter() {
-            self.tick_conn(*t, now);
         }
     }
 
