@@ -265,6 +265,39 @@ fn fragmented_text_message_is_delivered_whole() {
     server.shutdown();
 }
 
+/// A connection that falls silent gives its frame decoder back to the core after a second,
+/// but only between messages: a message paused mid-frame or between fragments for longer than
+/// that still arrives whole, and a connection that was silent decodes again when it resumes.
+#[test]
+fn messages_paused_past_a_second_mid_frame_and_between_fragments_arrive_whole() {
+    let server = start(default_ws(), &Seen::default());
+    let mut raw = ws_connect(server.local_addr(), "/echo");
+    assert_eq!(read_frame(&mut raw), Some((0x1, b"Welcome!".to_vec())));
+    let pause = Duration::from_millis(1500);
+
+    // Between messages: the decoder goes back, and a new message is decoded as usual.
+    raw.send(&frame(0x2, b"one", Some([9, 8, 7, 6])));
+    assert_eq!(read_frame(&mut raw), Some((0x2, b"one".to_vec())));
+    std::thread::sleep(pause);
+
+    // Mid-frame: header and half the payload, a pause, the rest.
+    let whole = frame(0x2, b"split payload", Some([1, 2, 3, 4]));
+    raw.send(&whole[..8]);
+    std::thread::sleep(pause);
+    raw.send(&whole[8..]);
+    assert_eq!(read_frame(&mut raw), Some((0x2, b"split payload".to_vec())));
+
+    // Between fragments of one message.
+    let mut first = frame(0x1, b"frag", Some([5, 5, 5, 5]));
+    first[0] &= 0x7F;
+    raw.send(&first);
+    std::thread::sleep(pause);
+    raw.send(&frame(0x0, b"ments", Some([6, 6, 6, 6])));
+    assert_eq!(read_frame(&mut raw), Some((0x1, b"fragments".to_vec())));
+    drop(raw);
+    server.shutdown();
+}
+
 #[tokio::test]
 async fn panicking_handler_closes_with_1011_while_another_connection_keeps_working() {
     let seen = Seen::default();

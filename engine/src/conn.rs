@@ -99,7 +99,10 @@ pub(crate) struct ResponseFraming {
 
 /// WebSocket state.
 pub(crate) struct WsConn {
-    pub(crate) decoder: Decoder,
+    /// The frame decoder, taken from the core's spares when the first frame arrives and given
+    /// back once the connection has been silent for a second between messages (at rest a
+    /// decoder is the same as a new one): an idle connection pays 8 bytes for it, not 72.
+    pub(crate) decoder: Option<Box<Decoder>>,
     pub(crate) session: Rc<dyn WsSession>,
     pub(crate) handle: WebSocket,
     /// Our close frame went out at this core time (ms), with this code.

@@ -60,6 +60,9 @@ pub(crate) struct Core {
     pub(crate) listener: RefCell<Option<TcpListener>>,
     pub(crate) timer: TimerFd,
     pub(crate) dirty: RefCell<Vec<Token>>,
+    /// Frame decoders not held by any connection (see `WsConn::decoder`).
+    #[allow(clippy::vec_box)] // boxes move between this list and the connections, unmoved
+    pub(crate) spare_decoders: RefCell<Vec<Box<imphnen_protocol::ws::Decoder>>>,
     pub(crate) in_turn: Cell<bool>,
     pub(crate) started: Instant,
     pub(crate) now_ms: Cell<u64>,
@@ -93,6 +96,7 @@ impl Core {
             listener: RefCell::new(Some(listener)),
             timer,
             dirty: RefCell::new(Vec::new()),
+            spare_decoders: RefCell::new(Vec::new()),
             in_turn: Cell::new(false),
             started: Instant::now(),
             now_ms: Cell::new(0),

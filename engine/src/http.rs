@@ -10,7 +10,7 @@ use imphnen_protocol::http::{
     BodyDecoder, BodyFraming, HeaderSlots, HttpError, Method, Parsed, RequestHead, StatusCode,
     parse_request, write_continue, write_empty_closing, write_error,
 };
-use imphnen_protocol::ws::{Decoder, DecoderConfig, Role, handshake};
+use imphnen_protocol::ws::handshake;
 
 use crate::conn::{Conn, HttpConn, PendingBody, Phase, ResponseFraming, Token, WsConn, slot_of};
 use crate::core::Core;
@@ -242,7 +242,6 @@ impl Core {
         let Some(remote) = self.remote_of(t) else {
             return;
         };
-        let ws_cfg = &self.cfg.websocket;
         let handle = WebSocket::new(self.hub.clone(), self.remote.index, slot_of(t), remote);
         let req = Request::from_head(head, head_bytes, Bytes::new(), remote);
         // User code: no borrow is held here.
@@ -273,10 +272,7 @@ impl Core {
                 return;
             }
             c.phase = Phase::Ws(WsConn {
-                decoder: Decoder::new(DecoderConfig {
-                    role: Role::Server,
-                    max_payload_length: ws_cfg.max_payload_length,
-                }),
+                decoder: None,
                 session: session.clone(),
                 handle: handle.clone(),
                 close_sent: None,

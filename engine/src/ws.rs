@@ -8,13 +8,23 @@
 
 use std::sync::atomic::Ordering;
 
-use imphnen_protocol::ws::{CloseCode, CloseFrame, Event, encode_close, encode_ping, encode_pong};
+use imphnen_protocol::ws::{
+    CloseCode, CloseFrame, Decoder, DecoderConfig, Event, Role, encode_close, encode_ping,
+    encode_pong,
+};
 
 use crate::conn::{Phase, Token};
 use crate::core::Core;
 use crate::invoke;
 use crate::service::{Call, HandlerError, HandlerResult};
 use crate::{Message, ReadyState};
+
+/// Decoders kept per core for connections that start receiving again (more are allocated).
+const SPARE_DECODERS: usize = 64;
+
+/// A connection silent this long gives its decoder back at the next tick, if it is between
+/// messages; one that keeps receiving keeps it (no exchange per read).
+const DECODER_KEEP_MS: u64 = 1000;
 
 /// What a decoded event asks of the connection, taken out of the decoder's borrow.
 enum Action {
@@ -46,7 +56,8 @@ impl Core {
                     // input until it does (`Core::resume_held_input`).
                     return pos;
                 }
-                match ws.decoder.decode(&mut input[pos..]) {
+                let decoder = ws.decoder.get_or_insert_with(|| self.take_decoder());
+                match decoder.decode(&mut input[pos..]) {
                     Err(e) => Action::Fail(e.close_code()),
                     Ok(d) => {
                         pos += d.consumed;
@@ -99,6 +110,27 @@ impl Core {
                     return input.len();
                 }
             }
+        }
+    }
+
+    /// A decoder for a connection whose next frame begins: a spare, or a new one.
+    fn take_decoder(&self) -> Box<Decoder> {
+        self.spare_decoders.borrow_mut().pop().unwrap_or_else(|| {
+            Box::new(Decoder::new(DecoderConfig {
+                role: Role::Server,
+                max_payload_length: self.cfg.websocket.max_payload_length,
+            }))
+        })
+    }
+
+    /// Takes back the decoder of a connection that is between messages.
+    fn give_decoder(&self, decoder: Option<Box<Decoder>>) {
+        let Some(mut decoder) = decoder else { return };
+        let mut spares = self.spare_decoders.borrow_mut();
+        if spares.len() < SPARE_DECODERS {
+            // A fresh state: drops the buffer of a message it may have assembled.
+            *decoder = Decoder::new(*decoder.config());
+            spares.push(decoder);
         }
     }
 
@@ -232,6 +264,10 @@ impl Core {
             let silent = now.saturating_sub(c.last_rx_ms);
             let busy = c.busy;
             let Some(ws) = c.ws() else { return };
+            if silent >= DECODER_KEEP_MS && ws.decoder.as_ref().is_some_and(|d| !d.is_mid_message())
+            {
+                self.give_decoder(ws.decoder.take());
+            }
             let idle = cfg.idle_timeout.as_millis() as u64;
             match ws.close_sent {
                 Some((at, _)) if now.saturating_sub(at) >= cfg.close_timeout.as_millis() as u64 => {
