@@ -41,7 +41,7 @@ pub(crate) struct Conn {
     pub(crate) last_tx_ms: u64,
     /// Received bytes not processed yet (a partial head or frame, or input held back while a
     /// handler runs).
-    pub(crate) inbuf: Vec<u8>,
+    pub(crate) inbuf: HeldBytes,
     /// Bytes the kernel has not accepted yet.
     pub(crate) out: Output,
     /// A handler future of this connection is running; its next events wait.
@@ -120,7 +120,7 @@ impl Conn {
             interest,
             last_rx_ms: now_ms,
             last_tx_ms: now_ms,
-            inbuf: Vec::new(),
+            inbuf: HeldBytes::default(),
             out: Output::default(),
             busy: false,
             peer_eof: false,
@@ -186,17 +186,58 @@ impl Conn {
     }
 }
 
-/// Gives an empty, unallocated buffer a recycled allocation before it is written to.
-pub(crate) fn ensure_buffer(buf: &mut Vec<u8>, pool: &mut BufPool) {
-    if buf.capacity() == 0 {
-        *buf = pool.take();
+/// Bytes a connection holds for later (input it could not process yet, output the kernel did
+/// not take yet). Empty, it is nothing: 8 bytes in the slot and no allocation. With bytes in it,
+/// it is a `Vec` behind a box, so the allocation and its capacity travel between connections and
+/// the core's pool as one piece.
+#[derive(Default)]
+#[allow(clippy::box_collection)] // the box is the point: 8 bytes empty, one piece to pool
+pub(crate) struct HeldBytes(Option<Box<Vec<u8>>>);
+
+impl HeldBytes {
+    /// The bytes, for appending; takes a recycled allocation from `pool` if there is none.
+    pub(crate) fn vec_mut(&mut self, pool: &mut BufPool) -> &mut Vec<u8> {
+        self.0.get_or_insert_with(|| pool.take())
+    }
+
+    /// Forgets the first `n` bytes; an emptied buffer goes back to `pool`.
+    pub(crate) fn consume(&mut self, n: usize, pool: &mut BufPool) {
+        let Some(v) = self.0.as_mut() else { return };
+        if n >= v.len() {
+            self.release(pool);
+        } else {
+            v.drain(..n);
+        }
+    }
+
+    /// Drops the bytes and gives the allocation back to `pool`.
+    pub(crate) fn release(&mut self, pool: &mut BufPool) {
+        if let Some(v) = self.0.take() {
+            pool.give(v);
+        }
+    }
+}
+
+impl std::ops::Deref for HeldBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl std::ops::DerefMut for HeldBytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.as_deref_mut().map_or(&mut [], Vec::as_mut_slice)
     }
 }
 
 /// A small per-core stack of emptied buffers, so a connection that sends a reply every turn
 /// does not allocate a fresh `Vec` every turn, while an idle connection holds none.
 pub(crate) struct BufPool {
-    free: Vec<Vec<u8>>,
+    #[allow(clippy::vec_box)]
+    // the boxes are what connections hold (`HeldBytes`): moved, not copied
+    free: Vec<Box<Vec<u8>>>,
     keep: usize,
     max_capacity: usize,
 }
@@ -211,12 +252,16 @@ impl BufPool {
     }
 
     /// An empty buffer, recycled when one is available.
-    pub(crate) fn take(&mut self) -> Vec<u8> {
-        self.free.pop().unwrap_or_else(|| Vec::with_capacity(4096))
+    #[allow(clippy::box_collection)] // see `HeldBytes`
+    fn take(&mut self) -> Box<Vec<u8>> {
+        self.free
+            .pop()
+            .unwrap_or_else(|| Box::new(Vec::with_capacity(4096)))
     }
 
-    /// Returns an emptied buffer; oversized ones and those beyond `keep` are freed.
-    pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
+    /// Returns a buffer; oversized ones and those beyond `keep` are freed.
+    #[allow(clippy::box_collection)] // see `HeldBytes`
+    fn give(&mut self, mut buf: Box<Vec<u8>>) {
         if buf.capacity() == 0 || buf.capacity() > self.max_capacity || self.free.len() >= self.keep
         {
             return;

@@ -24,7 +24,7 @@ use std::time::{Instant, SystemTime};
 use imphnen_protocol::http::DateCache;
 
 use crate::config::Config;
-use crate::conn::{BufPool, Conn, Phase, Token};
+use crate::conn::{BufPool, Conn, HeldBytes, Phase, Token};
 use crate::mailbox::{Command, CoreRemote};
 use crate::poller::{Poller, READ, Ready, TimerFd, WRITE};
 use crate::pubsub::{Hub, Topics};
@@ -233,17 +233,18 @@ impl Core {
         let res = if from_shared {
             socket::recv(fd, read_buf)
         } else {
-            inbuf.reserve(READ_BUF);
-            let len = inbuf.len();
-            let cap = inbuf.capacity();
+            let held = inbuf.vec_mut(&mut self.pool.borrow_mut());
+            held.reserve(READ_BUF);
+            let len = held.len();
+            let cap = held.capacity();
             // SAFETY: `reserve` made `cap - len` bytes available after `len`; recv writes at most
             // that many and `set_len` below only covers what it reported written.
             let spare =
-                unsafe { std::slice::from_raw_parts_mut(inbuf.as_mut_ptr().add(len), cap - len) };
+                unsafe { std::slice::from_raw_parts_mut(held.as_mut_ptr().add(len), cap - len) };
             let r = socket::recv(fd, spare);
             if let Ok(Recv::Data(n)) = r {
                 // SAFETY: the kernel initialized `n` bytes after `len`.
-                unsafe { inbuf.set_len(len + n) };
+                unsafe { held.set_len(len + n) };
             }
             r
         };
@@ -270,8 +271,7 @@ impl Core {
             }
         }
         if draining {
-            inbuf.clear();
-            self.pool.borrow_mut().give(inbuf);
+            inbuf.release(&mut self.pool.borrow_mut());
             return;
         }
         if from_shared {
@@ -279,7 +279,7 @@ impl Core {
             self.keep_leftover(t, &read_buf[consumed..n]);
         } else {
             let consumed = self.process_input(t, &mut inbuf);
-            inbuf.drain(..consumed);
+            inbuf.consume(consumed, &mut self.pool.borrow_mut());
             self.restore_inbuf(t, inbuf);
         }
         self.after_io(t);
@@ -338,7 +338,7 @@ impl Core {
         };
         let mut inbuf = inbuf;
         let consumed = self.process_input(t, &mut inbuf);
-        inbuf.drain(..consumed);
+        inbuf.consume(consumed, &mut self.pool.borrow_mut());
         self.restore_inbuf(t, inbuf);
     }
 
@@ -381,18 +381,17 @@ impl Core {
         }
         let mut conns = self.conns.borrow_mut();
         if let Some(c) = conns.get_mut(t) {
-            if c.inbuf.capacity() == 0 {
-                c.inbuf = self.pool.borrow_mut().take();
-            }
-            c.inbuf.extend_from_slice(rest);
+            c.inbuf
+                .vec_mut(&mut self.pool.borrow_mut())
+                .extend_from_slice(rest);
         }
     }
 
-    fn restore_inbuf(&self, t: Token, buf: Vec<u8>) {
+    fn restore_inbuf(&self, t: Token, mut buf: HeldBytes) {
         let mut conns = self.conns.borrow_mut();
         match conns.get_mut(t) {
             Some(c) if !buf.is_empty() => c.inbuf = buf,
-            _ => self.pool.borrow_mut().give(buf),
+            _ => buf.release(&mut self.pool.borrow_mut()),
         }
     }
 
@@ -459,7 +458,7 @@ impl Core {
             // unread input does not turn our close into a reset that destroys the last response.
             socket::shutdown_write(c.fd);
             c.close_after_flush = false;
-            c.inbuf.clear();
+            c.inbuf.release(&mut self.pool.borrow_mut());
             let until_ms = self.now_ms() + self.cfg.websocket.close_timeout.as_millis() as u64;
             if let Phase::Ws(ws) = std::mem::replace(&mut c.phase, Phase::Draining { until_ms }) {
                 // The WebSocket is over even though TCP lingers: it leaves its topics now.
@@ -537,7 +536,7 @@ impl Core {
         socket::close(c.fd);
         {
             let mut pool = self.pool.borrow_mut();
-            pool.give(std::mem::take(&mut c.inbuf));
+            c.inbuf.release(&mut pool);
             c.out.recycle(&mut pool);
         }
         if let Phase::Ws(ws) = c.phase {

@@ -181,7 +181,7 @@ impl Core {
             let date = self.date.borrow();
             let mut conns = self.conns.borrow_mut();
             let Some(c) = conns.get_mut(t) else { return };
-            c.inbuf.clear();
+            c.inbuf.release(&mut self.pool.borrow_mut());
             if let Phase::Http(h) = &mut c.phase {
                 h.body = None;
                 h.request_started_ms = None;

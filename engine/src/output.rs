@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 
 use bytes::{Buf, Bytes};
 
-use crate::conn::{BufPool, ensure_buffer};
+use crate::conn::{BufPool, HeldBytes};
 
 /// Published frames at least this large are shared rather than copied: below it a copy costs
 /// less than the reference count and the extra `iovec`.
@@ -24,7 +24,7 @@ const MAX_IOVECS: usize = 64;
 /// Output waiting for the kernel.
 #[derive(Default)]
 pub(crate) struct Output {
-    own: Vec<u8>,
+    own: HeldBytes,
     /// Shared frames; only allocated while one is pending. Boxed: 8 bytes in every idle
     /// connection instead of 40.
     shared: Option<Box<SharedFrames>>,
@@ -58,8 +58,7 @@ impl Output {
 
     /// The buffer the connection's own writes append to (after every frame queued so far).
     pub(crate) fn own_mut(&mut self, pool: &mut BufPool) -> &mut Vec<u8> {
-        ensure_buffer(&mut self.own, pool);
-        &mut self.own
+        self.own.vec_mut(pool)
     }
 
     /// Queues a frame shared with other connections, after everything written so far.
@@ -133,17 +132,12 @@ impl Output {
         } else {
             own_taken = n;
         }
-        if own_taken == self.own.len() {
-            self.own.clear();
-            pool.give(std::mem::take(&mut self.own));
-        } else {
-            self.own.drain(..own_taken);
-        }
+        self.own.consume(own_taken, pool);
     }
 
     /// Gives the buffer back to the pool and drops shared frames (the connection is gone).
     pub(crate) fn recycle(&mut self, pool: &mut BufPool) {
-        pool.give(std::mem::take(&mut self.own));
+        self.own.release(pool);
         self.shared = None;
     }
 }
