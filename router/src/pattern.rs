@@ -151,9 +151,11 @@ impl<'a> Pattern<'a> {
                 Segment::Static(s) => steps.push(Step::Static(s)),
                 Segment::Param(_) => steps.push(Step::Param),
                 Segment::Optional(_) => {
+                    // Without its param, `/:id?/` is the root, which is one route: `/`.
+                    let absent_kind = if steps.is_empty() { SlotKind::End } else { end };
                     let absent = Slot {
                         steps: steps.clone(),
-                        kind: end,
+                        kind: absent_kind,
                     };
                     steps.push(Step::Param);
                     return vec![absent, Slot { steps, kind: end }];

@@ -149,3 +149,23 @@ fn malformed_error_says_what_is_wrong() {
     let err = Router::new().insert("/a/:id.json", ()).unwrap_err();
     assert!(err.to_string().contains("`id.json`"), "{err}");
 }
+
+/// Found by the `router` fuzz target: at the root, `/:id?/` without its param is the path `/`,
+/// the root route (which has no trailing-slash twin), so it conflicts with `/` in either order.
+#[test]
+fn optional_param_at_the_root_with_a_trailing_slash_conflicts_with_the_root() {
+    for (first, second) in [("/", "/:id?/"), ("/:id?/", "/")] {
+        let err = conflict(first, second);
+        assert!(
+            matches!(err, InsertError::Conflict { ref example, .. } if example == "/"),
+            "{first} then {second}: {err:?}"
+        );
+    }
+    let mut router = Router::new();
+    router.insert("/:id?/", "root").unwrap();
+    assert_eq!(router.at("/").unwrap().params.get("id"), None);
+    assert_eq!(
+        router.at("/7/").unwrap().params.get("id").as_deref(),
+        Some("7")
+    );
+}
