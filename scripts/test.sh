@@ -82,7 +82,7 @@ fi
 
 # ---------------------------------------------------------------- fuzzing
 if [ -z "${SKIP_FUZZ:-}" ]; then
-  for target in ws_frame http_request handshake connection; do
+  for target in ws_frame http_request handshake router connection; do
     stage "fuzz $target (${FUZZ_SECONDS}s)"
     (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 2>&1 | tail -n 12)
   done
