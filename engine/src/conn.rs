@@ -55,6 +55,11 @@ pub(crate) struct Conn {
     pub(crate) phase: Phase,
 }
 
+// An idle connection's slot is most of what it costs (benches/README.md, "Idle memory"): a
+// field that grows it shows up here, not weeks later in a load test.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Conn>() <= 128);
+
 /// The protocol the connection currently speaks.
 pub(crate) enum Phase {
     Http(HttpConn),

@@ -85,6 +85,10 @@ pub(crate) struct Shared {
     pub(crate) remote_addr: SocketAddr,
 }
 
+// With the reference counts, a 96-byte allocation per connection (see `Conn`'s size check).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Shared>() <= 72);
+
 impl Shared {
     /// Bytes queued for the connection that the kernel has not accepted yet.
     pub(crate) fn buffered(&self) -> usize {
