@@ -136,11 +136,29 @@ loadgen() { # server out.json mode path args...
   fi
 }
 
+# CPU time a process has used so far, user + system, in clock ticks (/proc/PID/stat fields 14
+# and 15; the command name before them may contain spaces, so count from its closing paren).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+
 wrk_run() { # server out.json script
-  local s=$1 json=$2 script=$3
+  local s=$1 json=$2 script=$3 pid=${PID[$1]} before after
+  before=$(cpu_ticks "$pid")
   client wrk -t1 -c100 -d"${DURATION}s" -s "benches/wrk/$script" "http://127.0.0.1:${SPORT[$s]}/" \
     >"${json%.json}.txt" 2>&1 || true
+  after=$(cpu_ticks "$pid")
   grep '^{"requests_per_s"' "${json%.json}.txt" >"$json" || echo '{"failed": true}' >"$json"
+  # The server's CPU time per request over the run, as loadgen reports it per message: where
+  # wrk's one thread is the limit, this is the figure that compares the servers.
+  python3 - "$json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+path, before, after, tck = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+doc = json.load(open(path))
+if doc.get("requests"):
+    cpu_s = (after - before) / tck
+    doc["server_cpu_ns_per_req"] = cpu_s * 1e9 / doc["requests"]
+    doc["server_cpu_cores"] = cpu_s / doc["duration_s"]
+    json.dump(doc, open(path, "w"))
+PY
 }
 
 half_bun_rate() { # half of Bun's median msgs/s in $RATE_FROM (default echo_20b_16), or $RATE
@@ -168,7 +186,7 @@ run_one() { # workload server index
     http_pipe16) wrk_run "$s" "$json" pipeline.lua ;;
     *) log "unknown workload $w"; return 1 ;;
   esac
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  %-8s %s" % (sys.argv[2], ", ".join(f"{k}={d[k]:.4g}" for k in ("msgs_per_s","requests_per_s","server_cpu_ns_per_msg","server_rss_per_conn") if isinstance(d.get(k),(int,float)))), d.get("latency",{}).get("p99_us","") and "p99=%.4gus" % d["latency"]["p99_us"])' "$json" "$s" >&2 || true
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  %-8s %s" % (sys.argv[2], ", ".join(f"{k}={d[k]:.4g}" for k in ("msgs_per_s","requests_per_s","server_cpu_ns_per_msg","server_cpu_ns_per_req","server_rss_per_conn") if isinstance(d.get(k),(int,float)))), d.get("latency",{}).get("p99_us","") and "p99=%.4gus" % d["latency"]["p99_us"])' "$json" "$s" >&2 || true
 }
 
 # --- main --------------------------------------------------------------------------------

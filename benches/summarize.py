@@ -29,7 +29,11 @@ ROWS = [
     ("bcast_100", "bcast_100", "broadcast to 100 subscribers", "msgs_per_s", "deliveries/s", "higher"),
     ("bcast_500", "bcast_500", "broadcast to 500 subscribers", "msgs_per_s", "deliveries/s", "higher"),
     ("http_hello", "http_hello", "HTTP hello, wrk -t1 -c100", "requests_per_s", "req/s", "higher"),
+    ("http_hello_cpu", "http_hello", "server CPU per request (HTTP hello)",
+     "server_cpu_ns_per_req", "ns/req", "lower"),
     ("http_pipe16", "http_pipe16", "HTTP hello, pipelined 16 deep", "requests_per_s", "req/s", "higher"),
+    ("http_pipe16_cpu", "http_pipe16", "server CPU per request (pipelined 16)",
+     "server_cpu_ns_per_req", "ns/req", "lower"),
     ("latency_fixed", "latency_fixed", "echo p99 at half of Bun's max rate", "latency.p99_us", "us", "lower"),
     ("idle_rss", "idle_rss", "RSS per idle WebSocket connection", "server_rss_per_conn", "B/conn", "lower"),
 ]
