@@ -13,7 +13,7 @@ import sys
 
 BUN_COLOR = "#e8a33d"
 IMP_COLOR = "#2b7a78"
-LABEL_W, BAR_W, RIGHT_W = 360, 420, 150
+LABEL_W, BAR_W, RIGHT_W = 360, 420, 200
 ROW_H, BAR_H, TOP = 64, 20, 96
 
 
