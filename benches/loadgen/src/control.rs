@@ -5,8 +5,9 @@
 //!
 //! Owns timing and coordination; what a "message" is belongs to each mode.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::args::Args;
@@ -22,6 +23,27 @@ pub const MEASURE: u8 = 2;
 pub const STOP: u8 = 3;
 /// Threads collect what is still in flight, then return (broadcast).
 pub const DRAIN: u8 = 4;
+
+/// Starts `threads` client threads running `work(t)`. A thread that fails records its error in
+/// `shared`, so the others and the main thread stop at once, and returns it.
+pub fn spawn_clients<O: Send + 'static>(
+    shared: &Arc<Shared>,
+    threads: usize,
+    work: impl Fn(usize) -> Result<O, String> + Clone + Send + 'static,
+) -> Vec<JoinHandle<Result<O, String>>> {
+    (0..threads)
+        .map(|t| {
+            let (shared, work) = (shared.clone(), work.clone());
+            thread::spawn(move || {
+                let r = work(t);
+                if let Err(e) = &r {
+                    shared.fail(e.clone());
+                }
+                r
+            })
+        })
+        .collect()
+}
 
 /// Counters one thread bumps and the main thread reads, on their own cache line.
 #[derive(Debug, Default)]

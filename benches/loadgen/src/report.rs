@@ -3,10 +3,47 @@
 //!
 //! Owns presentation only; modes fill a [`Report`].
 
+use std::thread::JoinHandle;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::args::Args;
 use crate::control::Window;
+
+/// What every client thread hands back, whatever the mode: its latency histogram (modes that
+/// time something) and the first problem it saw.
+pub trait ThreadOutcome {
+    /// Latencies this thread recorded.
+    fn histogram(&self) -> Option<&Histogram<u64>>;
+    /// The first problem this thread saw, taken out.
+    fn take_problem(&mut self) -> Option<String>;
+}
+
+/// Joins the client threads into `report`: their histograms become `report.latency`, the first
+/// problem any of them saw is kept, and `add` adds each thread's own counters.
+pub fn join_clients<O: ThreadOutcome>(
+    handles: Vec<JoinHandle<Result<O, String>>>,
+    report: &mut Report,
+    mut add: impl FnMut(&mut Report, &O),
+) -> Result<(), String> {
+    let mut hist = new_histogram();
+    for h in handles {
+        let mut o = h
+            .join()
+            .map_err(|_| "client thread panicked".to_string())??;
+        if let Some(th) = o.histogram() {
+            hist.add(th).map_err(|e| e.to_string())?;
+        }
+        add(report, &o);
+        let problem = o.take_problem();
+        if report.first_problem.is_none() {
+            report.first_problem = problem;
+        }
+    }
+    report.latency = Some(Latency::from_histogram(&hist));
+    Ok(())
+}
 
 /// A latency histogram in nanoseconds, 1 ns to 100 s at 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
@@ -132,6 +169,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of `mode` against `args`' target, its counters still zero.
+    pub fn start(mode: &str, args: &Args) -> Report {
+        Report {
+            mode: mode.into(),
+            url: format!("ws://{}{}", args.target.host, args.target.path),
+            connections: args.connections,
+            threads: args.threads,
+            target_rate: args.rate,
+            ..Report::default()
+        }
+    }
+
     /// Fills the rate and CPU fields from the measured window.
     pub fn apply_window(&mut self, w: &Window, threads: usize) {
         let secs = w.elapsed.as_secs_f64().max(1e-9);

@@ -24,7 +24,7 @@ use crate::control::{self, DRAIN, MEASURE, STOP, Shared, WARMUP};
 use crate::frame::{FrameTemplate, OP_BINARY, OP_TEXT, get_tag, pattern_payload, put_tag};
 use crate::net;
 use crate::pacer::Pacer;
-use crate::report::{Latency, Report, new_histogram};
+use crate::report::{Report, ThreadOutcome, join_clients, new_histogram};
 
 /// Smallest payload: publisher id, sequence and timestamp tags.
 pub const MIN_SIZE: usize = 32;
@@ -64,6 +64,16 @@ struct Outcome {
     reordered: u64,
     missed: u64,
     problem: Option<String>,
+}
+
+impl ThreadOutcome for Outcome {
+    fn histogram(&self) -> Option<&Histogram<u64>> {
+        self.hist.as_ref()
+    }
+
+    fn take_problem(&mut self) -> Option<String> {
+        self.problem.take()
+    }
 }
 
 fn publish(s: &mut Track, out: &mut Vec<u8>, template: &FrameTemplate, now: u64) {
@@ -294,19 +304,10 @@ pub fn run(args: &Args) -> Result<Report, String> {
         pattern_payload(args.size),
         net::random_array(),
     ));
-    let handles: Vec<_> = (0..args.threads)
-        .map(|t| {
-            let (args, shared, ps, template) =
-                (args.clone(), shared.clone(), ps.clone(), template.clone());
-            thread::spawn(move || {
-                let r = worker(&args, &shared, &ps, t, &template);
-                if let Err(e) = &r {
-                    shared.fail(e.clone());
-                }
-                r
-            })
-        })
-        .collect();
+    let handles = control::spawn_clients(&shared, args.threads, {
+        let (args, shared, ps) = (args.clone(), shared.clone(), ps.clone());
+        move |t| worker(&args, &shared, &ps, t, &template)
+    });
     let window = control::wait_open(
         &shared,
         args.connections as u64,
@@ -324,35 +325,19 @@ pub fn run(args: &Args) -> Result<Report, String> {
     }
     shared.phase.store(DRAIN, Relaxed);
     let mut report = Report {
-        mode: "broadcast".into(),
-        url: format!("ws://{}{}", args.target.host, args.target.path),
-        connections: args.connections,
-        threads: args.threads,
         size: Some(args.size),
         kind: Some(if args.binary { "binary" } else { "text" }),
         inflight: Some(args.inflight),
         publishers: Some(args.publishers),
-        target_rate: args.rate,
-        ..Report::default()
+        ..Report::start("broadcast", args)
     };
-    let mut hist = new_histogram();
-    for h in handles {
-        let o = h
-            .join()
-            .map_err(|_| "client thread panicked".to_string())??;
-        if let Some(th) = &o.hist {
-            hist.add(th).map_err(|e| e.to_string())?;
-        }
-        report.mismatches += o.mismatches;
-        report.lost += o.lost;
-        report.reordered += o.reordered;
-        report.missed_sends += o.missed;
-        if report.first_problem.is_none() {
-            report.first_problem = o.problem;
-        }
-    }
+    join_clients(handles, &mut report, |r, o| {
+        r.mismatches += o.mismatches;
+        r.lost += o.lost;
+        r.reordered += o.reordered;
+        r.missed_sends += o.missed;
+    })?;
     report.apply_window(&window?, args.threads);
-    report.latency = Some(Latency::from_histogram(&hist));
     let published: u64 = ps.published.iter().map(|p| p.load(Relaxed)).sum();
     report.published = Some(published);
     Ok(report)

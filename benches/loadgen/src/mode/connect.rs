@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -17,7 +16,7 @@ use crate::args::Args;
 use crate::conn::Conn;
 use crate::control::{self, MEASURE, STOP, Shared, WARMUP};
 use crate::net;
-use crate::report::{Latency, Report, new_histogram};
+use crate::report::{Report, ThreadOutcome, join_clients, new_histogram};
 
 /// An attempt that takes longer than this counts as an error and is abandoned.
 const ATTEMPT_LIMIT_NS: u64 = 5_000_000_000;
@@ -37,6 +36,16 @@ struct Outcome {
     hist: Option<Histogram<u64>>,
     errors: u64,
     problem: Option<String>,
+}
+
+impl ThreadOutcome for Outcome {
+    fn histogram(&self) -> Option<&Histogram<u64>> {
+        self.hist.as_ref()
+    }
+
+    fn take_problem(&mut self) -> Option<String> {
+        self.problem.take()
+    }
 }
 
 fn worker(args: &Args, shared: &Shared, t: usize) -> Result<Outcome, String> {
@@ -164,41 +173,14 @@ fn worker(args: &Args, shared: &Shared, t: usize) -> Result<Outcome, String> {
 pub fn run(args: &Args) -> Result<Report, String> {
     net::raise_nofile_limit();
     let shared = Arc::new(Shared::new(args.threads));
-    let handles: Vec<_> = (0..args.threads)
-        .map(|t| {
-            let (args, shared) = (args.clone(), shared.clone());
-            thread::spawn(move || {
-                let r = worker(&args, &shared, t);
-                if let Err(e) = &r {
-                    shared.fail(e.clone());
-                }
-                r
-            })
-        })
-        .collect();
+    let handles = control::spawn_clients(&shared, args.threads, {
+        let (args, shared) = (args.clone(), shared.clone());
+        move |t| worker(&args, &shared, t)
+    });
     let window = control::run_window(&shared, args, "upgrades", args.count);
     shared.phase.store(STOP.max(shared.phase()), Relaxed);
-    let mut report = Report {
-        mode: "connect".into(),
-        url: format!("ws://{}{}", args.target.host, args.target.path),
-        connections: args.connections,
-        threads: args.threads,
-        ..Report::default()
-    };
-    let mut hist = new_histogram();
-    for h in handles {
-        let o = h
-            .join()
-            .map_err(|_| "client thread panicked".to_string())??;
-        if let Some(th) = &o.hist {
-            hist.add(th).map_err(|e| e.to_string())?;
-        }
-        report.errors += o.errors;
-        if report.first_problem.is_none() {
-            report.first_problem = o.problem;
-        }
-    }
+    let mut report = Report::start("connect", args);
+    join_clients(handles, &mut report, |r, o| r.errors += o.errors)?;
     report.apply_window(&window?, args.threads);
-    report.latency = Some(Latency::from_histogram(&hist));
     Ok(report)
 }

@@ -8,7 +8,6 @@
 //! *scheduled* send time, so a slow server cannot hide queueing (no coordinated omission).
 
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -20,7 +19,7 @@ use crate::control::{self, MEASURE, STOP, Shared, WARMUP};
 use crate::frame::{FrameTemplate, OP_BINARY, OP_TEXT, get_tag, pattern_payload, put_tag};
 use crate::net;
 use crate::pacer::Pacer;
-use crate::report::{Latency, Report, new_histogram};
+use crate::report::{Report, ThreadOutcome, join_clients, new_histogram};
 
 /// Bytes of the sequence tag at the start of each payload (payloads shorter than this are
 /// compared whole and carry no sequence).
@@ -44,6 +43,16 @@ struct Outcome {
     mismatches: u64,
     missed: u64,
     problem: Option<String>,
+}
+
+impl ThreadOutcome for Outcome {
+    fn histogram(&self) -> Option<&Histogram<u64>> {
+        self.hist.as_ref()
+    }
+
+    fn take_problem(&mut self) -> Option<String> {
+        self.problem.take()
+    }
 }
 
 /// Appends message `seq` of `c` to its write buffer and remembers when it was (due to be) sent.
@@ -269,18 +278,10 @@ pub fn run(args: &Args) -> Result<Report, String> {
         pattern_payload(args.size),
         net::random_array(),
     ));
-    let handles: Vec<_> = (0..args.threads)
-        .map(|t| {
-            let (args, shared, template) = (args.clone(), shared.clone(), template.clone());
-            thread::spawn(move || {
-                let r = worker(&args, &shared, t, &template);
-                if let Err(e) = &r {
-                    shared.fail(e.clone());
-                }
-                r
-            })
-        })
-        .collect();
+    let handles = control::spawn_clients(&shared, args.threads, {
+        let (args, shared) = (args.clone(), shared.clone());
+        move |t| worker(&args, &shared, t, &template)
+    });
     let window = control::wait_open(
         &shared,
         args.connections as u64,
@@ -293,31 +294,15 @@ pub fn run(args: &Args) -> Result<Report, String> {
         std::sync::atomic::Ordering::Relaxed,
     );
     let mut report = Report {
-        mode: "echo".into(),
-        url: format!("ws://{}{}", args.target.host, args.target.path),
-        connections: args.connections,
-        threads: args.threads,
         size: Some(args.size),
         kind: Some(if args.binary { "binary" } else { "text" }),
         inflight: Some(args.inflight),
-        target_rate: args.rate,
-        ..Report::default()
+        ..Report::start("echo", args)
     };
-    let mut hist = new_histogram();
-    for h in handles {
-        let o = h
-            .join()
-            .map_err(|_| "client thread panicked".to_string())??;
-        if let Some(th) = &o.hist {
-            hist.add(th).map_err(|e| e.to_string())?;
-        }
-        report.mismatches += o.mismatches;
-        report.missed_sends += o.missed;
-        if report.first_problem.is_none() {
-            report.first_problem = o.problem;
-        }
-    }
+    join_clients(handles, &mut report, |r, o| {
+        r.mismatches += o.mismatches;
+        r.missed_sends += o.missed;
+    })?;
     report.apply_window(&window?, args.threads);
-    report.latency = Some(Latency::from_histogram(&hist));
     Ok(report)
 }

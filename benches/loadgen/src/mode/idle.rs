@@ -83,31 +83,17 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let rss = |pid| procstat::rss_bytes(pid).map_err(|e| format!("server pid {pid}: {e}"));
     let rss_before = args.server_pid.map(rss).transpose()?;
     let shared = Arc::new(Shared::new(args.threads));
-    let handles: Vec<_> = (0..args.threads)
-        .map(|t| {
-            let (args, shared) = (args.clone(), shared.clone());
-            thread::spawn(move || {
-                let r = worker(&args, &shared, t);
-                if let Err(e) = &r {
-                    shared.fail(e.clone());
-                }
-                r
-            })
-        })
-        .collect();
+    let handles = control::spawn_clients(&shared, args.threads, {
+        let (args, shared) = (args.clone(), shared.clone());
+        move |t| worker(&args, &shared, t)
+    });
     let opened = control::wait_open(
         &shared,
         args.connections as u64,
         Duration::from_secs(180),
         args.quiet,
     );
-    let mut report = Report {
-        mode: "idle".into(),
-        url: format!("ws://{}{}", args.target.host, args.target.path),
-        connections: args.connections,
-        threads: args.threads,
-        ..Report::default()
-    };
+    let mut report = Report::start("idle", args);
     let result = opened.and_then(|open_time| {
         println!("READY {}", args.connections);
         let _ = std::io::stdout().flush();
