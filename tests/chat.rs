@@ -5,106 +5,26 @@
 #[path = "../examples/chat/app.rs"]
 mod chat_app;
 
-use std::net::SocketAddr;
+mod example_support;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
-use imphnen::Server;
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// How long any single step may take before the test fails.
-const STEP: Duration = Duration::from_secs(5);
+use example_support::{Running, recv_json as recv_event, send_json as send};
+use serde_json::json;
 
 /// The chat app on two cores, on a free port.
-struct Chat {
-    server: Server,
-    addr: SocketAddr,
-}
-
-impl Chat {
-    fn start() -> Chat {
-        let server = chat_app::app(2)
-            .listen("127.0.0.1:0")
-            .expect("bind a free port");
-        let addr = server.local_addr();
-        Chat { server, addr }
-    }
-
-    async fn connect(&self) -> Client {
-        let url = format!("ws://{}/chat", self.addr);
-        let (ws, _) = timeout(STEP, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("handshake timed out")
-            .expect("handshake failed");
-        ws
-    }
-
-    /// `GET path` over a fresh connection: (status, lowercase head, body).
-    async fn get(&self, path: &str) -> (u16, String, String) {
-        let exchange = async {
-            let mut tcp = TcpStream::connect(self.addr).await.unwrap();
-            let request = format!(
-                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                self.addr
-            );
-            tcp.write_all(request.as_bytes()).await.unwrap();
-            let mut response = Vec::new();
-            tcp.read_to_end(&mut response).await.unwrap();
-            String::from_utf8(response).unwrap()
-        };
-        let response = timeout(STEP, exchange).await.expect("GET timed out");
-        let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, head.to_ascii_lowercase(), body.to_owned())
-    }
-
-    /// Graceful shutdown; callers drop their clients first.
-    async fn stop(self) {
-        let server = self.server;
-        timeout(STEP, tokio::task::spawn_blocking(move || server.shutdown()))
-            .await
-            .expect("shutdown timed out")
-            .unwrap();
-    }
-}
-
-/// The next event as JSON (pings and pongs are skipped); fails on anything else.
-async fn recv_event(ws: &mut Client) -> Value {
-    loop {
-        let msg = timeout(STEP, ws.next())
-            .await
-            .expect("no event within the timeout")
-            .expect("connection ended")
-            .expect("read failed");
-        match msg {
-            Message::Text(text) => {
-                return serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-            }
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
-}
-
-async fn send(ws: &mut Client, value: &Value) {
-    timeout(STEP, ws.send(Message::text(value.to_string())))
-        .await
-        .expect("send timed out")
-        .expect("send failed");
+fn start() -> Running {
+    Running::start(chat_app::app(2))
 }
 
 #[tokio::test]
 async fn chat_page_is_served_at_root_and_connects_to_its_own_host() {
-    let chat = Chat::start();
-    let (status, head, page) = chat.get("/").await;
+    let chat = start();
+    let example_support::HttpResponse {
+        status,
+        head,
+        body: page,
+    } = chat.get("/").await;
     assert_eq!(status, 200);
     assert!(head.contains("content-type: text/html"), "{head}");
     assert!(page.contains("new WebSocket('ws://' + location.host + '/chat')"));
@@ -117,17 +37,17 @@ async fn chat_page_is_served_at_root_and_connects_to_its_own_host() {
 
 #[tokio::test]
 async fn chat_broadcasts_user_joined_counts() {
-    let chat = Chat::start();
-    let mut alice = chat.connect().await;
+    let chat = start();
+    let mut alice = chat.connect("/chat").await;
     assert_eq!(
         recv_event(&mut alice).await,
         json!({ "type": "user_joined", "count": 1 })
     );
-    let mut bob = chat.connect().await;
+    let mut bob = chat.connect("/chat").await;
     let joined = json!({ "type": "user_joined", "count": 2 });
     assert_eq!(recv_event(&mut alice).await, joined);
     assert_eq!(recv_event(&mut bob).await, joined);
-    let mut carol = chat.connect().await;
+    let mut carol = chat.connect("/chat").await;
     let joined = json!({ "type": "user_joined", "count": 3 });
     for ws in [&mut alice, &mut bob, &mut carol] {
         assert_eq!(recv_event(ws).await, joined);
@@ -138,10 +58,10 @@ async fn chat_broadcasts_user_joined_counts() {
 
 #[tokio::test]
 async fn chat_broadcasts_user_left_counts() {
-    let chat = Chat::start();
-    let mut alice = chat.connect().await;
+    let chat = start();
+    let mut alice = chat.connect("/chat").await;
     recv_event(&mut alice).await;
-    let mut bob = chat.connect().await;
+    let mut bob = chat.connect("/chat").await;
     recv_event(&mut alice).await;
     recv_event(&mut bob).await;
 
@@ -151,7 +71,7 @@ async fn chat_broadcasts_user_left_counts() {
         json!({ "type": "user_left", "count": 1 })
     );
     // A client that vanishes without a close frame is counted out as well.
-    let mut carol = chat.connect().await;
+    let mut carol = chat.connect("/chat").await;
     assert_eq!(recv_event(&mut alice).await["count"], 2);
     recv_event(&mut carol).await;
     drop(carol);
@@ -165,10 +85,10 @@ async fn chat_broadcasts_user_left_counts() {
 
 #[tokio::test]
 async fn chat_broadcasts_messages_to_everyone_including_the_sender_with_iso_timestamps() {
-    let chat = Chat::start();
-    let mut alice = chat.connect().await;
+    let chat = start();
+    let mut alice = chat.connect("/chat").await;
     recv_event(&mut alice).await;
-    let mut bob = chat.connect().await;
+    let mut bob = chat.connect("/chat").await;
     recv_event(&mut alice).await;
     recv_event(&mut bob).await;
 

@@ -5,144 +5,30 @@
 #[path = "../examples/seed_tour/app.rs"]
 mod seed_tour_app;
 
-use std::net::SocketAddr;
-use std::time::Duration;
+mod example_support;
 
+use example_support::{Running, STEP, recv_close, recv_json, recv_text, send_text as send};
 use futures_util::{SinkExt, StreamExt};
-use imphnen::Server;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// How long any single step may take before the test fails.
-const STEP: Duration = Duration::from_secs(5);
 
 /// The seed tour app on two cores, on a free port.
-struct Tour {
-    server: Server,
-    addr: SocketAddr,
+fn start() -> Running {
+    Running::start(seed_tour_app::app(2))
 }
 
-impl Tour {
-    fn start() -> Tour {
-        let server = seed_tour_app::app(2)
-            .listen("127.0.0.1:0")
-            .expect("bind a free port");
-        let addr = server.local_addr();
-        Tour { server, addr }
-    }
-
-    async fn connect(&self, path: &str) -> Client {
-        self.connect_with(path, &[]).await
-    }
-
-    async fn connect_with(&self, path: &str, headers: &[(&'static str, &str)]) -> Client {
-        let mut request = format!("ws://{}{path}", self.addr)
-            .into_client_request()
-            .expect("a valid URL");
-        for (name, value) in headers {
-            request
-                .headers_mut()
-                .insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        let (ws, _) = timeout(STEP, tokio_tungstenite::connect_async(request))
-            .await
-            .expect("handshake timed out")
-            .expect("handshake failed");
-        ws
-    }
-
-    /// `GET path` over a fresh connection: (status, body).
-    async fn get(&self, path: &str) -> (u16, String) {
-        let exchange = async {
-            let mut tcp = TcpStream::connect(self.addr).await.unwrap();
-            let request = format!(
-                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                self.addr
-            );
-            tcp.write_all(request.as_bytes()).await.unwrap();
-            let mut response = Vec::new();
-            tcp.read_to_end(&mut response).await.unwrap();
-            String::from_utf8(response).unwrap()
-        };
-        let response = timeout(STEP, exchange).await.expect("GET timed out");
-        let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, body.to_owned())
-    }
-
-    /// Graceful shutdown; callers drop their clients first.
-    async fn stop(self) {
-        let server = self.server;
-        timeout(STEP, tokio::task::spawn_blocking(move || server.shutdown()))
-            .await
-            .expect("shutdown timed out")
-            .unwrap();
-    }
-}
-
-async fn send(ws: &mut Client, text: &str) {
-    timeout(STEP, ws.send(Message::text(text)))
-        .await
-        .expect("send timed out")
-        .expect("send failed");
-}
-
-/// The next text message (pings and pongs are skipped); fails on anything else.
-async fn recv_text(ws: &mut Client) -> String {
-    loop {
-        let msg = timeout(STEP, ws.next())
-            .await
-            .expect("no message within the timeout")
-            .expect("connection ended")
-            .expect("read failed");
-        match msg {
-            Message::Text(text) => return text,
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
-}
-
-async fn recv_json(ws: &mut Client) -> Value {
-    let text = recv_text(ws).await;
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// The server's close frame as the client sees it: (code, reason). Waits for the server to end
-/// the connection after the close handshake, so its close handler has run.
-async fn recv_close(ws: &mut Client) -> (u16, String) {
-    let frame = loop {
-        let msg = timeout(STEP, ws.next())
-            .await
-            .expect("no close within the timeout")
-            .expect("connection ended without a close frame")
-            .expect("read failed");
-        match msg {
-            Message::Close(Some(frame)) => break (u16::from(frame.code), frame.reason.to_string()),
-            Message::Close(None) => panic!("close frame without a code"),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    // The client answers the close; the server then closes TCP.
-    let end = timeout(STEP, async { while ws.next().await.is_some() {} }).await;
-    end.expect("the server did not end the connection after the close handshake");
-    frame
+/// `GET path` over a fresh connection: (status, body).
+async fn get(tour: &Running, path: &str) -> (u16, String) {
+    let response = Running::get(tour, path).await;
+    (response.status, response.body)
 }
 
 // ---------------------------------------------------------------- Quick Start
 
 #[tokio::test]
 async fn quickstart_welcomes_then_echoes() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/quickstart").await;
     assert_eq!(recv_text(&mut ws).await, "Welcome!");
     send(&mut ws, "hi").await;
@@ -155,7 +41,7 @@ async fn quickstart_welcomes_then_echoes() {
 
 #[tokio::test]
 async fn echo_answers_echo_hello() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/echo").await;
     send(&mut ws, "Hello!").await;
     assert_eq!(recv_text(&mut ws).await, "Echo: Hello!");
@@ -168,7 +54,7 @@ async fn echo_answers_echo_hello() {
 
 #[tokio::test]
 async fn room_messages_are_prefixed_with_the_room_id() {
-    let tour = Tour::start();
+    let tour = start();
     let mut lobby = tour.connect("/room/lobby").await;
     let mut decoded = tour.connect("/room/caf%C3%A9").await;
     send(&mut lobby, "hello").await;
@@ -181,7 +67,7 @@ async fn room_messages_are_prefixed_with_the_room_id() {
 
 #[tokio::test]
 async fn optional_user_id_announces_the_user() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/users/42").await;
     assert_eq!(recv_text(&mut ws).await, "User 42 connected");
     drop(ws);
@@ -190,7 +76,7 @@ async fn optional_user_id_announces_the_user() {
 
 #[tokio::test]
 async fn missing_optional_user_id_is_anonymous() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/users").await;
     assert_eq!(recv_text(&mut ws).await, "Anonymous connected");
     drop(ws);
@@ -201,7 +87,7 @@ async fn missing_optional_user_id_is_anonymous() {
 
 #[tokio::test]
 async fn connect_without_token_closes_4001() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/connect?username=alice").await;
     assert_eq!(
         recv_close(&mut ws).await,
@@ -213,7 +99,7 @@ async fn connect_without_token_closes_4001() {
 
 #[tokio::test]
 async fn connect_with_token_greets_the_username() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/connect?token=abc123&username=alice").await;
     assert_eq!(recv_text(&mut ws).await, "alice authenticated");
     drop(ws);
@@ -224,7 +110,7 @@ async fn connect_with_token_greets_the_username() {
 
 #[tokio::test]
 async fn info_reports_params_query_url_and_client_id_header() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour
         .connect_with("/info?a=1&b=two%20words", &[("x-client-id", "client-7")])
         .await;
@@ -246,7 +132,7 @@ async fn info_reports_params_query_url_and_client_id_header() {
 
 #[tokio::test]
 async fn second_session_for_same_user_closes_first_with_4000() {
-    let tour = Tour::start();
+    let tour = start();
     let mut first = tour.connect("/user/alice").await;
     let mut other_user = tour.connect("/user/bob").await;
     let mut second = tour.connect("/user/alice").await;
@@ -268,7 +154,7 @@ async fn second_session_for_same_user_closes_first_with_4000() {
 
 #[tokio::test]
 async fn replaced_session_closing_does_not_forget_the_new_one() {
-    let tour = Tour::start();
+    let tour = start();
     let mut first = tour.connect("/user/alice").await;
     let mut second = tour.connect("/user/alice").await;
     // Returns once the first session's close handler has run.
@@ -286,7 +172,7 @@ async fn replaced_session_closing_does_not_forget_the_new_one() {
 
 #[tokio::test]
 async fn user_who_left_can_reconnect_without_closing_anyone() {
-    let tour = Tour::start();
+    let tour = start();
     let mut first = tour.connect("/user/carol").await;
     first.close(None).await.unwrap();
     let end = timeout(STEP, async { while first.next().await.is_some() {} }).await;
@@ -304,7 +190,7 @@ async fn user_who_left_can_reconnect_without_closing_anyone() {
 
 #[tokio::test]
 async fn api_invalid_json_closes_4002() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/api").await;
     send(&mut ws, "{not json").await;
     assert_eq!(recv_close(&mut ws).await, (4002, "Invalid JSON".to_owned()));
@@ -314,7 +200,7 @@ async fn api_invalid_json_closes_4002() {
 
 #[tokio::test]
 async fn api_message_without_type_or_payload_is_invalid_format() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/api").await;
     for bad in [
         r#"{"payload": {"x": 1}}"#,
@@ -336,7 +222,7 @@ async fn api_message_without_type_or_payload_is_invalid_format() {
 
 #[tokio::test]
 async fn api_valid_message_is_acknowledged_with_its_type() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/api").await;
     send(
         &mut ws,
@@ -355,7 +241,7 @@ async fn api_valid_message_is_acknowledged_with_its_type() {
 
 #[tokio::test]
 async fn eleventh_message_in_a_minute_closes_4003_shared_per_client_id() {
-    let tour = Tour::start();
+    let tour = start();
     let id = [("x-client-id", "dave")];
     let mut a = tour.connect_with("/limited", &id).await;
     let mut b = tour.connect_with("/limited", &id).await;
@@ -388,7 +274,7 @@ async fn eleventh_message_in_a_minute_closes_4003_shared_per_client_id() {
 
 #[tokio::test]
 async fn connections_without_client_id_share_the_anonymous_budget() {
-    let tour = Tour::start();
+    let tour = start();
     let mut a = tour.connect("/limited").await;
     let mut b = tour.connect("/limited").await;
     for i in 0..10 {
@@ -409,7 +295,7 @@ async fn connections_without_client_id_share_the_anonymous_budget() {
 
 #[tokio::test]
 async fn robust_failure_sends_error_json_and_keeps_the_connection() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/robust").await;
     send(&mut ws, "hello").await;
     assert_eq!(recv_text(&mut ws).await, "Processed: hello");
@@ -426,7 +312,7 @@ async fn robust_failure_sends_error_json_and_keeps_the_connection() {
 
 #[tokio::test]
 async fn robust_messages_are_answered_in_order_despite_async_processing() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/robust").await;
     let sent: Vec<String> = (0..20)
         .map(|i| {
@@ -456,7 +342,7 @@ async fn robust_messages_are_answered_in_order_despite_async_processing() {
 
 #[tokio::test]
 async fn chat_room_broadcasts_each_message_to_every_member_including_the_sender() {
-    let tour = Tour::start();
+    let tour = start();
     let mut alice = tour.connect("/chat/general").await;
     let mut bob = tour.connect("/chat/general").await;
     let mut elsewhere = tour.connect("/chat/random").await;
@@ -474,9 +360,9 @@ async fn chat_room_broadcasts_each_message_to_every_member_including_the_sender(
 
 #[tokio::test]
 async fn room_history_is_returned_by_the_http_api() {
-    let tour = Tour::start();
+    let tour = start();
     assert_eq!(
-        tour.get("/api/messages/general").await,
+        get(&tour, "/api/messages/general").await,
         (200, "[]".to_owned())
     );
     let mut ws = tour.connect("/chat/general").await;
@@ -488,14 +374,14 @@ async fn room_history_is_returned_by_the_http_api() {
         send(&mut ws, &m.to_string()).await;
         recv_text(&mut ws).await; // the broadcast back: the message is stored
     }
-    let (status, body) = tour.get("/api/messages/general").await;
+    let (status, body) = get(&tour, "/api/messages/general").await;
     assert_eq!(status, 200);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
         Value::Array(messages.to_vec())
     );
     assert_eq!(
-        tour.get("/api/messages/empty").await,
+        get(&tour, "/api/messages/empty").await,
         (200, "[]".to_owned())
     );
     drop(ws);
@@ -504,12 +390,12 @@ async fn room_history_is_returned_by_the_http_api() {
 
 #[tokio::test]
 async fn chat_room_non_json_closes_4002_and_is_not_kept() {
-    let tour = Tour::start();
+    let tour = start();
     let mut ws = tour.connect("/chat/general").await;
     send(&mut ws, "plain words").await;
     assert_eq!(recv_close(&mut ws).await, (4002, "Invalid JSON".to_owned()));
     assert_eq!(
-        tour.get("/api/messages/general").await,
+        get(&tour, "/api/messages/general").await,
         (200, "[]".to_owned())
     );
     drop(ws);
