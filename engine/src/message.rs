@@ -1,10 +1,12 @@
 //! `Message`: one complete WebSocket data message (RFC 6455 §5.6), text or binary.
 //!
-//! Owns its payload in a reference-counted buffer so a message is cheap to clone and can be sent to
-//! many connections or kept past the handler call. Text messages are UTF-8 by construction: the
+//! A payload of up to [`INLINE`] bytes is held inline, so receiving or sending a short message
+//! allocates nothing; a longer one lives in a reference-counted buffer, cheap to clone, send to
+//! many connections or keep past the handler call. Text messages are UTF-8 by construction: the
 //! decoder validated what arrived, and the constructors only take `str`/`String`.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
 
@@ -19,10 +21,43 @@ use bytes::Bytes;
 /// let b = Message::from(vec![1u8, 2, 3]);
 /// assert_eq!(b.as_bytes(), &[1, 2, 3]);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct Message {
     kind: Kind,
-    payload: Bytes,
+    payload: Payload,
+}
+
+/// Payloads up to this many bytes are held inline (chat lines, commands, acknowledgements).
+const INLINE: usize = 30;
+
+/// Where a message's bytes live.
+#[derive(Clone)]
+enum Payload {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(Bytes),
+}
+
+impl Payload {
+    /// A copy of `bytes`: inline when short enough.
+    fn copy_of(bytes: &[u8]) -> Payload {
+        if bytes.len() <= INLINE {
+            let mut inline = [0; INLINE];
+            inline[..bytes.len()].copy_from_slice(bytes);
+            Payload::Inline {
+                len: bytes.len() as u8,
+                bytes: inline,
+            }
+        } else {
+            Payload::Shared(Bytes::copy_from_slice(bytes))
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Inline { len, bytes } => &bytes[..*len as usize],
+            Payload::Shared(b) => b,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -36,7 +71,7 @@ impl Message {
     pub fn text(text: impl Into<String>) -> Self {
         Message {
             kind: Kind::Text,
-            payload: Bytes::from(text.into().into_bytes()),
+            payload: Payload::Shared(Bytes::from(text.into().into_bytes())),
         }
     }
 
@@ -44,7 +79,7 @@ impl Message {
     pub fn binary(bytes: impl Into<Bytes>) -> Self {
         Message {
             kind: Kind::Binary,
-            payload: bytes.into(),
+            payload: Payload::Shared(bytes.into()),
         }
     }
 
@@ -52,7 +87,7 @@ impl Message {
     pub(crate) fn text_from_str(text: &str) -> Self {
         Message {
             kind: Kind::Text,
-            payload: Bytes::copy_from_slice(text.as_bytes()),
+            payload: Payload::copy_of(text.as_bytes()),
         }
     }
 
@@ -60,7 +95,7 @@ impl Message {
     pub(crate) fn binary_from_slice(bytes: &[u8]) -> Self {
         Message {
             kind: Kind::Binary,
-            payload: Bytes::copy_from_slice(bytes),
+            payload: Payload::copy_of(bytes),
         }
     }
 
@@ -79,29 +114,48 @@ impl Message {
         match self.kind {
             // SAFETY: text payloads are only ever built from `str`/`String` or from bytes the
             // RFC 6455 decoder validated as UTF-8 (see the constructors above).
-            Kind::Text => Some(unsafe { std::str::from_utf8_unchecked(&self.payload) }),
+            Kind::Text => Some(unsafe { std::str::from_utf8_unchecked(self.payload.as_slice()) }),
             Kind::Binary => None,
         }
     }
 
     /// The payload bytes, for either kind.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.payload
+        self.payload.as_slice()
     }
 
-    /// The payload as a shared buffer (no copy).
+    /// The payload as a shared buffer (no copy, except for a short payload held inline).
     pub fn into_bytes(self) -> Bytes {
-        self.payload
+        match self.payload {
+            Payload::Inline { .. } => Bytes::copy_from_slice(self.payload.as_slice()),
+            Payload::Shared(b) => b,
+        }
     }
 
     /// Payload length in bytes.
     pub fn len(&self) -> usize {
-        self.payload.len()
+        self.as_bytes().len()
     }
 
     /// `true` when the payload is empty.
     pub fn is_empty(&self) -> bool {
-        self.payload.is_empty()
+        self.len() == 0
+    }
+}
+
+/// Equal when kind and bytes are, however the bytes are held.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Message {}
+
+impl Hash for Message {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        self.as_bytes().hash(state);
     }
 }
 
@@ -110,7 +164,7 @@ impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.as_text() {
             Some(t) => f.write_str(t),
-            None => f.write_str(&String::from_utf8_lossy(&self.payload)),
+            None => f.write_str(&String::from_utf8_lossy(self.as_bytes())),
         }
     }
 }
@@ -119,7 +173,7 @@ impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.as_text() {
             Some(t) => f.debug_tuple("Text").field(&t).finish(),
-            None => f.debug_tuple("Binary").field(&self.payload.len()).finish(),
+            None => f.debug_tuple("Binary").field(&self.len()).finish(),
         }
     }
 }
@@ -163,5 +217,39 @@ impl From<Bytes> for Message {
 impl From<&Message> for Message {
     fn from(m: &Message) -> Self {
         m.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+
+    use bytes::Bytes;
+
+    use super::{INLINE, Message};
+
+    fn hash(m: &Message) -> u64 {
+        let mut h = DefaultHasher::new();
+        m.hash(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn inline_and_shared_payloads_are_the_same_message() {
+        for len in [0, 1, INLINE - 1, INLINE, INLINE + 1, 4096] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let copied = Message::binary_from_slice(&bytes); // inline up to INLINE
+            let shared = Message::binary(Bytes::from(bytes.clone())); // always shared
+            assert_eq!(copied, shared, "len {len}");
+            assert_eq!(hash(&copied), hash(&shared), "len {len}");
+            assert_eq!(copied.as_bytes(), &bytes[..]);
+            assert_eq!(copied.len(), len);
+            assert_eq!(copied.clone().into_bytes(), Bytes::from(bytes));
+        }
+        let text = "héllo wörld";
+        assert_eq!(Message::from(text), Message::text(text.to_owned()));
+        assert_eq!(Message::from(text).as_text(), Some(text));
+        assert_ne!(Message::from("ab"), Message::from(&b"ab"[..]));
     }
 }
