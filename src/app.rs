@@ -289,26 +289,25 @@ struct AppService {
 
 impl Service for AppService {
     fn call(&self, req: Request) -> Call<Response> {
-        let ready = Call::Ready;
         let found = match self.http.at(req.path()) {
             Some(m) => m.value.get(req.method()).ok_or_else(|| m.value.allow()),
             None => {
                 if self.ws.at(req.path()).is_some() {
                     // A WebSocket route asked for without the upgrade (RFC 9110 §15.5.22).
-                    return ready(
+                    return Call::Ready(
                         Response::text("Upgrade Required")
                             .with_status(426)
                             .with_header("upgrade", "websocket")
                             .with_header("connection", "Upgrade"),
                     );
                 }
-                return ready(Response::text("Not Found").with_status(404));
+                return Call::Ready(Response::text("Not Found").with_status(404));
             }
         };
         let handler = match found {
             Ok(handler) => handler,
             Err(allow) => {
-                return ready(
+                return Call::Ready(
                     Response::text("Method Not Allowed")
                         .with_status(405)
                         .with_header("allow", allow),

@@ -60,9 +60,7 @@ impl Core {
         if let Some(l) = self.listener.borrow_mut().take() {
             let _ = self.poller.delete(l.as_raw_fd());
         }
-        let mut tokens = Vec::new();
-        self.conns.borrow().tokens_into(&mut tokens);
-        for t in tokens {
+        self.each_connection(|t| {
             enum Next {
                 Nothing,
                 /// Between requests with nothing left to send: no response can be cut off, so
@@ -97,7 +95,7 @@ impl Core {
                 Next::Flush => self.after_io(t),
                 Next::CloseWs => self.close_ws(t, 1001, "Server shutting down"),
             }
-        }
+        });
     }
 
     /// A message from another thread reaches its connection.

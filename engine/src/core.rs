@@ -286,6 +286,19 @@ impl Core {
         self.resume_held_input(t);
     }
 
+    /// Calls `f` with the token of every connection, each looked up under its own short borrow
+    /// of the slab (acting on a connection may run user code): no list of every connection is
+    /// copied. The tick and the shutdown walk the connections this way.
+    pub(crate) fn each_connection(&self, mut f: impl FnMut(Token)) {
+        let slots = self.conns.borrow().slot_count();
+        for slot in 0..slots {
+            let Some(t) = self.conns.borrow().token_at(slot) else {
+                continue;
+            };
+            f(t);
+        }
+    }
+
     /// Runs the connection's current phase over `input`; returns the bytes consumed. Input left
     /// over is a partial head or frame, or input held back while a handler runs.
     pub(crate) fn process_input(&self, t: Token, input: &mut [u8]) -> usize {

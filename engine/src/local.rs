@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use crate::Message;
-use crate::conn::token;
 use crate::core::{CURRENT, Core, encode_message};
 use crate::handle::{SendStatus, Shared, status_after};
 use crate::mailbox::{Command, CoreRemote};
@@ -14,7 +13,7 @@ use std::sync::atomic::Ordering;
 impl Core {
     /// `ws.send` on the connection's own core: straight into its output.
     fn send_here(&self, shared: &Shared, msg: &Message) -> Option<SendStatus> {
-        let t = token(shared.slot, shared.generation);
+        let t = shared.token();
         let Ok(mut conns) = self.conns.try_borrow_mut() else {
             return None; // re-entered from inside the core: take the mailbox path
         };
@@ -26,7 +25,7 @@ impl Core {
             _ => return Some(SendStatus::Closed),
         }
         c.write_out(&mut self.pool.borrow_mut(), |out| encode_message(out, msg));
-        let limit = self.hub.ws.backpressure_limit;
+        let limit = self.cfg.websocket.backpressure_limit;
         if c.out.len() > limit {
             // Past the limit within one turn: try the socket now rather than grow further.
             c.send_now(&mut self.pool.borrow_mut());
@@ -63,7 +62,7 @@ pub(crate) fn send_local(shared: &Shared, msg: &Message) -> Option<SendStatus> {
 /// `ws.subscribe` on the connection's own core: `true` when done here.
 pub(crate) fn subscribe_local(shared: &Shared, topic: std::sync::Arc<str>) -> bool {
     with_core(shared.remote(), |core| {
-        core.subscribe_here(token(shared.slot, shared.generation), topic);
+        core.subscribe_here(shared.token(), topic);
         Some(())
     })
     .is_some()
@@ -72,7 +71,7 @@ pub(crate) fn subscribe_local(shared: &Shared, topic: std::sync::Arc<str>) -> bo
 /// `ws.unsubscribe` on the connection's own core: `true` when done here.
 pub(crate) fn unsubscribe_local(shared: &Shared, topic: &str) -> bool {
     with_core(shared.remote(), |core| {
-        core.unsubscribe_here(token(shared.slot, shared.generation), topic);
+        core.unsubscribe_here(shared.token(), topic);
         Some(())
     })
     .is_some()
@@ -81,7 +80,7 @@ pub(crate) fn unsubscribe_local(shared: &Shared, topic: &str) -> bool {
 /// Has the owning core look at the connection soon (flush, close a shed connection, run
 /// `on_drain`): at the end of this turn when called on that core, else through its mailbox.
 pub(crate) fn poke(shared: &Shared) {
-    let t = token(shared.slot, shared.generation);
+    let t = shared.token();
     let marked = with_core(shared.remote(), |core| {
         let mut conns = core.conns.try_borrow_mut().ok()?;
         let c = conns.get_mut(t)?;
@@ -100,7 +99,7 @@ pub(crate) fn poke(shared: &Shared) {
 pub(crate) fn flush_local(shared: &Shared) {
     with_core(shared.remote(), |core| {
         if !core.in_turn.get() && core.conns.try_borrow_mut().is_ok() {
-            core.after_io(token(shared.slot, shared.generation));
+            core.after_io(shared.token());
         }
         Some(())
     });
@@ -112,7 +111,7 @@ pub(crate) fn close_local(shared: &Shared, code: u16, reason: &str) -> bool {
         if core.conns.try_borrow_mut().is_err() {
             return None;
         }
-        core.close_ws(token(shared.slot, shared.generation), code, reason);
+        core.close_ws(shared.token(), code, reason);
         Some(())
     })
     .is_some()

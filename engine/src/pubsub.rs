@@ -205,7 +205,7 @@ impl Core {
                 continue;
             }
             let shared = &ws.handle.0;
-            let limit = self.hub.ws.backpressure_limit;
+            let limit = self.cfg.websocket.backpressure_limit;
             if shared.buffered() > limit {
                 // Over its limit: this subscriber misses the message, the others do not wait.
                 if shared.over_limit() && !c.dirty {

@@ -68,13 +68,4 @@ impl Slab {
         let s = self.slots.get(slot)?;
         s.conn.as_ref().map(|_| token(slot as u32, s.generation))
     }
-
-    pub(crate) fn tokens_into(&self, out: &mut Vec<Token>) {
-        out.clear();
-        for (i, s) in self.slots.iter().enumerate() {
-            if s.conn.is_some() {
-                out.push(token(i as u32, s.generation));
-            }
-        }
-    }
 }

@@ -14,19 +14,13 @@ impl Core {
         self.date.borrow_mut().update(SystemTime::now());
         let now = self.now_ms();
         let past_deadline = self.shutdown_deadline.get().is_some_and(|d| now >= d);
-        // Slot by slot, each looked up under its own short borrow (acting on a connection may
-        // run user code): no list of every connection is copied per tick.
-        let slots = self.conns.borrow().slot_count();
-        for slot in 0..slots {
-            let Some(t) = self.conns.borrow().token_at(slot) else {
-                continue;
-            };
+        self.each_connection(|t| {
             if past_deadline {
                 self.free(t);
             } else {
                 self.tick_conn(t, now);
             }
-        }
+        });
     }
 
     fn tick_conn(&self, t: Token, now: u64) {
