@@ -8,6 +8,57 @@ use std::time::Duration;
 
 pub use imphnen_protocol::http::Limits as HttpLimits;
 
+use crate::memory::MemoryNet;
+
+/// The longest timeout the core clock can measure (24 days): longer ones are treated as this.
+pub(crate) const MAX_TIMEOUT_MS: u32 = i32::MAX as u32;
+
+/// Which IO driver the cores use.
+///
+/// ```
+/// use imphnen_engine::{Config, DriverKind};
+/// let config = Config { driver: DriverKind::Epoll, ..Config::default() };
+/// assert_eq!(config.driver.resolve(), DriverKind::Epoll);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DriverKind {
+    /// The best driver this machine allows. `IMPHNEN_DRIVER=epoll` (or another name below) in
+    /// the environment picks one instead, so a test suite or a deployment can switch without a
+    /// rebuild.
+    #[default]
+    Auto,
+    /// Sockets on an epoll set, read and written with one syscall each when ready.
+    Epoll,
+    /// In-process pipes instead of sockets: connections come from [`MemoryNet::connect`];
+    /// nothing is bound. For tests.
+    Memory(MemoryNet),
+}
+
+impl DriverKind {
+    /// The driver `Auto` stands for here and now (the others stand for themselves).
+    pub fn resolve(&self) -> DriverKind {
+        match self {
+            DriverKind::Auto => match std::env::var("IMPHNEN_DRIVER").as_deref() {
+                Ok("epoll") | Err(_) => DriverKind::Epoll,
+                Ok(other) => {
+                    tracing::warn!(driver = other, "unknown IMPHNEN_DRIVER; using epoll");
+                    DriverKind::Epoll
+                }
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// The driver's name as `IMPHNEN_DRIVER` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DriverKind::Auto => "auto",
+            DriverKind::Epoll => "epoll",
+            DriverKind::Memory(_) => "memory",
+        }
+    }
+}
+
 /// The whole server configuration.
 ///
 /// ```
@@ -43,6 +94,8 @@ pub struct Config {
     /// How long `Server::shutdown` waits for WebSockets to flush their queued messages and
     /// complete the close handshake, and for in-flight HTTP requests to finish. Default 10 s.
     pub shutdown_timeout: Duration,
+    /// The IO driver. Default [`DriverKind::Auto`].
+    pub driver: DriverKind,
 }
 
 impl Default for Config {
@@ -52,6 +105,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             workers: 0,
             shutdown_timeout: Duration::from_secs(10),
+            driver: DriverKind::Auto,
         }
     }
 }
@@ -132,6 +186,10 @@ pub struct HttpConfig {
     /// 408 and the connection closes. Default 10 s: a client trickling a request byte by byte
     /// ("slow loris") cannot hold a connection forever.
     pub request_timeout: Duration,
+    /// Bytes of responses a connection may have waiting for the peer before the engine stops
+    /// reading its next pipelined requests. Default 64 KiB: a client that pipelines requests but
+    /// never reads the answers cannot make the server buffer every response.
+    pub pipeline_limit: usize,
 }
 
 impl Default for HttpConfig {
@@ -140,6 +198,7 @@ impl Default for HttpConfig {
             limits: HttpLimits::default(),
             keep_alive_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
+            pipeline_limit: 64 << 10,
         }
     }
 }

@@ -1,47 +1,44 @@
 //! The thread-per-core engine of imphnen.
 //!
-//! One monoio runtime per core (io_uring, with the legacy epoll driver where io_uring is
-//! unavailable), one `SO_REUSEPORT` listening socket per core, and every connection served by the
-//! core that accepted it. A connection is a small struct in its core's slab; the core's epoll set
-//! says which ones are ready, and the core's shared buffer receives their bytes
-//! (see `DESIGN.md`). The protocol is `imphnen-protocol`'s; the application is reached through
+//! One monoio runtime per core, one `SO_REUSEPORT` listening socket per core, and every
+//! connection served by the core that accepted it. A connection is a small struct in its core's
+//! slab; the core's driver reports what happened on its sockets and carries out what the core
+//! asks of them. The protocol is `imphnen-protocol`'s; the application is reached through
 //! [`Service`], which the `imphnen` facade implements with its router and user handlers.
+//! `ARCHITECTURE.md` at the repository root is the map; in short, the layers, each depending
+//! only on those below it:
 //!
-//! Layout: `server` (threads, start, shutdown), `listener` (binding), `core` (the loop: accept,
-//! reads, writes, closing), `slab` (connection slots), `conn` (a connection's state), `http` and
-//! `ws` (the two phases of a connection), `timers` (timeouts), `mailbox` and `commands`
-//! (cross-thread commands, shutdown), `handle` ([`WebSocket`]) and `local` (its direct paths on
-//! its own core), `pubsub` (topics), `invoke` (running user futures), `poller` and `socket`
-//! (syscalls).
+//! ```text
+//! server, memory::Stepper     start cores (threads, or one stepped by hand), shut them down
+//!   core                      the loop and the turn; every connection's life; tasks, timers,
+//!    |                        commands, delivery of published frames
+//!    +-- proto                protocol phases as functions: (state, bytes, limits) -> event
+//!    +-- conn                 connection state, the slab, output and its byte count
+//!    +-- driver               the completion-shaped IO seam: epoll, memory
+//!    |     +-- sys            syscalls: sockets, listeners, epoll, eventfd, timerfd
+//!    +-- buf                  byte containers shared by conn and driver
+//!   shared                    the Send + Sync side: WebSocket handles, per-slot atomics, rings,
+//!                             inboxes, the topic registry, the hub
+//!   config, message, request, response, service     the types of the API
+//! ```
 #![deny(missing_docs)]
 
-mod commands;
+mod buf;
 mod config;
 mod conn;
 mod core;
-mod handle;
-mod http;
-mod invoke;
-mod listener;
-mod local;
-mod mailbox;
+mod driver;
 mod message;
-mod output;
-mod poller;
-mod pubsub;
+mod proto;
 mod request;
 mod response;
 mod server;
 mod service;
-mod slab;
-mod socket;
-mod timers;
-mod ws;
+mod shared;
+mod stepper;
+mod sys;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-pub use config::{Config, HttpConfig, HttpLimits, WsConfig};
-pub use handle::{ReadyState, SendStatus, WebSocket};
+pub use config::{Config, DriverKind, HttpConfig, HttpLimits, WsConfig};
 pub use imphnen_protocol::ws::CloseCode;
 pub use message::Message;
 pub use request::Request;
@@ -50,10 +47,10 @@ pub use server::{Publisher, Server, ServerHandle};
 pub use service::{
     BoxError, Call, HandlerError, HandlerResult, LocalFuture, Service, Upgrade, WsSession,
 };
+pub use shared::handle::{ReadyState, SendStatus, WebSocket};
 
-static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
-
-/// A process-unique connection id.
-pub(crate) fn next_connection_id() -> u64 {
-    NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed)
+/// The memory driver's public side: an in-process network for tests, and a core stepped by hand.
+pub mod memory {
+    pub use crate::driver::memory::{MemoryNet, MemoryStream, PIPE_CAPACITY};
+    pub use crate::stepper::Stepper;
 }

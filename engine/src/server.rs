@@ -1,8 +1,9 @@
-//! `Server`: starts one thread per core, each with its own monoio runtime, listening socket and
-//! copy of the application; shuts them down gracefully.
+//! `Server`: starts one thread per core, each with its own monoio runtime, driver and copy of
+//! the application; shuts them down gracefully.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -12,12 +13,18 @@ use std::time::Instant;
 use monoio::{FusionDriver, RuntimeBuilder};
 
 use crate::Message;
-use crate::config::Config;
-use crate::core::Core;
-use crate::listener::bind_per_core;
-use crate::mailbox::{Command, CoreRemote};
-use crate::pubsub::Hub;
+use crate::config::{Config, DriverKind};
+use crate::core::{Clock, Core, tick_period};
+use crate::driver::Driver;
+use crate::driver::epoll::EpollDriver;
+use crate::driver::memory::MemoryDriver;
 use crate::service::Service;
+use crate::shared::command::{Command, MAX_CORES};
+use crate::shared::hub::Hub;
+use crate::shared::inbox::RING_CAPACITY;
+use crate::shared::local;
+use crate::shared::ring::{Consumer, Producer, ring};
+use crate::sys::listener::bind_per_core;
 
 /// A running server.
 ///
@@ -29,16 +36,25 @@ use crate::service::Service;
 /// ```
 pub struct Server {
     local_addr: SocketAddr,
-    remotes: Vec<Arc<CoreRemote>>,
     hub: Arc<Hub>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     cfg: Arc<Config>,
+    driver: DriverKind,
+}
+
+/// What one core thread starts with.
+struct CoreStart {
+    index: usize,
+    listener: Option<TcpListener>,
+    producers: Vec<Option<Producer<Command>>>,
+    consumers: Vec<Consumer<Command>>,
 }
 
 impl Server {
     /// Binds `addr` on every core and starts serving. `service` is called once on each core
     /// thread to build that core's application. Returns once every core is bound and running;
-    /// a busy port is `EADDRINUSE`.
+    /// a busy port is `EADDRINUSE`. On the memory driver nothing is bound, and
+    /// [`local_addr`](Self::local_addr) is `addr` as given.
     pub fn start<F>(config: Config, addr: impl ToSocketAddrs, service: F) -> io::Result<Server>
     where
         F: Fn(usize) -> Rc<dyn Service> + Send + Sync + 'static,
@@ -47,29 +63,31 @@ impl Server {
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))?;
-        let workers = config.effective_workers();
-        let (listeners, local_addr) = bind_per_core(addr, workers, 4096)?;
+        let workers = config.effective_workers().min(MAX_CORES);
+        let driver = config.driver.resolve();
+        let (listeners, local_addr) = match driver {
+            DriverKind::Memory(_) => ((0..workers).map(|_| None).collect(), addr),
+            _ => {
+                let (ls, bound) = bind_per_core(addr, workers, 4096)?;
+                (ls.into_iter().map(Some).collect::<Vec<_>>(), bound)
+            }
+        };
         let cfg = Arc::new(config);
+        let hub = Arc::new(Hub::new(workers, cfg.websocket.clone())?);
         let service = Arc::new(service);
         let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
-        let mut remotes = Vec::with_capacity(workers);
-        let mut receivers = Vec::with_capacity(workers);
-        for index in 0..workers {
-            let (remote, rx) = CoreRemote::new(index)?;
-            remotes.push(Arc::new(remote));
-            receivers.push(rx);
-        }
-        let hub = Arc::new(Hub::new(remotes.clone(), cfg.websocket.clone()));
+        let mut starts = rings(workers, listeners);
         let mut threads = Vec::with_capacity(workers);
-        let cores = listeners.into_iter().zip(receivers).enumerate();
-        for (index, (listener, rx)) in cores {
-            let remote = remotes[index].clone();
-            let hub = hub.clone();
-            let cfg = cfg.clone();
-            let service = service.clone();
-            let ready = ready_tx.clone();
+        for start in starts.drain(..) {
+            let (hub, cfg, service, ready, driver) = (
+                hub.clone(),
+                cfg.clone(),
+                service.clone(),
+                ready_tx.clone(),
+                driver.clone(),
+            );
             let thread = std::thread::Builder::new()
-                .name(format!("imphnen-core-{index}"))
+                .name(format!("imphnen-core-{}", start.index))
                 .spawn(move || {
                     let mut rt = match RuntimeBuilder::<FusionDriver>::new().enable_timer().build()
                     {
@@ -79,29 +97,17 @@ impl Server {
                             return;
                         }
                     };
-                    rt.block_on(async move {
-                        let app = service(index);
-                        match Core::new(remote, hub, cfg, app, listener) {
-                            Ok(core) => {
-                                let _ = ready.send(Ok(()));
-                                drop(ready);
-                                core.run(rx).await;
-                            }
-                            Err(e) => {
-                                let _ = ready.send(Err(e));
-                            }
-                        }
-                    });
+                    rt.block_on(serve(start, hub, cfg, driver, service.as_ref(), ready));
                 })?;
             threads.push(thread);
         }
         drop(ready_tx);
         let server = Server {
             local_addr,
-            remotes,
             hub,
             threads: Mutex::new(threads),
             cfg,
+            driver,
         };
         for _ in 0..workers {
             match ready_rx.recv() {
@@ -124,15 +130,17 @@ impl Server {
         self.local_addr
     }
 
+    /// The driver the cores run (what [`DriverKind::Auto`] resolved to).
+    pub fn driver(&self) -> &DriverKind {
+        &self.driver
+    }
+
     /// Graceful shutdown: stop accepting; close every WebSocket with 1001 after its queued
     /// messages; let in-flight HTTP requests finish; then join the cores. Connections still open
     /// after `Config::shutdown_timeout` are closed. Must not be called from a handler (it waits
     /// for the handler's own core).
     pub fn shutdown(&self) {
-        let deadline = Instant::now() + self.cfg.shutdown_timeout;
-        for r in &self.remotes {
-            r.push(Command::Shutdown { deadline });
-        }
+        self.handle().shutdown();
         self.wait();
     }
 
@@ -164,10 +172,111 @@ impl Server {
     /// handler) while the main thread is in [`wait`](Self::wait).
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
-            remotes: self.remotes.clone(),
+            hub: self.hub.clone(),
             cfg: self.cfg.clone(),
         }
     }
+}
+
+/// The rings between every ordered pair of cores, dealt to the cores' starts.
+fn rings(workers: usize, listeners: Vec<Option<TcpListener>>) -> Vec<CoreStart> {
+    let mut starts: Vec<CoreStart> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(index, listener)| CoreStart {
+            index,
+            listener,
+            producers: (0..workers).map(|_| None).collect(),
+            consumers: Vec::new(),
+        })
+        .collect();
+    for from in 0..workers {
+        for to in 0..workers {
+            if from != to {
+                let (p, c) = ring(RING_CAPACITY);
+                starts[from].producers[to] = Some(p);
+                starts[to].consumers.push(c);
+            }
+        }
+    }
+    starts
+}
+
+/// One core thread's life inside its runtime: become the core, build its driver, run.
+async fn serve(
+    start: CoreStart,
+    hub: Arc<Hub>,
+    cfg: Arc<Config>,
+    driver: DriverKind,
+    service: &(dyn Fn(usize) -> Rc<dyn Service> + Send + Sync),
+    ready: mpsc::Sender<io::Result<()>>,
+) {
+    let CoreStart {
+        index,
+        listener,
+        producers,
+        consumers,
+    } = start;
+    let app = service(index);
+    local::enter(hub.clone(), index as u32, producers);
+    let tick = tick_period(&cfg);
+    let wake_fd = hub.cores[index].inbox.wake_fd().as_raw_fd();
+    let clock = Clock::Real {
+        started: Instant::now(),
+    };
+    let parts = Parts {
+        index: index as u32,
+        hub: hub.clone(),
+        cfg,
+        app,
+        consumers,
+        clock,
+    };
+    // Each arm awaits its core's loop directly: no future of ours between the runtime and the
+    // loop, which is polled twice every turn.
+    match driver {
+        DriverKind::Memory(net) => match MemoryDriver::threaded(&net, wake_fd, tick) {
+            Ok(d) => build(parts, d, ready).run().await,
+            Err(e) => drop(ready.send(Err(e))),
+        },
+        _ => {
+            let listener = listener.expect("a bound listener");
+            match EpollDriver::new(index, listener, wake_fd, tick) {
+                Ok(d) => build(parts, d, ready).run().await,
+                Err(e) => drop(ready.send(Err(e))),
+            }
+        }
+    }
+    local::leave();
+}
+
+/// What a core is made of besides its driver.
+struct Parts {
+    index: u32,
+    hub: Arc<Hub>,
+    cfg: Arc<Config>,
+    app: Rc<dyn Service>,
+    consumers: Vec<Consumer<Command>>,
+    clock: Clock,
+}
+
+/// The core, once it exists: start-up is reported as done.
+fn build<D: Driver>(
+    parts: Parts,
+    driver: (D, D::Io),
+    ready: mpsc::Sender<io::Result<()>>,
+) -> Core<D> {
+    let Parts {
+        index,
+        hub,
+        cfg,
+        app,
+        consumers,
+        clock,
+    } = parts;
+    let core = Core::new(index, hub, cfg, app, driver, consumers, clock);
+    let _ = ready.send(Ok(()));
+    core
 }
 
 /// Shuts a [`Server`] down from any thread, e.g. a Ctrl-C handler while the main thread waits.
@@ -184,7 +293,7 @@ impl Server {
 /// ```
 #[derive(Clone)]
 pub struct ServerHandle {
-    remotes: Vec<Arc<CoreRemote>>,
+    hub: Arc<Hub>,
     cfg: Arc<Config>,
 }
 
@@ -192,8 +301,13 @@ impl ServerHandle {
     /// Starts the graceful shutdown without waiting; `Server::wait` returns when it completes.
     pub fn shutdown(&self) {
         let deadline = Instant::now() + self.cfg.shutdown_timeout;
-        for r in &self.remotes {
-            r.push(Command::Shutdown { deadline });
+        for core in 0..self.hub.cores.len() {
+            // The shutdown must get through: a full plain-thread queue is retried.
+            let mut cmd = Command::Shutdown { deadline };
+            while let Err(back) = self.hub.cores[core].inbox.push_plain(cmd) {
+                cmd = back;
+                std::thread::yield_now();
+            }
         }
     }
 }
@@ -215,7 +329,7 @@ impl Publisher {
     /// The publisher of the server whose core runs the calling code (inside a handler);
     /// `None` on any other thread.
     pub fn current() -> Option<Publisher> {
-        crate::core::current().map(|core| Publisher(core.hub.clone()))
+        local::hub().map(Publisher)
     }
 
     /// Sends `msg` to every subscriber of `topic`; returns the subscriber count.

@@ -13,7 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// Binds `workers` listening sockets on `addr`, all sharing one port via `SO_REUSEPORT`.
 /// Returns them with the address actually bound (the real port when `addr` asked for port 0).
-pub fn bind_per_core(
+pub(crate) fn bind_per_core(
     addr: SocketAddr,
     workers: usize,
     backlog: i32,

@@ -1,8 +1,8 @@
-//! Non-blocking socket syscalls on raw fds: accept, recv, send, shutdown.
+//! Non-blocking socket syscalls on raw fds: accept, recv, send, shutdown, close.
 //!
-//! Connections are registered with the core's epoll set (`poller.rs`) and read or written only
-//! when ready, so every call here is non-blocking and reports `WouldBlock` instead of waiting.
-//! Owns: the syscalls and their error mapping. Does not own: when to call them.
+//! The epoll driver calls these only when the epoll set says a socket is ready, so every call is
+//! non-blocking and reports `WouldBlock` instead of waiting. Owns: the syscalls and their error
+//! mapping. Does not own: when to call them.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
 /// Result of one non-blocking read.
-pub enum Recv {
+pub(crate) enum Recv {
     /// `n > 0` bytes arrived.
     Data(usize),
     /// Nothing to read now.
@@ -20,7 +20,7 @@ pub enum Recv {
 }
 
 /// Reads into `buf` without blocking.
-pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Recv> {
+pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Recv> {
     loop {
         // SAFETY: `buf` is valid for `buf.len()` writable bytes.
         let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -45,7 +45,7 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Recv> {
 
 /// Writes as much of `buf` as the socket takes now; returns the count (0 when it would block).
 /// `MSG_NOSIGNAL`: a peer that went away yields `EPIPE`, not a process-killing `SIGPIPE`.
-pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     loop {
         // SAFETY: `buf` is valid for `buf.len()` readable bytes.
         let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
@@ -63,7 +63,7 @@ pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 
 /// Writes as much of `bufs`, in order, as the socket takes now (`sendmsg(2)`, one syscall);
 /// returns the count (0 when it would block).
-pub fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is valid (no name, no control data).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // `IoSlice` is guaranteed ABI-compatible with `iovec` on Unix.
@@ -86,7 +86,7 @@ pub fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
 
 /// Accepts one pending connection as a non-blocking fd with `TCP_NODELAY` set.
 /// `Ok(None)` when none is pending.
-pub fn accept(listener: RawFd) -> io::Result<Option<(RawFd, SocketAddr)>> {
+pub(crate) fn accept(listener: RawFd) -> io::Result<Option<(RawFd, SocketAddr)>> {
     let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     loop {
@@ -116,7 +116,7 @@ pub fn accept(listener: RawFd) -> io::Result<Option<(RawFd, SocketAddr)>> {
     }
 }
 
-fn set_nodelay(fd: RawFd) {
+pub(crate) fn set_nodelay(fd: RawFd) {
     let one: libc::c_int = 1;
     // SAFETY: option value points to a live c_int of the declared size.
     unsafe {
@@ -131,20 +131,20 @@ fn set_nodelay(fd: RawFd) {
 }
 
 /// Closes our sending side (sends FIN) while keeping the fd to read what the peer still sends.
-pub fn shutdown_write(fd: RawFd) {
+pub(crate) fn shutdown_write(fd: RawFd) {
     // SAFETY: plain syscall on an fd we own; errors (already closed) are irrelevant.
     unsafe { libc::shutdown(fd, libc::SHUT_WR) };
 }
 
 /// Closes the fd (which also removes it from every epoll set).
-pub fn close(fd: RawFd) {
+pub(crate) fn close(fd: RawFd) {
     // SAFETY: the caller owns `fd` and never uses it again.
     unsafe { libc::close(fd) };
 }
 
 /// # Safety
 /// `storage` must point to a `sockaddr_storage` the kernel filled with an AF_INET/AF_INET6 address.
-unsafe fn sockaddr_to_std(storage: *const libc::sockaddr_storage) -> SocketAddr {
+pub(crate) unsafe fn sockaddr_to_std(storage: *const libc::sockaddr_storage) -> SocketAddr {
     // SAFETY: guaranteed by the caller; the family tag selects the layout.
     unsafe {
         match (*storage).ss_family as libc::c_int {

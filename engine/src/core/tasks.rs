@@ -1,15 +1,18 @@
-//! Running user futures: poll once in place, keep running only what is not finished.
+//! Running user futures: poll once in place, keep only what is not finished, inside the core's
+//! own task.
 //!
-//! Most handler futures finish on their first poll (they send a reply and return), so the engine
-//! polls each one immediately, inside the loop turn that produced the event. Only a future that
-//! returns `Pending` is handed to monoio as a task of the core. Every poll is wrapped in
-//! `catch_unwind`: a panicking handler costs its own connection, never the core.
+//! Most handler futures finish on their first poll (they send a reply and return), so the core
+//! polls each one immediately, inside the turn that produced the event. A future that returns
+//! `Pending` joins the core's set of running futures (`FuturesUnordered`), which the core's task
+//! polls while it waits; a finished one comes back as a [`Finished`] for the turn to act on (write
+//! the response, resume the connection). Every poll is wrapped in `catch_unwind`: a panicking
+//! handler costs its own connection, never the core.
 //!
 //! The first poll cannot use a no-op waker: some wakers are kept from the first poll only (monoio
 //! 0.2.4's timer entry stores a waker once and never replaces it), so a `sleep` first polled with
-//! a no-op waker would never wake its task. The first poll uses a [`Forward`] waker instead, and
-//! the task keeps polling with that same waker, pointing it at its own waker. Futures that finish
-//! at once leave the forwarder unshared, and it is reused for the next one: no allocation there.
+//! a no-op waker would never wake. The first poll uses a [`Forward`] waker instead, and later
+//! polls keep using it, pointing it at the waker of the set. Futures that finish at once leave the
+//! forwarder unshared, and it is reused for the next one: no allocation there.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -19,15 +22,83 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::conn::Token;
-use crate::core::Core;
-use crate::service::{Call, LocalFuture};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use crate::Response;
+use crate::driver::Token;
+use crate::service::{Call, HandlerResult, LocalFuture};
+
+/// A handler future that finished after its first poll, and what it was for.
+pub(crate) enum Finished {
+    /// The response to connection `token`'s request in flight (`Err`: the panic message).
+    Http(Token, Result<Response, String>),
+    /// `open` or `message` of WebSocket `token`.
+    Ws(Token, Result<HandlerResult, String>),
+    /// A future nobody waits for (`close`, `error`, `drain`).
+    Detached,
+}
+
+type Running = Pin<Box<dyn Future<Output = Finished>>>;
+
+/// The core's running futures. Empty, it owns no allocation (the set is made on first use), so
+/// it can be moved out and back around a poll for free.
+#[derive(Default)]
+pub(crate) struct Tasks {
+    running: Option<FuturesUnordered<Running>>,
+    finished: Vec<Finished>,
+}
+
+impl Tasks {
+    /// Adds a future that did not finish on its first poll.
+    pub(crate) fn push<T: 'static>(
+        &mut self,
+        fut: LocalFuture<T>,
+        done: impl FnOnce(Result<T, String>) -> Finished + 'static,
+    ) {
+        self.running
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(Box::pin(async move { done(CatchUnwind(Some(fut)).await) }));
+    }
+
+    /// Polls the running futures with the core task's context; `true` when some finished.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(running) = self.running.as_mut() {
+            while let Poll::Ready(Some(f)) = running.poll_next_unpin(cx) {
+                self.finished.push(f);
+            }
+        }
+        !self.finished.is_empty()
+    }
+
+    /// Some futures finished and wait to be acted on.
+    #[inline]
+    pub(crate) fn has_finished(&self) -> bool {
+        !self.finished.is_empty()
+    }
+
+    /// Nothing runs and nothing finished.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.finished.is_empty() && self.running.as_ref().is_none_or(FuturesUnordered::is_empty)
+    }
+
+    /// The futures that finished since the last call.
+    pub(crate) fn take_finished(&mut self) -> Vec<Finished> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Futures still running.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.running.as_ref().map_or(0, FuturesUnordered::len)
+    }
+}
 
 /// A future's first poll: finished (with its output or a panic message) or still running.
 pub(crate) enum Polled<T> {
     /// Finished on the first poll; `Err` carries the panic message.
     Done(Result<T, String>),
-    /// Still running; drive it with [`finish`].
+    /// Still running.
     Pending(LocalFuture<T>),
 }
 
@@ -116,13 +187,8 @@ impl<T> Future for Forwarded<T> {
     }
 }
 
-/// Drives `fut` to completion as a task, turning a panic into `Err(message)`.
-pub(crate) fn finish<T>(fut: LocalFuture<T>) -> CatchUnwind<T> {
-    CatchUnwind(Some(fut))
-}
-
-/// See [`finish`].
-pub(crate) struct CatchUnwind<T>(Option<LocalFuture<T>>);
+/// Drives a future to completion, turning a panic into `Err(message)`.
+struct CatchUnwind<T>(Option<LocalFuture<T>>);
 
 impl<T> Future for CatchUnwind<T> {
     type Output = Result<T, String>;
@@ -148,47 +214,6 @@ impl<T> Future for CatchUnwind<T> {
     }
 }
 
-/// Runs `fut` to completion on the current core, ignoring its output (used for `on_close` and
-/// `on_error`, whose results have no one left to report to).
-pub(crate) fn detach<T: 'static>(fut: LocalFuture<T>) {
-    if let Polled::Pending(fut) = poll_once(fut) {
-        monoio::spawn(async move {
-            let _ = finish(fut).await;
-        });
-    }
-}
-
-impl Core {
-    /// Runs a handler of connection `t`: its future is built and polled at once; if it is not
-    /// finished, it continues as a task of the core while the connection's next events wait
-    /// (`busy`), and the connection resumes when it is done. `done` receives the outcome either way.
-    pub(crate) fn run_handler<T: 'static>(
-        &self,
-        t: Token,
-        make: impl FnOnce() -> Call<T>,
-        done: fn(&Core, Token, Result<T, String>),
-    ) {
-        match start(make) {
-            Polled::Done(r) => done(self, t, r),
-            Polled::Pending(fut) => {
-                if let Some(c) = self.conns.borrow_mut().get_mut(t) {
-                    c.busy = true;
-                }
-                let core = self.rc();
-                monoio::spawn(async move {
-                    let r = finish(fut).await;
-                    if let Some(c) = core.conns.borrow_mut().get_mut(t) {
-                        c.busy = false;
-                    }
-                    done(&core, t, r);
-                    core.process_leftover(t);
-                    core.after_io(t);
-                });
-            }
-        }
-    }
-}
-
 /// The text of a panic payload, when it is a string.
 pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -206,11 +231,11 @@ mod tests {
 
     use monoio::{FusionDriver, RuntimeBuilder};
 
-    use super::{Polled, finish, poll_once};
+    use super::{Finished, Polled, Tasks, poll_once};
 
     /// A handler that awaits a timer is woken: the timer keeps the first poll's waker.
     #[test]
-    fn future_pending_on_a_timer_at_first_poll_completes_as_a_task() {
+    fn future_pending_on_a_timer_at_first_poll_finishes_in_the_set() {
         let mut rt = RuntimeBuilder::<FusionDriver>::new()
             .enable_timer()
             .build()
@@ -223,12 +248,25 @@ mod tests {
             let Polled::Pending(fut) = poll_once(fut) else {
                 panic!("a sleep is pending at first");
             };
-            let task = monoio::spawn(finish(fut));
-            let finished = monoio::time::timeout(Duration::from_secs(2), task).await;
-            assert_eq!(
-                finished.expect("the sleeping future was never woken"),
-                Ok(7)
-            );
+            let mut tasks = Tasks::default();
+            tasks.push(fut, |r| {
+                assert_eq!(r, Ok(7));
+                Finished::Detached
+            });
+            let finished = monoio::time::timeout(
+                Duration::from_secs(2),
+                std::future::poll_fn(|cx| {
+                    if tasks.poll(cx) {
+                        std::task::Poll::Ready(())
+                    } else {
+                        std::task::Poll::Pending
+                    }
+                }),
+            )
+            .await;
+            assert!(finished.is_ok(), "the sleeping future was never woken");
+            assert_eq!(tasks.take_finished().len(), 1);
+            assert_eq!(tasks.len(), 0);
         });
     }
 

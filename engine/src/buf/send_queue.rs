@@ -1,0 +1,253 @@
+//! [`SendQueue`]: the bytes a connection hands its driver in one send, in write order.
+//!
+//! Most output is the connection's own (responses, frames it encoded, pongs): it is appended to
+//! one buffer. A large published frame is not copied into each subscriber's queue: the queue keeps
+//! a reference to the one encoded frame (`Bytes`), placed after the own bytes written before it,
+//! and the driver hands the kernel both in one vectored write. A queue travels whole: the
+//! connection fills it, gives it to the driver, and gets it back emptied when the kernel has
+//! taken every byte, so the bytes of a send in flight never move and never belong to two owners.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes};
+
+/// Published frames at least this large are shared rather than copied: below it a copy costs
+/// less than the reference count and the extra `iovec`.
+pub(crate) const SHARE_MIN_LEN: usize = 1024;
+
+/// At most this many pieces per vectored write (far below `IOV_MAX`); the rest goes next time.
+pub(crate) const MAX_IOVECS: usize = 64;
+
+/// Output in write order: own bytes with shared frames placed between them.
+#[derive(Default)]
+pub(crate) struct SendQueue {
+    /// Bytes the queue held when it was handed to a driver: what the connection's count of
+    /// queued bytes loses when the send completes (or the connection goes with it in flight).
+    pub(crate) submitted: usize,
+    /// The submitted bytes are in a WebSocket's count (HTTP output is not counted).
+    pub(crate) counted: bool,
+    own: Vec<u8>,
+    /// Shared frames, each to be written after `at` bytes of `own`.
+    shared: VecDeque<SharedFrame>,
+    shared_len: usize,
+}
+
+struct SharedFrame {
+    /// Offset in `own` before which this frame goes (non-decreasing along the queue).
+    at: usize,
+    /// What is left to send of the frame.
+    bytes: Bytes,
+}
+
+impl SendQueue {
+    /// Bytes waiting, own and shared.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.own.len() + self.shared_len
+    }
+
+    /// Nothing waits.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer own writes append to (after every frame queued so far).
+    pub(crate) fn own_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.own
+    }
+
+    /// Queues a frame shared with other connections, after everything written so far.
+    pub(crate) fn push_shared(&mut self, bytes: Bytes) {
+        self.shared_len += bytes.len();
+        self.shared.push_back(SharedFrame {
+            at: self.own.len(),
+            bytes,
+        });
+    }
+
+    /// The queue's bytes as at most [`MAX_IOVECS`] slices, in order, appended to `iov`.
+    pub(crate) fn io_slices<'a>(&'a self, iov: &mut Vec<IoSlice<'a>>) {
+        let mut from = 0;
+        for f in &self.shared {
+            if iov.len() + 2 > MAX_IOVECS {
+                return;
+            }
+            if f.at > from {
+                iov.push(IoSlice::new(&self.own[from..f.at]));
+            }
+            iov.push(IoSlice::new(&f.bytes));
+            from = f.at;
+        }
+        if iov.len() < MAX_IOVECS && from < self.own.len() {
+            iov.push(IoSlice::new(&self.own[from..]));
+        }
+    }
+
+    /// The first piece alone: the whole queue when it holds only own bytes (the common case,
+    /// written without building a slice list).
+    #[inline]
+    pub(crate) fn as_single(&self) -> Option<&[u8]> {
+        self.shared.is_empty().then_some(self.own.as_slice())
+    }
+
+    /// Forgets the first `n` bytes, in write order (the kernel took them).
+    #[inline]
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        if self.shared.is_empty() {
+            let n = n.min(self.own.len());
+            if n == self.own.len() {
+                self.own.clear();
+            } else {
+                self.own.drain(..n);
+            }
+            return;
+        }
+        let mut own_taken = 0;
+        loop {
+            let next_at = self.shared.front().map_or(self.own.len(), |f| f.at);
+            let take = (next_at - own_taken).min(n);
+            own_taken += take;
+            n -= take;
+            let Some(f) = self.shared.front_mut() else {
+                break;
+            };
+            if n == 0 && own_taken < next_at {
+                break;
+            }
+            let take = f.bytes.len().min(n);
+            f.bytes.advance(take);
+            self.shared_len -= take;
+            n -= take;
+            if !f.bytes.is_empty() {
+                break;
+            }
+            self.shared.pop_front();
+            if n == 0 {
+                break;
+            }
+        }
+        for f in self.shared.iter_mut() {
+            f.at -= own_taken;
+        }
+        self.own.drain(..own_taken);
+    }
+
+    /// Empties the queue, keeping the own buffer's capacity.
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        self.submitted = 0;
+        self.counted = false;
+        self.own.clear();
+        self.shared.clear();
+        self.shared_len = 0;
+    }
+}
+
+/// A small per-core stack of emptied queues, so a connection that sends every turn does not
+/// allocate a queue every turn.
+pub(crate) struct QueuePool {
+    #[allow(clippy::vec_box)] // the boxes are what drivers hold: moved, not copied
+    free: Vec<Box<SendQueue>>,
+    keep: usize,
+    max_capacity: usize,
+}
+
+impl QueuePool {
+    /// A pool keeping at most `keep` queues whose own buffer is at most `max_capacity` bytes.
+    pub(crate) fn new(keep: usize, max_capacity: usize) -> QueuePool {
+        QueuePool {
+            free: Vec::with_capacity(keep),
+            keep,
+            max_capacity,
+        }
+    }
+
+    /// An empty queue, recycled when one is available.
+    #[inline]
+    pub(crate) fn take(&mut self) -> Box<SendQueue> {
+        self.free.pop().unwrap_or_else(|| {
+            Box::new(SendQueue {
+                own: Vec::with_capacity(4096),
+                ..SendQueue::default()
+            })
+        })
+    }
+
+    /// Returns a queue; oversized ones and those beyond `keep` are freed.
+    #[inline]
+    pub(crate) fn give(&mut self, mut q: Box<SendQueue>) {
+        if q.own.capacity() > self.max_capacity || self.free.len() >= self.keep {
+            return;
+        }
+        q.clear();
+        self.free.push(q);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads the queue the way a driver writes it: slices, then `advance` by what was "taken",
+    /// `chunk` bytes at a time.
+    fn drain(q: &mut SendQueue, chunk: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        while !q.is_empty() {
+            let before = q.len();
+            let mut iov = Vec::new();
+            q.io_slices(&mut iov);
+            let mut taken = 0;
+            for s in &iov {
+                let n = s.len().min(chunk - taken);
+                got.extend_from_slice(&s[..n]);
+                taken += n;
+                if taken == chunk {
+                    break;
+                }
+            }
+            q.advance(taken);
+            assert_eq!(q.len(), before - taken);
+        }
+        got
+    }
+
+    #[test]
+    fn own_and_shared_bytes_leave_in_write_order() {
+        for chunk in [1, 2, 3, 5, 64] {
+            let mut q = SendQueue::default();
+            q.own_mut().extend_from_slice(b"ab");
+            q.push_shared(Bytes::from_static(b"SHARED1"));
+            q.push_shared(Bytes::from_static(b"S2"));
+            q.own_mut().extend_from_slice(b"cd");
+            q.push_shared(Bytes::from_static(b"S3"));
+            assert_eq!(q.len(), 15);
+            assert_eq!(drain(&mut q, chunk), b"abSHARED1S2cdS3", "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn partial_consumption_keeps_order_at_every_split() {
+        let expected = b"xyFRAMEzG".to_vec();
+        for cut in 0..=expected.len() {
+            let mut q = SendQueue::default();
+            q.own_mut().extend_from_slice(b"xy");
+            q.push_shared(Bytes::from_static(b"FRAME"));
+            q.own_mut().extend_from_slice(b"z");
+            q.push_shared(Bytes::from_static(b"G"));
+            q.advance(cut);
+            assert_eq!(q.len(), expected.len() - cut);
+            assert_eq!(drain(&mut q, 4), expected[cut..], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn own_bytes_alone_are_one_piece() {
+        let mut q = SendQueue::default();
+        q.own_mut().extend_from_slice(b"hello");
+        assert_eq!(q.as_single(), Some(&b"hello"[..]));
+        q.push_shared(Bytes::from_static(b"x"));
+        assert_eq!(q.as_single(), None);
+    }
+}

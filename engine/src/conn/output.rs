@@ -1,0 +1,95 @@
+//! A connection's output: the [`SendQueue`] being filled, and the rule that keeps the
+//! connection's count of queued bytes exact.
+//!
+//! The count (`SlotCell::buffered`, read by handles on any thread) covers everything queued for
+//! a WebSocket that the kernel has not taken: frames other threads put in the core's inbox (their
+//! senders counted them), bytes written here, and the queue of a send in flight. This file is the
+//! only place on the core that changes it: it adds what the core writes on its own, and subtracts
+//! what a completed send took and what a closing connection drops.
+
+use bytes::Bytes;
+
+use crate::buf::{QueuePool, SendQueue};
+use crate::shared::slots::SlotCell;
+
+/// Output waiting for the next send. Empty, it is 8 bytes and no allocation.
+#[derive(Default)]
+pub(crate) struct Output(Option<Box<SendQueue>>);
+
+impl Output {
+    /// Bytes waiting (not counting a send in flight).
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    /// Nothing waits.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline]
+    fn queue(&mut self, pool: &mut QueuePool) -> &mut SendQueue {
+        self.0.get_or_insert_with(|| pool.take())
+    }
+
+    /// Appends what `write` puts into the queue's own buffer (the protocol crate's encoders).
+    /// `count`: the WebSocket's cell, when these bytes are new to its count; `None` for HTTP
+    /// output and for frames their sender already counted.
+    #[inline]
+    pub(crate) fn write(
+        &mut self,
+        pool: &mut QueuePool,
+        count: Option<&SlotCell>,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let own = self.queue(pool).own_mut();
+        let before = own.len();
+        write(own);
+        if let Some(cell) = count {
+            cell.add_buffered(own.len() - before);
+        }
+    }
+
+    /// Queues a frame shared with other subscribers of a topic, without copying it.
+    pub(crate) fn push_shared(&mut self, pool: &mut QueuePool, count: &SlotCell, frame: Bytes) {
+        count.add_buffered(frame.len());
+        self.queue(pool).push_shared(frame);
+    }
+
+    /// The waiting bytes as one queue for a driver, marked with their length and with whether
+    /// they are in the WebSocket's count (`counted`).
+    #[inline]
+    pub(crate) fn take_for_send(&mut self, counted: bool) -> Option<Box<SendQueue>> {
+        let mut q = self.0.take().filter(|q| !q.is_empty())?;
+        q.submitted = q.len();
+        q.counted = counted;
+        Some(q)
+    }
+
+    /// A send is over (completed, or dropped with its connection): its bytes leave the count
+    /// of `cell` if they were in it.
+    #[inline]
+    pub(crate) fn finish_send(queue: Box<SendQueue>, cell: &SlotCell, pool: &mut QueuePool) {
+        if queue.counted {
+            cell.sub_buffered(queue.submitted);
+        }
+        pool.give(queue);
+    }
+
+    /// Drops what waits (the connection is closing); its bytes leave the count.
+    pub(crate) fn discard(&mut self, count: Option<&SlotCell>, pool: &mut QueuePool) {
+        if let Some(q) = self.0.take() {
+            if let Some(cell) = count {
+                cell.sub_buffered(q.len());
+            }
+            pool.give(q);
+        }
+    }
+
+    /// The count starts at the upgrade: what waits then (the 101) is counted from now on.
+    pub(crate) fn start_counting(&self, cell: &SlotCell) {
+        cell.add_buffered(self.len());
+    }
+}

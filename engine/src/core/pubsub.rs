@@ -1,0 +1,110 @@
+//! Delivering published frames to this core's subscribers.
+//!
+//! The core's delivery index (topic → tokens of this core's subscribers) follows the topic
+//! registry (`shared/topics.rs`, the authority) through the subscribe and unsubscribe commands
+//! handles send; only this core reads it. A publish arrives as one command per core with the
+//! frame encoded once; each subscriber gets it queued (a frame of at least `SHARE_MIN_LEN` bytes
+//! by reference, written with the rest by one vectored send; a smaller one copied, which costs
+//! less than the reference), except one over its backpressure limit, which misses that message
+//! alone. Messages of one publisher keep their order for every subscriber: per core they travel
+//! one FIFO path.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::State;
+use crate::ReadyState;
+use crate::buf::SHARE_MIN_LEN;
+use crate::conn::{Flags, Phase};
+use crate::driver::{Io, Token, slot_of};
+use crate::shared::command::{ConnId, Slot};
+use crate::shared::slots::{SHED, WANTS_DRAIN};
+
+/// This core's subscribers by topic.
+#[derive(Default)]
+pub(super) struct Delivery {
+    subscribers: HashMap<Arc<str>, Vec<Token>>,
+}
+
+impl Delivery {
+    pub(super) fn subscribe(&mut self, topic: Arc<str>, t: Token) {
+        let subs = self.subscribers.entry(topic).or_default();
+        if !subs.contains(&t) {
+            subs.push(t);
+        }
+    }
+
+    pub(super) fn unsubscribe(&mut self, topic: &str, t: Token) {
+        if let Some(subs) = self.subscribers.get_mut(topic) {
+            // Order of delivery does not depend on the list's order: swap_remove is fine.
+            if let Some(i) = subs.iter().position(|s| *s == t) {
+                subs.swap_remove(i);
+            }
+            if subs.is_empty() {
+                self.subscribers.remove(topic);
+            }
+        }
+    }
+}
+
+impl<I: Io> State<I> {
+    /// Queues a published frame on this core's subscribers of `topic`, except `exclude`.
+    pub(super) fn deliver_published(
+        &mut self,
+        topic: &str,
+        frame: &Bytes,
+        exclude: Option<ConnId>,
+    ) {
+        let Some(subs) = self.delivery.subscribers.get(topic) else {
+            return;
+        };
+        let limit = self.hub.ws.backpressure_limit;
+        let close_on_limit = self.hub.ws.close_on_backpressure_limit;
+        let mut urgent = smallvec::SmallVec::<[Token; 8]>::new();
+        for &t in subs {
+            let (index, generation) = slot_of(t);
+            if exclude == Some(ConnId::new(self.index, Slot { index, generation })) {
+                continue;
+            }
+            let Some((c, cell)) = self.conns.get(t) else {
+                continue;
+            };
+            let Phase::Ws(ws) = &c.phase else { continue };
+            if ws.close_sent.is_some() {
+                continue;
+            }
+            if cell.buffered() > limit {
+                // Over its limit: this subscriber misses the message, the others do not wait.
+                cell.raise(WANTS_DRAIN);
+                if close_on_limit
+                    && cell.transition(generation, ReadyState::Open, ReadyState::Closing)
+                {
+                    cell.raise(SHED);
+                } else {
+                    continue;
+                }
+            } else if frame.len() >= SHARE_MIN_LEN {
+                c.output.push_shared(&mut self.queues, cell, frame.clone());
+            } else {
+                c.output.write(&mut self.queues, Some(cell), |out| {
+                    out.extend_from_slice(frame)
+                });
+            }
+            let over = c.output.len() > limit;
+            if !c.flags.has(Flags::DIRTY) {
+                c.flags.set(Flags::DIRTY);
+                self.dirty.push(t);
+            }
+            if over {
+                // A burst within one turn: hand the kernel what it takes now, so a subscriber
+                // that reads keeps up instead of being judged on output the turn has not sent.
+                urgent.push(t);
+            }
+        }
+        for t in urgent {
+            let _ = self.start_send(t);
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The WebSocket phase (RFC 6455 §5–§7): frames in, at most one event out per call.
+//!
+//! Decoding is the protocol crate's; this function decides what each frame means for the
+//! connection. A ping is answered with a pong in the output (§5.5.2), a pong is noted, data that
+//! arrives after our Close is not acted on (§5.5.1). A complete message, the peer's Close, or a
+//! protocol error (with the decoder's close code: 1002, 1007, 1009) is handed to the core.
+
+use imphnen_protocol::ws::{CloseCode, CloseFrame, Decoder, DecoderConfig, Event, encode_pong};
+
+use crate::Message;
+use crate::buf::QueuePool;
+use crate::conn::{Output, WsConn};
+use crate::shared::slots::SlotCell;
+
+/// What the core must do after [`read`].
+pub(crate) enum WsEvent {
+    /// A complete data message for the handler.
+    Message(Message),
+    /// The peer's Close, with its code (1005 when it had none) and reason.
+    PeerClose { code: u16, reason: String },
+    /// The peer broke the protocol: fail the connection with this code.
+    Fail(CloseCode),
+}
+
+/// What [`read`] needs besides the connection's state.
+pub(crate) struct WsIo<'a> {
+    pub(crate) queues: &'a mut QueuePool,
+    /// The connection's cell: pongs count in its queued bytes.
+    pub(crate) cell: &'a SlotCell,
+    /// Decoders not held by any connection.
+    #[allow(clippy::vec_box)] // see `State::decoders`
+    pub(crate) spares: &'a mut Vec<Box<Decoder>>,
+    pub(crate) limits: DecoderConfig,
+}
+
+/// Decodes frames out of `input` until an event for the core or the end of the input; returns
+/// the bytes consumed and the event.
+#[inline]
+pub(crate) fn read(
+    ws: &mut WsConn,
+    output: &mut Output,
+    io: &mut WsIo<'_>,
+    input: &mut [u8],
+) -> (usize, Option<WsEvent>) {
+    let WsConn {
+        decoder,
+        close_sent,
+        ..
+    } = ws;
+    let decoder = decoder.get_or_insert_with(|| {
+        io.spares
+            .pop()
+            .unwrap_or_else(|| Box::new(Decoder::new(io.limits)))
+    });
+    let mut pos = 0;
+    loop {
+        let decoded = match decoder.decode(&mut input[pos..]) {
+            Ok(d) => d,
+            Err(e) => return (input.len(), Some(WsEvent::Fail(e.close_code()))),
+        };
+        pos += decoded.consumed;
+        let event = match decoded.event {
+            None => return (pos, None),
+            // §5.5.1: after sending a Close frame, data is not acted on.
+            Some(Event::Text(_) | Event::Binary(_)) if close_sent.is_some() => continue,
+            Some(Event::Text(s)) => WsEvent::Message(Message::text_from_str(s)),
+            Some(Event::Binary(b)) => WsEvent::Message(Message::binary_from_slice(b)),
+            Some(Event::Ping(payload)) => {
+                // §5.5.2: a Pong with the same payload, unless our Close is already out.
+                if close_sent.is_none() {
+                    output.write(io.queues, Some(io.cell), |out| {
+                        let _ = encode_pong(out, None, payload);
+                    });
+                }
+                continue;
+            }
+            Some(Event::Pong(_)) => continue,
+            Some(Event::Close(frame)) => match frame {
+                Some(CloseFrame { code, reason }) => WsEvent::PeerClose {
+                    code: code.0,
+                    reason: reason.to_owned(),
+                },
+                None => WsEvent::PeerClose {
+                    code: CloseCode::NO_STATUS.0,
+                    reason: String::new(),
+                },
+            },
+        };
+        return (pos, Some(event));
+    }
+}

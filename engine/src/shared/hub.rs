@@ -1,0 +1,117 @@
+//! [`Hub`]: what every core and every handle of one server shares — each core's slot cells and
+//! inbox, the topic registry, and the limits that are the same for every connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use imphnen_protocol::ws::{OpCode, encode_frame};
+
+use super::command::{Command, ConnId, Slot};
+use super::inbox::Inbox;
+use super::local;
+use super::slots::SlotTable;
+use super::topics::Registry;
+use crate::{Message, WsConfig};
+
+/// The shared side of one core.
+pub(crate) struct CoreShared {
+    /// The cells of the core's slots (state, generation, queued bytes of each connection).
+    pub(crate) slots: SlotTable,
+    /// Where other threads' commands for the core arrive.
+    pub(crate) inbox: Inbox,
+}
+
+/// The server-wide shared state.
+pub(crate) struct Hub {
+    pub(crate) cores: Box<[CoreShared]>,
+    /// The WebSocket limits (the same for every connection, so not copied into each handle).
+    pub(crate) ws: WsConfig,
+    pub(crate) registry: Registry,
+    /// Commands refused because the receiving core's ring or queue was full.
+    pub(crate) refused: AtomicU64,
+}
+
+impl Hub {
+    pub(crate) fn new(cores: usize, ws: WsConfig) -> std::io::Result<Hub> {
+        let cores = (0..cores)
+            .map(|_| {
+                Ok(CoreShared {
+                    slots: SlotTable::default(),
+                    inbox: Inbox::new()?,
+                })
+            })
+            .collect::<std::io::Result<Box<[_]>>>()?;
+        Ok(Hub {
+            registry: Registry::new(cores.len()),
+            cores,
+            ws,
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// Hands `cmd` to core `core` by the path that fits the calling thread (`local.rs`);
+    /// `Err(cmd)` — counted — when the path is full.
+    pub(crate) fn route(self: &Arc<Self>, core: u32, cmd: Command) -> Result<(), Command> {
+        let routed = local::route(self, core, cmd);
+        if routed.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        routed
+    }
+
+    /// Hands a message for connection `to` of core `core` to that core, as `route` does;
+    /// `Err` — counted — when the path is full.
+    #[inline]
+    pub(crate) fn send(self: &Arc<Self>, core: u32, to: Slot, msg: Message) -> Result<(), Command> {
+        let routed = local::send(self, core, to, msg);
+        if routed.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        routed
+    }
+
+    /// Sends `msg` to every subscriber of `topic` on every core, except connection `exclude`.
+    /// Returns the number of subscribers when the publish started.
+    pub(crate) fn publish(
+        self: &Arc<Self>,
+        topic: &str,
+        msg: &Message,
+        exclude: Option<ConnId>,
+    ) -> usize {
+        let Some(audience) = self.registry.audience(topic) else {
+            return 0;
+        };
+        let frame = encode_shared(msg);
+        for core in audience.cores {
+            // A refusal (a full ring) loses this message for that core's subscribers alone; it
+            // is counted in `refused`.
+            let _ = self.route(
+                core,
+                Command::Publish {
+                    topic: audience.topic.clone(),
+                    frame: frame.clone(),
+                    exclude,
+                },
+            );
+        }
+        audience.subscribers
+    }
+
+    /// Subscribers of `topic` across every core.
+    pub(crate) fn subscriber_count(&self, topic: &str) -> usize {
+        self.registry.count(topic)
+    }
+}
+
+/// The frame of `msg`, encoded once for every subscriber.
+fn encode_shared(msg: &Message) -> Bytes {
+    let mut out = Vec::with_capacity(msg.len() + 10);
+    let op = if msg.is_text() {
+        OpCode::Text
+    } else {
+        OpCode::Binary
+    };
+    encode_frame(&mut out, true, op, None, msg.as_bytes());
+    Bytes::from(out)
+}
