@@ -85,7 +85,7 @@ impl App {
     /// When `path` is malformed or conflicts with a WebSocket route already registered (the
     /// message names both patterns), as a misconfigured program should fail at start-up.
     pub fn ws<H: WebSocketHandler>(&mut self, path: &str, handler: H) -> &mut App {
-        if let Err(e) = self.ws.insert(path, WsRoute::new(handler)) {
+        if let Err(e) = self.ws.insert(path, WsRoute::new(path, handler)) {
             panic!("imphnen: cannot register WebSocket route: {e}");
         }
         self
@@ -148,7 +148,7 @@ impl App {
     {
         if let Err(e) = self
             .ws
-            .insert(path, WsRoute::with_upgrade(upgrade, handler))
+            .insert(path, WsRoute::with_upgrade(path, upgrade, handler))
         {
             panic!("imphnen: cannot register WebSocket route: {e}");
         }
@@ -321,6 +321,6 @@ impl Service for AppService {
         let Some(route) = self.ws.at(req.path()).map(|m| m.value.clone()) else {
             return Upgrade::Reject(Response::text("Not Found").with_status(404));
         };
-        route.upgrade(ws.clone(), req, self.ws.clone())
+        route.upgrade(ws.clone(), req)
     }
 }

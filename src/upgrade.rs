@@ -30,6 +30,7 @@ pub struct UpgradeRequest<'a> {
     request: &'a Request,
     params: Params<'a, 'a>,
     protocol: Option<String>,
+    keep_headers: bool,
 }
 
 impl<'a> UpgradeRequest<'a> {
@@ -38,6 +39,7 @@ impl<'a> UpgradeRequest<'a> {
             request,
             params,
             protocol: None,
+            keep_headers: false,
         }
     }
 
@@ -109,7 +111,16 @@ impl<'a> UpgradeRequest<'a> {
         self.protocol.as_deref()
     }
 
-    pub(crate) fn into_protocol(self) -> Option<String> {
-        self.protocol
+    /// Keeps the request's header fields for this connection's callbacks after the upgrade
+    /// (`ctx.header`, `ctx.headers`, the host in `ctx.url`). They cost their size on every open
+    /// connection, so they are not kept otherwise; copying the few a handler needs into the
+    /// connection's data costs less.
+    pub fn keep_headers(&mut self) {
+        self.keep_headers = true;
+    }
+
+    /// The subprotocol chosen and whether the headers are kept.
+    pub(crate) fn into_kept(self) -> (Option<String>, bool) {
+        (self.protocol, self.keep_headers)
     }
 }

@@ -5,6 +5,7 @@
 //! data its route's upgrade hook returned (`ctx.data`). Handler methods are async and run on the
 //! connection's core, so their futures need not be `Send`.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -95,7 +96,7 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
     /// A handler returned an error or panicked (after a panic the connection closes with 1011).
     fn error(&self, ctx: &WsCtx<D>, error: &HandlerError) -> impl Future<Output = ()> {
         let _ = ctx;
-        eprintln!("imphnen: WebSocket handler error: {error}");
+        tracing::error!(%error, "WebSocket handler error");
         async {}
     }
 
@@ -111,15 +112,26 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
 /// Everything a WebSocket handler knows about its connection: the guide's
 /// `ctx.ws`, `ctx.data`, `ctx.params`, `ctx.query`, `ctx.headers` and `ctx.url`.
 ///
+/// Route parameters, the query and the path are there in every callback. Header fields cost
+/// memory on every open connection (uWebSockets and Bun keep none after the upgrade), so they
+/// are kept only for connections whose upgrade hook asks for it with
+/// [`UpgradeRequest::keep_headers`](crate::UpgradeRequest::keep_headers); otherwise
+/// [`header`](Self::header) is `None` and [`headers`](Self::headers) is empty after the upgrade.
+/// A hook can also copy what it needs into `ctx.data`.
+///
 /// ```
 /// use imphnen::testing::TestServer;
 /// use imphnen::{App, Config, WsHandler};
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let mut app = App::new(Config::default());
-/// app.ws(
+/// app.ws_with(
 ///     "/room/:roomId",
-///     WsHandler::new().on_open(|ctx| {
+///     |req| {
+///         req.keep_headers(); // `ctx.header` in the callbacks below
+///         Ok(())
+///     },
+///     WsHandler::with_data().on_open(|ctx| {
 ///         let room = ctx.param("roomId").unwrap_or_default();
 ///         let user = ctx.query().get("user").unwrap_or_default();
 ///         let client = ctx.header("x-client-id").unwrap_or("anonymous");
@@ -141,15 +153,43 @@ pub struct WsCtx<D = ()> {
     /// What the route's upgrade hook returned for this connection (`()` without a hook).
     pub data: D,
     request: KeptRequest,
-    routes: Rc<Router<WsRoute>>,
+    route: Arc<RouteInfo>,
+}
+
+// With its reference counts, what every open connection's context costs (an allocation of 72
+// bytes for `D = ()`): see `Conn`'s size check in the engine.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<WsCtx>() <= 56);
+
+/// What all connections of one route share: its pattern (to find the parameters in a path),
+/// and its handler, type-erased so that the context does not depend on the handler's type.
+pub(crate) struct RouteInfo {
+    pattern: Box<str>,
+    params: Router<()>,
+    handler: Box<dyn Any + Send + Sync>,
+}
+
+impl RouteInfo {
+    fn new<H: Send + Sync + 'static>(pattern: &str, handler: H) -> RouteInfo {
+        let mut params = Router::new();
+        params
+            .insert(pattern, ())
+            .expect("the pattern was accepted by the app's router");
+        RouteInfo {
+            pattern: pattern.into(),
+            params,
+            handler: Box::new(handler),
+        }
+    }
 }
 
 impl<D> WsCtx<D> {
     /// The route parameters (`/room/:roomId` → `params().get("roomId")`), percent-decoded on
     /// access; `params().parse::<T>()` deserializes them into a struct.
     pub fn params(&self) -> Params<'_, '_> {
-        self.routes
-            .at(self.request.path())
+        self.route
+            .params
+            .at(self.path())
             .map(|m| m.params)
             .expect("the upgrade matched this route")
     }
@@ -164,30 +204,33 @@ impl<D> WsCtx<D> {
         Query::new(self.request.query().unwrap_or(""))
     }
 
-    /// The first value of request header `name` (case-insensitive).
+    /// The first value of request header `name` (case-insensitive), when the connection keeps
+    /// its headers (see above).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.request.header(name)
     }
 
-    /// The header fields of the upgrade request, in order, except the handshake's own
-    /// (`Upgrade`, `Connection`, `Sec-WebSocket-Key`, `-Version`, `-Extensions`), which the
-    /// engine consumed; the upgrade hook ([`UpgradeRequest`](crate::UpgradeRequest)) sees all.
+    /// The header fields of the upgrade request, in order, when the connection keeps them (see
+    /// above), except the handshake's own (`Upgrade`, `Connection`, `Sec-WebSocket-Key`,
+    /// `-Version`, `-Extensions`), which the engine consumed; the upgrade hook
+    /// ([`UpgradeRequest`](crate::UpgradeRequest)) sees all.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
         self.request.headers()
     }
 
-    /// The full URL the client connected to, e.g. `ws://localhost:3000/connect?token=abc`.
+    /// The URL the client connected to, e.g. `ws://localhost:3000/connect?token=abc`: the host
+    /// is the `Host` header when the connection keeps its headers, else `localhost`.
     pub fn url(&self) -> String {
         let host = self.request.header("host").unwrap_or("localhost");
         match self.request.query() {
-            Some(q) => format!("ws://{host}{}?{q}", self.request.path()),
-            None => format!("ws://{host}{}", self.request.path()),
+            Some(q) => format!("ws://{host}{}?{q}", self.path()),
+            None => format!("ws://{host}{}", self.path()),
         }
     }
 
     /// The request path (still percent-encoded).
     pub fn path(&self) -> &str {
-        self.request.path()
+        self.request.path(&self.route.pattern)
     }
 
     /// The peer's address.
@@ -212,13 +255,13 @@ impl<D> WsCtx<D> {
 pub(crate) struct WsRoute(Arc<dyn RouteUpgrade>);
 
 impl WsRoute {
-    /// A route without a hook: every valid upgrade is accepted with `()` as its data.
-    pub(crate) fn new<H: WebSocketHandler>(handler: H) -> WsRoute {
-        WsRoute::with_upgrade(|_: &mut UpgradeRequest<'_>| Ok(()), handler)
+    /// A route on `pattern` without a hook: every valid upgrade is accepted with `()`.
+    pub(crate) fn new<H: WebSocketHandler>(pattern: &str, handler: H) -> WsRoute {
+        WsRoute::with_upgrade(pattern, |_: &mut UpgradeRequest<'_>| Ok(()), handler)
     }
 
-    /// A route whose `hook` decides each upgrade.
-    pub(crate) fn with_upgrade<D, U, H>(hook: U, handler: H) -> WsRoute
+    /// A route on `pattern` whose `hook` decides each upgrade.
+    pub(crate) fn with_upgrade<D, U, H>(pattern: &str, hook: U, handler: H) -> WsRoute
     where
         D: 'static,
         U: Fn(&mut UpgradeRequest<'_>) -> Result<D, Response> + Send + Sync + 'static,
@@ -226,32 +269,27 @@ impl WsRoute {
     {
         WsRoute(Arc::new(Route {
             hook,
-            handler: Arc::new(handler),
-            data: PhantomData,
+            info: Arc::new(RouteInfo::new(pattern, handler)),
+            data: PhantomData::<fn() -> (D, H)>,
         }))
     }
 
     /// Runs the route's hook for `request`; on acceptance, the connection's session.
-    pub(crate) fn upgrade(
-        &self,
-        ws: WebSocket,
-        request: Request,
-        routes: Rc<Router<WsRoute>>,
-    ) -> Upgrade {
-        self.0.upgrade(ws, request, routes)
+    pub(crate) fn upgrade(&self, ws: WebSocket, request: Request) -> Upgrade {
+        self.0.upgrade(ws, request)
     }
 }
 
 trait RouteUpgrade: Send + Sync {
-    fn upgrade(&self, ws: WebSocket, request: Request, routes: Rc<Router<WsRoute>>) -> Upgrade;
+    fn upgrade(&self, ws: WebSocket, request: Request) -> Upgrade;
 }
 
 struct Route<D, U, H> {
     hook: U,
-    handler: Arc<H>,
-    /// `fn() -> D`: the route makes `D`s on the core and never holds one, so it stays
-    /// `Send + Sync` whatever `D` is.
-    data: PhantomData<fn() -> D>,
+    info: Arc<RouteInfo>,
+    /// `fn() -> (D, H)`: the route makes `D`s on the core and never holds one, so it stays
+    /// `Send + Sync` whatever `D` is; the handler (an `H`) is in `info`.
+    data: PhantomData<fn() -> (D, H)>,
 }
 
 impl<D, U, H> RouteUpgrade for Route<D, U, H>
@@ -260,15 +298,17 @@ where
     U: Fn(&mut UpgradeRequest<'_>) -> Result<D, Response> + Send + Sync + 'static,
     H: WebSocketHandler<D>,
 {
-    fn upgrade(&self, ws: WebSocket, request: Request, routes: Rc<Router<WsRoute>>) -> Upgrade {
+    fn upgrade(&self, ws: WebSocket, request: Request) -> Upgrade {
         let decided = {
-            let params = routes
+            let params = self
+                .info
+                .params
                 .at(request.path())
                 .map(|m| m.params)
                 .unwrap_or_default();
             let mut req = UpgradeRequest::new(&request, params);
             match catch_unwind(AssertUnwindSafe(|| (self.hook)(&mut req))) {
-                Ok(Ok(data)) => Ok((data, req.into_protocol())),
+                Ok(Ok(data)) => Ok((data, req.into_kept())),
                 Ok(Err(refusal)) => Err(refusal),
                 Err(panic) => {
                     let msg = panic
@@ -276,64 +316,80 @@ where
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_default();
-                    eprintln!("imphnen: WebSocket upgrade hook panicked: {msg}");
+                    tracing::error!(route = %self.info.pattern, panic = %msg,
+                        "WebSocket upgrade hook panicked; answering 500");
                     Err(Response::text("Internal Server Error").with_status(500))
                 }
             }
         };
-        let (data, protocol) = match decided {
+        let (data, (protocol, keep_headers)) = match decided {
             Ok(accepted) => accepted,
             Err(refusal) => return Upgrade::Reject(refusal),
         };
         let ctx = WsCtx {
             ws,
             data,
-            request: KeptRequest::new(&request, protocol.as_deref()),
-            routes,
+            request: KeptRequest::new(
+                &request,
+                &self.info.pattern,
+                protocol.as_deref(),
+                keep_headers,
+            ),
+            route: self.info.clone(),
         };
         Upgrade::Accept {
-            session: Rc::new(Session {
-                handler: self.handler.clone(),
+            session: Rc::new(Session::<D, H> {
                 ctx,
+                handler: PhantomData,
             }),
             protocol,
         }
     }
 }
 
-/// One connection of a route: the shared handler plus this connection's context.
+/// One connection of a route: its context; the route's handler is reached through it.
 struct Session<D, H> {
-    handler: Arc<H>,
     ctx: WsCtx<D>,
+    handler: PhantomData<fn() -> H>,
+}
+
+impl<D: 'static, H: WebSocketHandler<D>> Session<D, H> {
+    fn handler(&self) -> &H {
+        self.ctx
+            .route
+            .handler
+            .downcast_ref()
+            .expect("a route's sessions hold the route's handler type")
+    }
 }
 
 impl<D: 'static, H: WebSocketHandler<D>> WsSession for Session<D, H> {
     fn on_open(self: Rc<Self>) -> LocalFuture<HandlerResult> {
-        Box::pin(async move { self.handler.open(&self.ctx).await })
+        Box::pin(async move { self.handler().open(&self.ctx).await })
     }
 
     fn on_message(self: Rc<Self>, msg: Message) -> Call<HandlerResult> {
-        match self.handler.message_now(&self.ctx, msg) {
+        match self.handler().message_now(&self.ctx, msg) {
             Ok(result) => Call::Ready(result),
             Err(msg) => Call::Future(Box::pin(async move {
-                self.handler.message(&self.ctx, msg).await
+                self.handler().message(&self.ctx, msg).await
             })),
         }
     }
 
     fn on_close(self: Rc<Self>, code: u16, reason: String) -> LocalFuture<HandlerResult> {
-        Box::pin(async move { self.handler.close(&self.ctx, code, &reason).await })
+        Box::pin(async move { self.handler().close(&self.ctx, code, &reason).await })
     }
 
     fn on_error(self: Rc<Self>, error: HandlerError) -> LocalFuture<HandlerResult> {
         Box::pin(async move {
-            self.handler.error(&self.ctx, &error).await;
+            self.handler().error(&self.ctx, &error).await;
             Ok(())
         })
     }
 
     fn on_drain(self: Rc<Self>) -> LocalFuture<HandlerResult> {
-        Box::pin(async move { self.handler.drain(&self.ctx).await })
+        Box::pin(async move { self.handler().drain(&self.ctx).await })
     }
 }
 

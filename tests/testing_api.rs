@@ -27,9 +27,13 @@ fn app() -> App {
             Ok(())
         }),
     );
-    app.ws(
+    app.ws_with(
         "/connect",
-        WsHandler::new().on_open(|ctx| {
+        |req| {
+            req.keep_headers();
+            Ok(())
+        },
+        WsHandler::with_data().on_open(|ctx| {
             let token = ctx.query().get("token").map(|t| t.into_owned());
             let agent = ctx.header("x-client").unwrap_or("none").to_owned();
             ctx.ws.send(format!("{token:?} {agent}"));

@@ -1,6 +1,6 @@
 //! What `WsCtx` tells a handler about the upgrade request long after the handshake: route
-//! parameters, query, header fields, URL and remote address, read in `message` callbacks
-//! against requests sent by tokio-tungstenite.
+//! parameters, query, header fields (when the upgrade hook keeps them), URL and remote address,
+//! read in `message` callbacks against requests sent by tokio-tungstenite.
 
 use std::time::Duration;
 
@@ -14,28 +14,38 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const T: Duration = Duration::from_secs(10);
 
-/// `WS /room/:id?`: every message is answered with one line per fact the context gives.
+/// `WS /room/:id?` (headers kept by its upgrade hook) and `WS /bare/:id?` (nothing asked
+/// for): every message is answered with one line per fact the context gives.
 fn start() -> Server {
     let mut app = App::new(Config::default());
-    app.ws(
+    app.ws_with(
         "/room/:id?",
-        WsHandler::new().on_message(|ctx, _| {
-            let names: Vec<&str> = ctx.headers().map(|(n, _)| n).collect();
-            ctx.ws.send(format!(
-                "path={} id={:?} token={:?} x-a={:?} url={} \
-                 loopback={} names={}",
-                ctx.path(),
-                ctx.param("id").map(|c| c.into_owned()),
-                ctx.query().get("token").map(|c| c.into_owned()),
-                ctx.header("X-A"),
-                ctx.url(),
-                ctx.remote_addr().ip().is_loopback(),
-                names.join(",").to_ascii_lowercase(),
-            ));
+        |req| {
+            req.keep_headers();
             Ok(())
-        }),
+        },
+        facts(),
     );
+    app.ws("/bare/:id?", facts());
     app.listen("127.0.0.1:0").expect("listen")
+}
+
+fn facts<D: 'static>() -> WsHandler<D> {
+    WsHandler::with_data().on_message(|ctx, _| {
+        let names: Vec<&str> = ctx.headers().map(|(n, _)| n).collect();
+        ctx.ws.send(format!(
+            "path={} id={:?} token={:?} x-a={:?} url={} \
+                 loopback={} names={}",
+            ctx.path(),
+            ctx.param("id").map(|c| c.into_owned()),
+            ctx.query().get("token").map(|c| c.into_owned()),
+            ctx.header("X-A"),
+            ctx.url(),
+            ctx.remote_addr().ip().is_loopback(),
+            names.join(",").to_ascii_lowercase(),
+        ));
+        Ok(())
+    })
 }
 
 async fn ask(req: tokio_tungstenite::tungstenite::handshake::client::Request) -> String {
@@ -100,5 +110,25 @@ async fn an_absent_optional_parameter_and_query_read_as_none() {
         reply.starts_with("path=/room id=None token=None x-a=None "),
         "{reply}"
     );
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_kept_headers_params_and_query_remain_and_headers_are_gone() {
+    let server = start();
+    let mut req = format!("ws://{}/bare/7?token=t", server.local_addr())
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("x-a", HeaderValue::from_static("first"));
+    let reply = ask(req).await;
+    assert!(
+        reply.starts_with(
+            "path=/bare/7 id=Some(\"7\") token=Some(\"t\") x-a=None \
+             url=ws://localhost/bare/7?token=t loopback=true names="
+        ),
+        "{reply}"
+    );
+    assert!(reply.ends_with("names="), "no header is kept: {reply}");
     server.shutdown();
 }

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imphnen::{
-    App, BoxError, Config, Ctx, HandlerError, HandlerResult, Message, WebSocket, WebSocketHandler,
-    WsConfig, WsCtx, WsHandler,
+    App, BoxError, Config, Ctx, HandlerError, HandlerResult, Message, Response, UpgradeRequest,
+    WebSocket, WebSocketHandler, WsConfig, WsCtx, WsHandler,
 };
 use serde_json::{Map, Value, json};
 
@@ -51,10 +51,12 @@ pub fn app(workers: usize) -> App {
     app.ws("/room/:roomId", Room);
     app.ws("/users/:userId?", Users);
     app.ws("/connect", Connect);
-    app.ws("/info", Info);
+    // These two read header fields after the upgrade, which a connection keeps only when its
+    // upgrade hook asks for them.
+    app.ws_with("/info", keep_headers, Info);
     app.ws("/user/:userId", UserSessions::default());
     app.ws("/api", Api);
-    app.ws("/limited", Limited::default());
+    app.ws_with("/limited", keep_headers, Limited::default());
     app.ws("/robust", Robust);
 
     let rooms = Arc::new(Rooms::default());
@@ -149,6 +151,12 @@ impl WebSocketHandler for Connect {
 }
 
 // ---------------------------------------------------------------- WebSocket Context
+
+/// The upgrade hook of routes whose handlers read header fields after the upgrade.
+fn keep_headers(req: &mut UpgradeRequest<'_>) -> Result<(), Response> {
+    req.keep_headers();
+    Ok(())
+}
 
 /// Sends back what the context knows: params, query, url and the `x-client-id` header.
 struct Info;

@@ -169,7 +169,8 @@ impl QueuePool {
     pub(crate) fn take(&mut self) -> Box<SendQueue> {
         self.free.pop().unwrap_or_else(|| {
             Box::new(SendQueue {
-                own: Vec::with_capacity(4096),
+                // Most output is a frame or a response of a few hundred bytes; more grows it.
+                own: Vec::with_capacity(1024),
                 ..SendQueue::default()
             })
         })

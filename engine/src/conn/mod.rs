@@ -19,7 +19,7 @@ use imphnen_protocol::http::BodyDecoder;
 use imphnen_protocol::ws::Decoder;
 
 pub(crate) use output::Output;
-pub(crate) use slab::Slab;
+pub(crate) use slab::{RESERVED_SLOTS, Slab};
 
 use crate::Request;
 use crate::buf::HeldBytes;
@@ -44,9 +44,6 @@ pub(crate) struct Conn {
     pub(crate) output: Output,
     /// Core clock of the last byte received.
     pub(crate) last_rx: Millis,
-    /// Core clock when the kernel last took output bytes: an HTTP connection whose output makes
-    /// no progress for `keep_alive_timeout` belongs to a peer that stopped reading.
-    pub(crate) last_tx: Millis,
     pub(crate) flags: Flags,
     pub(crate) phase: Phase,
 }
@@ -54,7 +51,11 @@ pub(crate) struct Conn {
 // An idle connection's slot is most of what it costs (benches/README.md, "Idle memory"): a
 // field that grows it shows up here, not weeks later in a load test.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Conn>() <= 72);
+const _: () = assert!(std::mem::size_of::<Conn>() <= 56);
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Phase>() == std::mem::size_of::<WsConn>());
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Option<Conn>>() == std::mem::size_of::<Conn>());
 
 /// Connection flags.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -132,6 +133,9 @@ pub(crate) enum Phase {
 pub(crate) struct HttpConn {
     /// The peer's address, for each request (after an upgrade the handle keeps it).
     pub(crate) peer: SocketAddr,
+    /// Core clock when the kernel last took output bytes: an HTTP connection whose output
+    /// makes no progress for `keep_alive_timeout` belongs to a peer that stopped reading.
+    pub(crate) last_tx: Millis,
     /// Core clock when the first byte of the current, incomplete request arrived.
     pub(crate) request_started: Option<Millis>,
     /// A request whose head is parsed and whose body is still arriving.
@@ -164,8 +168,47 @@ pub(crate) struct WsConn {
     /// decoder is the same as a new one): an idle connection pays 8 bytes for it, not 72.
     pub(crate) decoder: Option<Box<Decoder>>,
     pub(crate) session: Rc<dyn WsSession>,
-    /// Our close frame went out: when, and with which code.
-    pub(crate) close_sent: Option<CloseSent>,
+    /// Whether our close frame went out (at `close_at`, with `close_code`). Three plain fields
+    /// instead of an `Option`: the enum's spare values hold the phase's tag, so a WebSocket's
+    /// state stays 32 bytes and the connection's slot 56.
+    closing: Closing,
+    close_code: u16,
+    close_at: Millis,
+}
+
+/// The close handshake from our side.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    NotSent,
+    Sent,
+}
+
+impl WsConn {
+    /// The state of a WebSocket that just opened, handled by `session`.
+    pub(crate) fn new(session: Rc<dyn WsSession>) -> WsConn {
+        WsConn {
+            decoder: None,
+            session,
+            closing: Closing::NotSent,
+            close_code: 0,
+            close_at: 0,
+        }
+    }
+
+    /// Our close frame, if it went out.
+    pub(crate) fn close_sent(&self) -> Option<CloseSent> {
+        (self.closing == Closing::Sent).then_some(CloseSent {
+            at: self.close_at,
+            code: self.close_code,
+        })
+    }
+
+    /// Our close frame went out at `at` with `code`.
+    pub(crate) fn set_close_sent(&mut self, at: Millis, code: u16) {
+        self.closing = Closing::Sent;
+        self.close_at = at;
+        self.close_code = code;
+    }
 }
 
 /// Our close frame, sent.
@@ -182,10 +225,10 @@ impl Conn {
             input: HeldBytes::default(),
             output: Output::default(),
             last_rx: now,
-            last_tx: now,
             flags: Flags::RECEIVING,
             phase: Phase::Http(Box::new(HttpConn {
                 peer,
+                last_tx: now,
                 request_started: None,
                 body: None,
                 in_flight: None,
@@ -198,6 +241,14 @@ impl Conn {
         match &mut self.phase {
             Phase::Ws(ws) => Some(ws),
             _ => None,
+        }
+    }
+
+    /// The kernel took output bytes at `now` (what an HTTP connection's keep-alive watches).
+    #[inline]
+    pub(crate) fn sent_at(&mut self, now: Millis) {
+        if let Phase::Http(h) = &mut self.phase {
+            h.last_tx = now;
         }
     }
 

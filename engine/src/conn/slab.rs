@@ -14,6 +14,12 @@ use crate::shared::command::MAX_SLOTS;
 use crate::shared::hub::Hub;
 use crate::shared::slots::{SlotCell, SlotTable};
 
+/// Slots reserved up front: the slab then starts as an allocation large enough for the
+/// allocator to map it on its own and to grow it in place (`mremap`), instead of leaving the
+/// smaller buffers of each doubling behind as holes in the heap (some 30 bytes per connection at
+/// 10,000, measured). Untouched, the reservation costs address space, not memory.
+pub(crate) const RESERVED_SLOTS: usize = 4096;
+
 /// The connection slots of one core.
 pub(crate) struct Slab {
     /// Keeps `cells` alive.
@@ -33,8 +39,8 @@ impl Slab {
         Slab {
             cells: &hub.cores[core as usize].slots,
             _hub: hub,
-            slots: Vec::new(),
-            generations: Vec::new(),
+            slots: Vec::with_capacity(RESERVED_SLOTS),
+            generations: Vec::with_capacity(RESERVED_SLOTS),
             free: Vec::new(),
             len: 0,
         }

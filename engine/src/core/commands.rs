@@ -106,7 +106,7 @@ impl<I: Io> State<I> {
         let t = token(to.index, to.generation);
         if let Some(c) = self.conns.conn(t)
             && let Phase::Ws(ws) = &c.phase
-            && ws.close_sent.is_none()
+            && ws.close_sent().is_none()
         {
             c.output.write(&mut self.queues, None, |out| {
                 super::encode_message(out, &msg)

@@ -71,7 +71,7 @@ fn send<I: Io>(
     match io.send(t, queue) {
         Sending::Done(queue) => {
             Output::finish_send(queue, cell, queues);
-            c.last_tx = now;
+            c.sent_at(now);
         }
         Sending::InFlight => c.flags.set(Flags::SENDING),
         Sending::Failed(error) => {
@@ -255,7 +255,7 @@ impl<I: Io> State<I> {
         );
         if let Some(c) = self.conns.conn(t) {
             c.flags.clear(Flags::SENDING);
-            c.last_tx = now;
+            c.sent_at(now);
         }
         self.mark_dirty(t);
     }

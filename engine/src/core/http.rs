@@ -199,11 +199,7 @@ impl<I: Io> State<I> {
             c.flags.set(Flags::CLOSE_AFTER_FLUSH);
             return;
         }
-        c.phase = Phase::Ws(WsConn {
-            decoder: None,
-            session: session.clone(),
-            close_sent: None,
-        });
+        c.phase = Phase::Ws(WsConn::new(session.clone()));
         c.output.start_counting(cell);
         cell.set_state(ReadyState::Open);
         self.mark_dirty(t);

@@ -53,6 +53,12 @@ use tasks::Tasks;
 
 pub(crate) use timers::tick_period;
 
+/// Buffers each pool keeps for reuse, and the largest it keeps. A turn that opens many
+/// connections at once draws many queues from the pool; what it keeps afterwards is memory every
+/// connection of the core shares, so the pool stays small.
+const POOLED: usize = 64;
+const POOLED_CAPACITY: usize = 64 << 10;
+
 /// Rounds of completions and requests per turn, when requests complete at once (a send the
 /// kernel took whole): the turn ends once nothing is queued, or after this many rounds.
 const ROUNDS_PER_TURN: usize = 8;
@@ -122,8 +128,8 @@ impl<D: Driver> Core<D> {
                 hub,
                 cfg,
                 service,
-                bytes: BytePool::new(256, 256 << 10),
-                queues: QueuePool::new(256, 256 << 10),
+                bytes: BytePool::new(POOLED, POOLED_CAPACITY),
+                queues: QueuePool::new(POOLED, POOLED_CAPACITY),
                 date: DateCache::new(SystemTime::now()),
                 delivery: Delivery::default(),
                 decoders: Vec::new(),

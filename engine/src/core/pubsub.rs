@@ -72,7 +72,7 @@ impl<I: Io> State<I> {
                 continue;
             };
             let Phase::Ws(ws) = &c.phase else { continue };
-            if ws.close_sent.is_some() {
+            if ws.close_sent().is_some() {
                 continue;
             }
             if cell.buffered() > limit {

@@ -52,7 +52,7 @@ impl<I: Io> State<I> {
             Phase::Draining { .. } | Phase::Closed => Due::Nothing,
             // The peer stopped reading our responses: neither a 408 nor a lingering close
             // could get past the unread output, so the connection just goes.
-            Phase::Http(_) if unsent && elapsed(now, c.last_tx) >= keep_alive => Due::End,
+            Phase::Http(h) if unsent && elapsed(now, h.last_tx) >= keep_alive => Due::End,
             Phase::Http(h) => match h.request_started {
                 Some(s) if !busy && elapsed(now, s) >= request_timeout => Due::Http(408),
                 None if !busy

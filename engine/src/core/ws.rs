@@ -8,7 +8,7 @@ use imphnen_protocol::ws::{CloseCode, CloseFrame, Decoder, encode_close, encode_
 
 use super::State;
 use super::tasks::{self, Finished, Polled};
-use crate::conn::{CloseSent, Flags, Millis, Phase, WsConn, elapsed};
+use crate::conn::{Flags, Millis, Phase, WsConn, elapsed};
 use crate::driver::{Io, Token, slot_of};
 use crate::proto::ws::WsEvent;
 use crate::service::{Call, HandlerError, HandlerResult, LocalFuture};
@@ -108,7 +108,7 @@ impl<I: Io> State<I> {
             return;
         };
         let Some(ws) = c.ws() else { return };
-        if ws.close_sent.is_some() {
+        if ws.close_sent().is_some() {
             return;
         }
         // Only codes an endpoint may send (RFC 6455 §7.4); anything else becomes 1000.
@@ -117,7 +117,7 @@ impl<I: Io> State<I> {
         } else {
             1000
         };
-        ws.close_sent = Some(CloseSent { at: now, code });
+        ws.set_close_sent(now, code);
         cell.set_state(ReadyState::Closing);
         let reason = truncate_reason(reason);
         c.output.write(&mut self.queues, Some(cell), |out| {
@@ -142,9 +142,9 @@ impl<I: Io> State<I> {
         };
         let Phase::Ws(ws) = &mut c.phase else { return };
         cell.set_state(ReadyState::Closing);
-        let answer = ws.close_sent.is_none();
+        let answer = ws.close_sent().is_none();
         if answer {
-            ws.close_sent = Some(CloseSent { at: now, code });
+            ws.set_close_sent(now, code);
         }
         let session = ws.session.clone();
         c.flags
@@ -172,12 +172,9 @@ impl<I: Io> State<I> {
         };
         let Phase::Ws(ws) = &mut c.phase else { return };
         cell.set_state(ReadyState::Closing);
-        let send = ws.close_sent.is_none();
+        let send = ws.close_sent().is_none();
         if send {
-            ws.close_sent = Some(CloseSent {
-                at: now,
-                code: code.0,
-            });
+            ws.set_close_sent(now, code.0);
         }
         let session = ws.session.clone();
         c.flags
@@ -217,7 +214,7 @@ impl<I: Io> State<I> {
             give_decoder(&mut self.decoders, ws.decoder.take());
         }
         let generation = slot_of(t).1;
-        let due = match ws.close_sent {
+        let due = match ws.close_sent() {
             Some(sent) if elapsed(now, sent.at) >= close_timeout => Due::End,
             Some(_) => Due::Nothing,
             None if cell.state(generation) == ReadyState::Closing => Due::Close,
@@ -254,10 +251,9 @@ impl<I: Io> State<I> {
                 self.delivery.unsubscribe(&topic, t);
             }
         }
+        let close_sent = ws.close_sent();
         let WsConn {
-            decoder,
-            session,
-            close_sent,
+            decoder, session, ..
         } = ws;
         give_decoder(&mut self.decoders, decoder);
         if !flags.has(Flags::CLOSE_NOTIFIED) {

@@ -109,7 +109,8 @@ impl EpollDriver {
         };
         let io = EpollIo {
             epoll,
-            socks: Vec::new(),
+            // See `RESERVED_SLOTS`.
+            socks: Vec::with_capacity(crate::conn::RESERVED_SLOTS * 2),
             queued: VecDeque::new(),
             stop_accepting: false,
         };

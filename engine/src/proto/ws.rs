@@ -42,11 +42,8 @@ pub(crate) fn read(
     io: &mut WsIo<'_>,
     input: &mut [u8],
 ) -> (usize, Option<WsEvent>) {
-    let WsConn {
-        decoder,
-        close_sent,
-        ..
-    } = ws;
+    let close_sent = ws.close_sent();
+    let WsConn { decoder, .. } = ws;
     let decoder = decoder.get_or_insert_with(|| {
         io.spares
             .pop()

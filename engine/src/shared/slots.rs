@@ -207,12 +207,23 @@ impl SlotTable {
     pub(crate) fn ensure(&self, slot: u32) -> &SlotCell {
         let (k, _) = locate(slot);
         if self.segments[k].load(Ordering::Acquire).is_null() {
-            let cells: Box<[SlotCell]> = (0..BASE << k).map(|_| SlotCell::default()).collect();
-            let seg = Box::into_raw(cells) as *mut SlotCell;
+            // Zeroed memory is a table of default cells (all atomics at 0), and its pages are
+            // only touched, and counted in RSS, as slots are used.
+            let layout = segment_layout(k);
+            // SAFETY: the layout has a non-zero size.
+            let seg = unsafe { std::alloc::alloc_zeroed(layout) } as *mut SlotCell;
+            if seg.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
             self.segments[k].store(seg, Ordering::Release);
         }
         self.get(slot).expect("the segment was just allocated")
     }
+}
+
+/// The allocation of segment `k`: `BASE << k` cells.
+fn segment_layout(k: usize) -> std::alloc::Layout {
+    std::alloc::Layout::array::<SlotCell>(BASE << k).expect("a segment's size fits")
 }
 
 impl Drop for SlotTable {
@@ -220,8 +231,8 @@ impl Drop for SlotTable {
         for (k, seg) in self.segments.iter_mut().enumerate() {
             let seg = *seg.get_mut();
             if !seg.is_null() {
-                // SAFETY: allocated in `ensure` as a boxed slice of exactly `BASE << k` cells.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(seg, BASE << k)) });
+                // SAFETY: allocated in `ensure` with this very layout; cells need no drop.
+                unsafe { std::alloc::dealloc(seg.cast(), segment_layout(k)) };
             }
         }
     }
