@@ -42,6 +42,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 stage "cargo test"
 cargo test --workspace
 
+# The engine's own tests again, on the memory driver (in-process pipes, no sockets on the
+# server; tests of TCP itself skip there). Same binaries: nothing is rebuilt.
+stage "engine tests on the memory driver"
+IMPHNEN_DRIVER=memory cargo test -p imphnen --test engine_ws --test engine_http \
+  --test engine_lifecycle --test engine_backpressure --test mailbox --test pubsub
+
 # ---------------------------------------------------------------- conformance
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }

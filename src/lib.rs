@@ -91,9 +91,9 @@ mod ws;
 pub use app::{App, ListenAddr};
 pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
 pub use imphnen_engine::{
-    BoxError, Call, CloseCode, Config, HandlerError, HandlerResult, HttpConfig, HttpLimits,
-    Message, Publisher, ReadyState, Request, Response, SendStatus, Server, ServerHandle, WebSocket,
-    WsConfig,
+    BoxError, Call, CloseCode, Config, DriverKind, HandlerError, HandlerResult, HttpConfig,
+    HttpLimits, Message, Publisher, ReadyState, Request, Response, SendStatus, Server,
+    ServerHandle, WebSocket, WsConfig, memory,
 };
 pub use imphnen_router::{Params, Query};
 pub use upgrade::UpgradeRequest;

@@ -5,7 +5,7 @@ mod engine_support;
 
 use std::time::{Duration, Instant};
 
-use engine_support::{frame, read_frame, ws_connect};
+use engine_support::{frame, read_frame, ws_connect_tcp};
 use imphnen::{App, Config, WsHandler};
 use socket2::SockRef;
 
@@ -31,13 +31,13 @@ fn a_peer_resetting_while_the_server_writes_does_not_take_its_core_down() {
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut resets = 0;
     while Instant::now() < deadline && resets < 200 {
-        let raw = ws_connect(addr, "/echo");
+        let raw = ws_connect_tcp(addr, "/echo");
         let mut raw = raw;
         for _ in 0..8 {
             raw.send(&frame(0x2, &[7u8; 8 << 10], Some([1, 2, 3, 4])));
         }
         // SO_LINGER 0: close() sends RST at once, with the server mid-write.
-        SockRef::from(&raw.stream)
+        SockRef::from(raw.stream.tcp())
             .set_linger(Some(Duration::ZERO))
             .unwrap();
         drop(raw);
@@ -45,7 +45,7 @@ fn a_peer_resetting_while_the_server_writes_does_not_take_its_core_down() {
     }
 
     // The core still serves.
-    let mut raw = ws_connect(addr, "/echo");
+    let mut raw = ws_connect_tcp(addr, "/echo");
     raw.send(&frame(0x1, b"still here", Some([9, 8, 7, 6])));
     let (opcode, payload) = read_frame(&mut raw).expect("an echo after the resets");
     assert_eq!((opcode, &payload[..]), (0x1, &b"still here"[..]));

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine_support::{frame, read_frame, ws_connect};
+use engine_support::{frame, read_frame, ws_connect_tcp};
 use imphnen::{App, Config, WsHandler};
 
 const CHILD: &str = "IMPHNEN_FD_EXHAUSTION_SERVER";
@@ -55,7 +55,12 @@ fn serve() -> ! {
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the command name (which is in parentheses and may hold spaces).
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     // SAFETY: plain libc call.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
@@ -126,7 +131,7 @@ fn out_of_descriptors_the_server_pauses_accepting_and_recovers() {
     let mut echoed = false;
     while !echoed && recovered.elapsed() < Duration::from_secs(2) {
         let attempt = std::panic::catch_unwind(|| {
-            let mut raw = ws_connect(addr, "/echo");
+            let mut raw = ws_connect_tcp(addr, "/echo");
             raw.send(&frame(0x1, b"back", Some([1, 2, 3, 4])));
             read_frame(&mut raw)
         });

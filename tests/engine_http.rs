@@ -40,7 +40,7 @@ fn start() -> Server {
 #[test]
 fn keep_alive_serves_several_requests_on_one_connection() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     for (path, body) in [("/a", "A"), ("/b", "B"), ("/c", "C")] {
         c.send(&get(path));
         let r = c.response(false);
@@ -55,7 +55,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     let mut all = Vec::new();
     for path in ["/c", "/a", "/b", "/a"] {
         all.extend_from_slice(&get(path));
@@ -72,7 +72,7 @@ fn pipelined_requests_are_answered_in_order() {
 #[test]
 fn async_handler_keeps_pipelined_responses_in_order() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     let mut all = Vec::new();
     for path in ["/slow", "/a", "/slow", "/b"] {
         all.extend_from_slice(&get(path));
@@ -88,7 +88,7 @@ fn async_handler_keeps_pipelined_responses_in_order() {
 #[test]
 fn chunked_post_body_reaches_the_handler_intact() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     // Chunks in separate writes, one split inside its size line, one with an extension.
     c.send(b"5\r\nhello\r\n");
@@ -110,7 +110,7 @@ fn chunked_post_body_reaches_the_handler_intact() {
 #[test]
 fn content_length_body_split_across_writes_reaches_the_handler() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
     std::thread::sleep(Duration::from_millis(20));
     c.send(b"56789");
@@ -122,7 +122,7 @@ fn content_length_body_split_across_writes_reaches_the_handler() {
 #[test]
 fn unknown_path_is_404() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(&get("/nowhere"));
     assert_eq!(c.response(false).status, 404);
     drop(c);
@@ -132,7 +132,7 @@ fn unknown_path_is_404() {
 #[test]
 fn wrong_method_is_405_with_allow() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(b"DELETE /a HTTP/1.1\r\nHost: t\r\n\r\n");
     let r = c.response(false);
     assert_eq!(r.status, 405);
@@ -145,7 +145,7 @@ fn wrong_method_is_405_with_allow() {
 #[test]
 fn oversized_request_head_is_431() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     let big = "x".repeat(HttpLimits::DEFAULT_MAX_HEAD_SIZE + 1024);
     c.send(format!("GET /a HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes());
     assert_eq!(c.response(false).status, 431);
@@ -157,7 +157,7 @@ fn oversized_request_head_is_431() {
 #[test]
 fn http11_request_without_host_is_400() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(b"GET /a HTTP/1.1\r\n\r\n");
     assert_eq!(c.response(false).status, 400);
     drop(c);
@@ -167,7 +167,7 @@ fn http11_request_without_host_is_400() {
 #[test]
 fn websocket_route_without_upgrade_is_426() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(&get("/ws"));
     assert_eq!(c.response(false).status, 426);
     drop(c);
@@ -177,7 +177,7 @@ fn websocket_route_without_upgrade_is_426() {
 #[test]
 fn http10_without_keep_alive_closes_after_the_response() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(b"GET /a HTTP/1.0\r\n\r\n");
     let r = c.response(false);
     assert_eq!(r.status, 200);
@@ -190,7 +190,7 @@ fn http10_without_keep_alive_closes_after_the_response() {
 #[test]
 fn connection_close_is_honoured() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     // A second pipelined request after `Connection: close` must not be answered.
     let mut both = b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_vec();
     both.extend_from_slice(&get("/b"));
@@ -206,7 +206,7 @@ fn connection_close_is_honoured() {
 #[test]
 fn head_gets_headers_only() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     let mut both = b"HEAD /a HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
     both.extend_from_slice(&get("/b"));
     c.send(&both);
@@ -224,7 +224,7 @@ fn head_gets_headers_only() {
 #[test]
 fn expect_100_continue_gets_the_interim_response_before_the_body() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
     let interim = c.response(true);
     assert_eq!(interim.status, 100);
@@ -239,7 +239,7 @@ fn expect_100_continue_gets_the_interim_response_before_the_body() {
 #[test]
 fn handler_returning_err_is_500() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(&get("/fail"));
     assert_eq!(c.response(false).status, 500);
     // The connection is still usable.
@@ -252,10 +252,10 @@ fn handler_returning_err_is_500() {
 #[test]
 fn panicking_handler_is_500_and_the_server_keeps_serving() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(&get("/panic"));
     assert_eq!(c.response(false).status, 500);
-    let mut other = Raw::connect(server.local_addr());
+    let mut other = Raw::to(&server);
     other.send(&get("/b"));
     assert_eq!(other.response(false).text(), "B");
     drop((c, other));
@@ -265,9 +265,9 @@ fn panicking_handler_is_500_and_the_server_keeps_serving() {
 #[test]
 fn half_closed_client_still_gets_its_response() {
     let server = start();
-    let mut c = Raw::connect(server.local_addr());
+    let mut c = Raw::to(&server);
     c.send(&get("/slow"));
-    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    c.stream.shutdown_write();
     let r = c.response(false);
     assert_eq!(r.text(), "slow");
     assert!(c.closed_by_server());

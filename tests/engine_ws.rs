@@ -6,15 +6,11 @@ mod engine_support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine_support::{frame, read_close, read_frame, ws_connect};
+use engine_support::{Raw, Ws, frame, read_close, read_frame, tungstenite, ws_connect};
 use futures_util::{SinkExt, StreamExt};
 use imphnen::{App, Config, HandlerError, Server, WsConfig, WsHandler};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as TMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const T: Duration = Duration::from_secs(5);
 const MAX_PAYLOAD: usize = 1024;
@@ -68,8 +64,7 @@ fn default_ws() -> WsConfig {
 }
 
 async fn connect(server: &Server) -> Ws {
-    let url = format!("ws://{}/echo", server.local_addr());
-    let (mut ws, resp) = timeout(T, connect_async(url))
+    let (mut ws, resp) = timeout(T, tungstenite(server, "/echo"))
         .await
         .expect("handshake timed out")
         .expect("handshake");
@@ -142,7 +137,7 @@ async fn close_with_code_and_reason_reaches_the_client() {
 fn close_handler_gets_our_code_when_the_peer_drops_tcp_without_answering() {
     let seen = Seen::default();
     let server = start(default_ws(), &seen);
-    let mut raw = ws_connect(server.local_addr(), "/echo");
+    let mut raw = ws_connect(&server, "/echo");
     raw.send(&frame(0x1, b"bye", Some([5, 6, 7, 8])));
     assert_eq!(read_close(&mut raw), 4000);
     drop(raw); // FIN, no close frame
@@ -211,7 +206,7 @@ async fn oversize_message_closes_with_1009() {
 #[tokio::test]
 async fn oversize_fragmented_message_closes_with_1009() {
     let server = start(default_ws(), &Seen::default());
-    let mut raw = ws_connect(server.local_addr(), "/echo");
+    let mut raw = ws_connect(&server, "/echo");
     let key = Some([1, 2, 3, 4]);
     // Two fragments, each within the limit, together one byte over it.
     let mut first = frame(0x2, &vec![0u8; MAX_PAYLOAD / 2], key);
@@ -227,7 +222,7 @@ async fn oversize_fragmented_message_closes_with_1009() {
 #[test]
 fn unmasked_client_frame_closes_with_1002() {
     let server = start(default_ws(), &Seen::default());
-    let mut raw = ws_connect(server.local_addr(), "/echo");
+    let mut raw = ws_connect(&server, "/echo");
     raw.send(&frame(0x1, b"no mask", None));
     assert_eq!(read_close(&mut raw), 1002);
     assert!(raw.closed_by_server());
@@ -238,7 +233,7 @@ fn unmasked_client_frame_closes_with_1002() {
 #[test]
 fn invalid_utf8_text_closes_with_1007() {
     let server = start(default_ws(), &Seen::default());
-    let mut raw = ws_connect(server.local_addr(), "/echo");
+    let mut raw = ws_connect(&server, "/echo");
     raw.send(&frame(0x1, &[b'o', b'k', 0xC3, 0x28], Some([9, 8, 7, 6])));
     assert_eq!(read_close(&mut raw), 1007);
     drop(raw);
@@ -248,7 +243,7 @@ fn invalid_utf8_text_closes_with_1007() {
 #[test]
 fn fragmented_text_message_is_delivered_whole() {
     let server = start(default_ws(), &Seen::default());
-    let mut raw = ws_connect(server.local_addr(), "/echo");
+    let mut raw = ws_connect(&server, "/echo");
     assert_eq!(read_frame(&mut raw), Some((0x1, b"Welcome!".to_vec())));
     let mut first = frame(0x1, "Hé".as_bytes(), Some([1, 1, 1, 1]));
     first[0] &= 0x7F;
@@ -271,7 +266,7 @@ fn fragmented_text_message_is_delivered_whole() {
 #[test]
 fn messages_paused_past_a_second_mid_frame_and_between_fragments_arrive_whole() {
     let server = start(default_ws(), &Seen::default());
-    let mut raw = ws_connect(server.local_addr(), "/echo");
+    let mut raw = ws_connect(&server, "/echo");
     assert_eq!(read_frame(&mut raw), Some((0x1, b"Welcome!".to_vec())));
     let pause = Duration::from_millis(1500);
 
@@ -341,7 +336,7 @@ fn idle_timeout_closes_a_silent_connection_with_1001() {
         &Seen::default(),
     );
     let started = std::time::Instant::now();
-    let mut raw = ws_connect(server.local_addr(), "/echo");
+    let mut raw = ws_connect(&server, "/echo");
     assert_eq!(read_close(&mut raw), 1001);
     let after = started.elapsed();
     assert!(
@@ -383,8 +378,11 @@ async fn client_answering_idle_pings_stays_open_past_the_idle_timeout() {
 #[test]
 fn upgrade_to_an_unknown_path_is_refused_with_404() {
     let server = start(default_ws(), &Seen::default());
-    let client = imphnen::testing::TestClient::connect(server.local_addr(), "/nowhere", &[]);
-    let err = client.expect_err("no route");
-    assert!(err.to_string().contains("404"), "{err}");
+    let mut raw = Raw::to(&server);
+    raw.send(
+        b"GET /nowhere HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert_eq!(raw.response(false).status, 404);
     server.shutdown();
 }

@@ -28,7 +28,7 @@ fn sends_from_many_threads_all_arrive_in_order_per_sender() {
         }),
     );
     let server = app.listen("127.0.0.1:0").expect("listen");
-    let mut raw = ws_connect(server.local_addr(), "/sink");
+    let mut raw = ws_connect(&server, "/sink");
     raw.send(&frame(0x1, b"hi", Some([1, 2, 3, 4])));
     let deadline = Instant::now() + Duration::from_secs(5);
     let ws = loop {

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use imphnen::{App, Config, Ctx, Publisher, SendStatus, Server, WsConfig, WsHandler};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as TMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use engine_support::{Transport, Ws, transport, tungstenite, tungstenite_with, url};
 
 /// How long any single step may take.
 const T: Duration = Duration::from_secs(10);
@@ -151,8 +150,7 @@ fn start(ws: WsConfig, counters: &Counters) -> Server {
 }
 
 async fn connect(server: &Server, path: &str) -> Ws {
-    let url = format!("ws://{}{path}", server.local_addr());
-    let (ws, resp) = timeout(T, connect_async(url))
+    let (ws, resp) = timeout(T, tungstenite(server, path))
         .await
         .expect("handshake timed out")
         .expect("handshake");
@@ -191,7 +189,7 @@ async fn until(what: &str, f: impl Fn() -> bool) {
 
 /// `POST path` with `body` over a fresh connection; returns the response body.
 async fn post(server: &Server, path: &str, body: &str) -> String {
-    let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut tcp = transport(server).await;
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -426,10 +424,16 @@ async fn a_burst_over_the_limit_in_one_turn_reaches_a_reading_subscriber() {
 }
 
 /// A raw WebSocket client with a tiny receive buffer that never reads until told to.
-async fn stalled_subscriber(server: &Server, path: &str) -> TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut tcp = socket.connect(server.local_addr()).await.unwrap();
+async fn stalled_subscriber(server: &Server, path: &str) -> Transport {
+    let mut tcp = match server.memory_net() {
+        // A pipe holds what a socket buffer would (256 KiB) and then stops taking more.
+        Some(_) => transport(server).await,
+        None => {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            Transport::Tcp(socket.connect(server.local_addr()).await.unwrap())
+        }
+    };
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -447,7 +451,7 @@ async fn stalled_subscriber(server: &Server, path: &str) -> TcpStream {
 }
 
 /// Reads server frames until none arrives for `quiet`; returns the text payloads.
-async fn read_frames_until_quiet(tcp: &mut TcpStream, quiet: Duration) -> Vec<Vec<u8>> {
+async fn read_frames_until_quiet(tcp: &mut Transport, quiet: Duration) -> Vec<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 << 10];
     let mut frames = Vec::new();
@@ -671,8 +675,14 @@ fn describe(ctx: &imphnen::WsCtx<Session>) -> imphnen::HandlerResult {
 async fn upgrade_hook_rejects_with_401_and_the_client_sees_401() {
     let server = start_hooked();
     for path in ["/auth/lobby", "/auth/lobby?token=wrong"] {
-        let url = format!("ws://{}{path}", server.local_addr());
-        match timeout(T, connect_async(url)).await.unwrap() {
+        let url = url(&server, path);
+        match timeout(
+            T,
+            tungstenite_with(&server, url.into_client_request().unwrap()),
+        )
+        .await
+        .unwrap()
+        {
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
                 assert_eq!(resp.status(), 401);
                 assert_eq!(resp.body().as_deref(), Some(&b"Unauthorized"[..]));
@@ -685,13 +695,15 @@ async fn upgrade_hook_rejects_with_401_and_the_client_sees_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_hook_data_reaches_every_handler() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let server = start_hooked();
-    let url = format!("ws://{}/auth/lobby?token=user-alice", server.local_addr());
+    let url = url(&server, "/auth/lobby?token=user-alice");
     let mut req = url.into_client_request().unwrap();
     req.headers_mut()
         .insert("x-client", "integration-test".parse().unwrap());
-    let (mut ws, _) = timeout(T, connect_async(req)).await.unwrap().unwrap();
+    let (mut ws, _) = timeout(T, tungstenite_with(&server, req))
+        .await
+        .unwrap()
+        .unwrap();
     let expected = "alice in lobby via integration-test loopback=true protocol=-";
     assert_eq!(next_text(&mut ws).await, expected);
     ws.send(TMessage::text("again")).await.unwrap();
@@ -701,15 +713,17 @@ async fn upgrade_hook_data_reaches_every_handler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_hook_selects_an_offered_subprotocol() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let server = start_hooked();
-    let url = format!("ws://{}/auth/r1?token=user-bob", server.local_addr());
+    let url = url(&server, "/auth/r1?token=user-bob");
     let mut req = url.into_client_request().unwrap();
     // No space after the comma: tungstenite 0.24 compares the answer with the untrimmed
     // pieces of its own header (the server trims, as RFC 9110's list syntax allows).
     req.headers_mut()
         .insert("sec-websocket-protocol", "v1,v2".parse().unwrap());
-    let (mut ws, resp) = timeout(T, connect_async(req)).await.unwrap().unwrap();
+    let (mut ws, resp) = timeout(T, tungstenite_with(&server, req))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         resp.headers()
             .get("sec-websocket-protocol")
@@ -726,13 +740,25 @@ async fn upgrade_hook_selects_an_offered_subprotocol() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_upgrade_hook_refuses_with_500_and_the_server_stays_up() {
     let server = start_hooked();
-    let url = format!("ws://{}/auth/x?token=panic", server.local_addr());
-    match timeout(T, connect_async(url)).await.unwrap() {
+    let first = url(&server, "/auth/x?token=panic");
+    match timeout(
+        T,
+        tungstenite_with(&server, first.into_client_request().unwrap()),
+    )
+    .await
+    .unwrap()
+    {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 500),
         other => panic!("expected a 500, got {other:?}"),
     }
-    let url = format!("ws://{}/auth/x?token=user-carol", server.local_addr());
-    let (mut ws, _) = timeout(T, connect_async(url)).await.unwrap().unwrap();
+    let second = url(&server, "/auth/x?token=user-carol");
+    let (mut ws, _) = timeout(
+        T,
+        tungstenite_with(&server, second.into_client_request().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(next_text(&mut ws).await.starts_with("carol in x"));
     server.shutdown();
 }

@@ -22,8 +22,9 @@ pub(crate) const MAX_TIMEOUT_MS: u32 = i32::MAX as u32;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum DriverKind {
-    /// The best driver this machine allows. `IMPHNEN_DRIVER=epoll` (or another name below) in
-    /// the environment picks one instead, so a test suite or a deployment can switch without a
+    /// The best driver this machine allows. `IMPHNEN_DRIVER=epoll` (or `memory`, with a network
+    /// of the server's own, [`Server::memory_net`](crate::Server::memory_net)) in the
+    /// environment picks one instead, so a test suite or a deployment can switch without a
     /// rebuild.
     #[default]
     Auto,
@@ -40,6 +41,9 @@ impl DriverKind {
         match self {
             DriverKind::Auto => match std::env::var("IMPHNEN_DRIVER").as_deref() {
                 Ok("epoll") | Err(_) => DriverKind::Epoll,
+                // A network of its own: the server's clients connect through
+                // `Server::memory_net` (a test suite run on the memory driver).
+                Ok("memory") => DriverKind::Memory(MemoryNet::new()),
                 Ok(other) => {
                     tracing::warn!(driver = other, "unknown IMPHNEN_DRIVER; using epoll");
                     DriverKind::Epoll

@@ -135,6 +135,14 @@ impl Server {
         &self.driver
     }
 
+    /// The network clients reach the server through, on the memory driver.
+    pub fn memory_net(&self) -> Option<&crate::memory::MemoryNet> {
+        match &self.driver {
+            DriverKind::Memory(net) => Some(net),
+            _ => None,
+        }
+    }
+
     /// Graceful shutdown: stop accepting; close every WebSocket with 1001 after its queued
     /// messages; let in-flight HTTP requests finish; then join the cores. Connections still open
     /// after `Config::shutdown_timeout` are closed. Must not be called from a handler (it waits

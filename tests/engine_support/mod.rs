@@ -1,18 +1,228 @@
-//! Raw-TCP helpers shared by the `engine_*` tests: an HTTP/1.1 response reader and a minimal
-//! WebSocket handshake, written against the RFCs rather than against our own protocol crate, so
-//! the engine is checked by an independent peer.
+//! Helpers shared by the `engine_*` tests: an HTTP/1.1 response reader, a minimal WebSocket
+//! handshake and frame codec written against the RFCs rather than against our own protocol
+//! crate (so the engine is checked by an independent peer), and the client side of either
+//! transport a server may run on: TCP, or the memory driver's pipes when the suite runs with
+//! `IMPHNEN_DRIVER=memory` (same tests, same assertions, no sockets on the server).
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use imphnen::Server;
+use imphnen::memory::MemoryStream;
 
 /// How long any single receive may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A blocking TCP connection with a read timeout, keeping bytes read past one response.
+/// `true` when this run is the memory-driver run of the suite (`IMPHNEN_DRIVER=memory`).
+pub fn memory_suite() -> bool {
+    std::env::var("IMPHNEN_DRIVER").as_deref() == Ok("memory")
+}
+
+/// `true` when `server` runs on the memory driver (tests of TCP itself are skipped there).
+pub fn on_memory(server: &Server) -> bool {
+    server.memory_net().is_some()
+}
+
+/// A blocking client connection: TCP, or a memory pipe.
+pub enum Stream {
+    Tcp(TcpStream),
+    Memory(MemoryStream),
+}
+
+impl Stream {
+    /// A connection to `server`, by whichever transport it serves.
+    pub fn to(server: &Server) -> Stream {
+        match server.memory_net() {
+            Some(net) => Stream::Memory(net.connect().expect("connect")),
+            None => Stream::Tcp(TcpStream::connect(server.local_addr()).expect("connect")),
+        }
+    }
+
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(timeout).unwrap(),
+            Stream::Memory(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    /// Sends FIN.
+    pub fn shutdown_write(&self) {
+        match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write).unwrap(),
+            Stream::Memory(s) => s.shutdown_write(),
+        }
+    }
+
+    /// Writes what the transport takes now; `WouldBlock` when it takes nothing.
+    pub fn write_nonblocking(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => {
+                s.set_nonblocking(true)?;
+                s.write(buf)
+            }
+            Stream::Memory(s) => s.try_write(buf),
+        }
+    }
+
+    /// The TCP stream (tests of TCP behaviour).
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Memory(_) => panic!("not a TCP connection"),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Memory(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Memory(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An async client connection for tokio-tungstenite: TCP, or a memory pipe driven through
+/// its non-blocking calls and change notifications.
+#[derive(Debug)]
+pub enum Transport {
+    Tcp(tokio::net::TcpStream),
+    Memory(MemoryStream),
+}
+
+impl tokio::io::AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Memory(s) => {
+                // Registered first: a change between the two calls still wakes us.
+                s.poll_changed(cx.waker());
+                match s.try_read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        Poll::Ready(Ok(()))
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Memory(s) => {
+                s.poll_changed(cx.waker());
+                match s.try_write(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                    r => Poll::Ready(r),
+                }
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Transport::Memory(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Memory(s) => {
+                s.shutdown_write();
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+/// An async connection to `server` (TCP, or a memory pipe).
+pub async fn transport(server: &Server) -> Transport {
+    match server.memory_net() {
+        Some(net) => Transport::Memory(net.connect().expect("connect")),
+        None => Transport::Tcp(
+            tokio::net::TcpStream::connect(server.local_addr())
+                .await
+                .expect("connect"),
+        ),
+    }
+}
+
+/// A tokio-tungstenite client.
+pub type Ws = tokio_tungstenite::WebSocketStream<Transport>;
+
+/// The URL of `path` on `server` (its address, or `memory` on the memory driver).
+pub fn url(server: &Server, path: &str) -> String {
+    match server.memory_net() {
+        Some(_) => format!("ws://memory{path}"),
+        None => format!("ws://{}{path}", server.local_addr()),
+    }
+}
+
+/// Opens a tokio-tungstenite client on `path` with the handshake `request` made from
+/// [`url`] (headers may be added to it); fails as the handshake does.
+pub async fn tungstenite_with(
+    server: &Server,
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> Result<
+    (
+        Ws,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    tokio_tungstenite::client_async(request, transport(server).await).await
+}
+
+/// Opens a tokio-tungstenite client on `path`; fails as the handshake does.
+pub async fn tungstenite(
+    server: &Server,
+    path: &str,
+) -> Result<
+    (
+        Ws,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    tungstenite_with(server, url(server, path).into_client_request()?).await
+}
+
+/// A blocking connection with a read timeout, keeping bytes read past one response.
 pub struct Raw {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub buf: Vec<u8>,
 }
 
@@ -38,10 +248,24 @@ impl Resp {
 }
 
 impl Raw {
+    /// A TCP connection to `addr` (tests of TCP and of addresses).
     pub fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
+        Raw {
+            stream: Stream::Tcp(stream),
+            buf: Vec::new(),
+        }
+    }
+
+    /// A connection to `server` by whichever transport it serves.
+    pub fn to(server: &Server) -> Raw {
+        let mut stream = Stream::to(server);
+        stream.set_read_timeout(Some(TIMEOUT));
+        if let Stream::Tcp(s) = &stream {
+            s.set_nodelay(true).unwrap();
+        }
         Raw {
             stream,
             buf: Vec::new(),
@@ -184,8 +408,16 @@ pub fn get(path: &str) -> Vec<u8> {
 
 /// Opens a WebSocket by hand (fixed RFC 6455 §1.3 sample key) and returns the connection with
 /// any frames that followed the 101 left in `buf`.
-pub fn ws_connect(addr: SocketAddr, path: &str) -> Raw {
-    let mut raw = Raw::connect(addr);
+pub fn ws_connect(server: &Server, path: &str) -> Raw {
+    ws_handshake(Raw::to(server), path)
+}
+
+/// [`ws_connect`] over TCP to `addr`.
+pub fn ws_connect_tcp(addr: SocketAddr, path: &str) -> Raw {
+    ws_handshake(Raw::connect(addr), path)
+}
+
+fn ws_handshake(mut raw: Raw, path: &str) -> Raw {
     raw.send(
         format!(
             "GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

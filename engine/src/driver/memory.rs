@@ -21,6 +21,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::{Completion, Driver, FdWaiter, Io, Sending, Token, slot_of};
@@ -161,11 +162,22 @@ struct PipeState {
     token: Option<Token>,
     /// In the door's list of pipes with news already.
     listed: bool,
+    /// Async clients waiting for the pipe to change (`MemoryStream::poll_changed`): a reader
+    /// and a writer may wait at once.
+    client_wakers: Vec<Waker>,
 }
 
 impl Pipe {
     fn state(&self) -> MutexGuard<'_, PipeState> {
         lock(&self.state)
+    }
+
+    /// Tells a waiting client that the pipe changed (bytes or room for it, a FIN, a close).
+    fn changed(&self, st: &mut PipeState) {
+        self.changed.notify_all();
+        for w in st.client_wakers.drain(..) {
+            w.wake();
+        }
     }
 
     /// Tells the core that something changed (client wrote, read, half-closed or went away).
@@ -207,6 +219,24 @@ impl MemoryStream {
     /// The address the server sees for this client.
     pub fn local_addr(&self) -> SocketAddr {
         self.pipe.client_addr
+    }
+
+    /// Writes what fits without waiting; `WouldBlock` when the pipe is full.
+    pub fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut st = self.pipe.state();
+        match write_client(&self.pipe, &mut st, buf) {
+            Some(r) => r,
+            None => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Has `waker` woken at the pipe's next change (for an async client built on
+    /// [`try_read`](Self::try_read) and [`try_write`](Self::try_write)).
+    pub fn poll_changed(&self, waker: &Waker) {
+        let mut st = self.pipe.state();
+        if !st.client_wakers.iter().any(|w| w.will_wake(waker)) {
+            st.client_wakers.push(waker.clone());
+        }
     }
 
     /// Reads whatever is there without waiting: `Ok(0)` means the server closed its side;
@@ -251,23 +281,31 @@ impl Read for MemoryStream {
     }
 }
 
+/// Moves what fits of `buf` into the pipe; `None` when the client must wait for room.
+fn write_client(pipe: &Arc<Pipe>, st: &mut PipeState, buf: &[u8]) -> Option<io::Result<usize>> {
+    if st.server_closed {
+        return Some(Err(io::ErrorKind::BrokenPipe.into()));
+    }
+    if st.client_fin {
+        return Some(Err(io::ErrorKind::NotConnected.into()));
+    }
+    let room = PIPE_CAPACITY.saturating_sub(st.to_server.len());
+    if room == 0 {
+        return None;
+    }
+    let n = room.min(buf.len());
+    st.to_server.extend_from_slice(&buf[..n]);
+    pipe.news(st);
+    Some(Ok(n))
+}
+
 impl Write for MemoryStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let deadline = self.write_timeout.map(|t| Instant::now() + t);
         let mut st = self.pipe.state();
         loop {
-            if st.server_closed {
-                return Err(io::ErrorKind::BrokenPipe.into());
-            }
-            if st.client_fin {
-                return Err(io::ErrorKind::NotConnected.into());
-            }
-            let room = PIPE_CAPACITY.saturating_sub(st.to_server.len());
-            if room > 0 {
-                let n = room.min(buf.len());
-                st.to_server.extend_from_slice(&buf[..n]);
-                self.pipe.news(&mut st);
-                return Ok(n);
+            if let Some(r) = write_client(&self.pipe, &mut st, buf) {
+                return r;
             }
             st = wait(&self.pipe.changed, st, deadline)?;
         }
@@ -474,7 +512,7 @@ impl MemoryIo {
         // A send waiting for room.
         if let Some(queue) = sock.sending.as_mut() {
             write_pipe(&mut st, queue);
-            pipe.changed.notify_all();
+            pipe.changed(&mut st);
             if queue.is_empty() {
                 let queue = sock.sending.take().expect("checked");
                 self.queued.push_back(Queued::Sent(t, queue));
@@ -487,7 +525,7 @@ impl MemoryIo {
             rx.clear();
             std::mem::swap(rx, &mut st.to_server);
             // Room freed for a client waiting to write.
-            pipe.changed.notify_all();
+            pipe.changed(&mut st);
             if st.client_fin {
                 // The FIN behind these bytes is reported at the next look.
                 self.recheck.push_back(slot);
@@ -630,7 +668,7 @@ impl Io for MemoryIo {
             return Sending::Failed(io::ErrorKind::BrokenPipe.into());
         }
         write_pipe(&mut st, &mut queue);
-        sock.pipe.changed.notify_all();
+        sock.pipe.changed(&mut st);
         drop(st);
         if queue.is_empty() {
             Sending::Done(queue)
@@ -654,8 +692,9 @@ impl Io for MemoryIo {
 
     fn shutdown_write(&mut self, t: Token) {
         if let Some(Some(sock)) = self.socks.get_mut(slot_of(t).0 as usize) {
-            sock.pipe.state().server_fin = true;
-            sock.pipe.changed.notify_all();
+            let mut st = sock.pipe.state();
+            st.server_fin = true;
+            sock.pipe.changed(&mut st);
         }
     }
 
@@ -669,8 +708,8 @@ impl Io for MemoryIo {
             st.server_closed = true;
             st.reset = !st.to_server.is_empty();
             st.token = None;
+            sock.pipe.changed(&mut st);
             drop(st);
-            sock.pipe.changed.notify_all();
             sock.sending
         });
         self.queued.push_back(Queued::Released(t, dropped));
@@ -689,8 +728,9 @@ impl Io for MemoryIo {
 }
 
 fn refuse(pipe: &Pipe) {
-    pipe.state().server_closed = true;
-    pipe.changed.notify_all();
+    let mut st = pipe.state();
+    st.server_closed = true;
+    pipe.changed(&mut st);
 }
 
 impl Drop for MemoryIo {
