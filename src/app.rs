@@ -5,6 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use imphnen_engine::memory::Stepper;
 use imphnen_engine::{Call, Config, Request, Response, Server, Service, Upgrade, WebSocket};
 use imphnen_router::Router;
 
@@ -223,11 +224,32 @@ impl App {
         let ws = self.ws.clone();
         Server::start(self.config.clone(), addr, move |_core| {
             // Each core gets its own copy of the tables: matching never touches shared state.
-            Rc::new(AppService {
-                http: Rc::new(http.clone()),
-                ws: Rc::new(ws.clone()),
-            }) as Rc<dyn Service>
+            AppService::for_core(&http, &ws)
         })
+    }
+
+    /// The app on one core of the memory driver, stepped by hand on this thread: no threads,
+    /// no sockets, a clock that moves only when told. For deterministic tests and fuzzing.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use imphnen::{App, Config, Ctx};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut app = App::new(Config::default());
+    /// app.get("/", |_: Ctx| "hi");
+    /// let mut core = app.stepper()?;
+    /// let mut client = core.connect()?;
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    /// core.run();
+    /// let mut answer = Vec::new();
+    /// client.read_to_end(&mut answer)?;
+    /// assert!(answer.ends_with(b"\r\n\r\nhi"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stepper(&self) -> io::Result<Stepper> {
+        Stepper::new(self.config.clone(), AppService::for_core(&self.http, &self.ws))
     }
 }
 
@@ -285,6 +307,15 @@ impl ListenAddr for String {
 struct AppService {
     http: Rc<Router<MethodTable>>,
     ws: Rc<Router<WsRoute>>,
+}
+
+impl AppService {
+    fn for_core(http: &Router<MethodTable>, ws: &Router<WsRoute>) -> Rc<dyn Service> {
+        Rc::new(AppService {
+            http: Rc::new(http.clone()),
+            ws: Rc::new(ws.clone()),
+        })
+    }
 }
 
 impl Service for AppService {

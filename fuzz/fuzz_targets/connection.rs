@@ -1,55 +1,103 @@
-//! Arbitrary bytes → one whole connection of a running imphnen server → bytes out.
+//! Arbitrary bytes → one whole connection of an imphnen app → bytes out.
 //!
-//! The engine's connection state machine reads and writes real file descriptors (its core owns
-//! an epoll set, a listening socket and a slab of connections keyed by fd), so this target drives
-//! it over loopback TCP: an in-process server (one core, small limits) and, per input, one
-//! connection that writes the input, half-closes, and reads everything the server says until it
-//! closes. The first input byte picks the prelude: 0 raw HTTP, 1 a valid upgrade to `/echo` then
-//! raw bytes, 2 the upgrade then the rest cut into masked frames (so frames get past the mask
-//! check and reach message assembly, UTF-8 validation, control frames and the close handshake).
+//! The app runs on one core of the memory driver, stepped by hand on the fuzzer's thread
+//! (`App::stepper`): no threads, no sockets, and a clock that moves only when told, so each
+//! input's run is deterministic. Per input, one connection writes the input, half-closes, and
+//! the core runs until it has nothing left to do; whatever it has not closed by then is given
+//! time (the request and close timeouts) until it does. The first input byte picks the prelude:
+//! 0 raw HTTP, 1 a valid upgrade to `/echo` then raw bytes, 2 the upgrade then the rest cut into
+//! masked frames (so frames get past the mask check and reach message assembly, UTF-8
+//! validation, control frames and the close handshake).
 //!
-//! Invariants: the server never hangs (every connection ends within the timeout) and keeps
-//! serving; every HTTP response head parses; after a 101, every frame is an unmasked server frame
-//! with a defined opcode, a Close carries a code an endpoint may send, and nothing follows it.
+//! Invariants: the connection always ends (within the timeouts) and the core keeps serving;
+//! every HTTP response head parses; after a 101, every frame is an unmasked server frame with a
+//! defined opcode, a Close carries a code an endpoint may send, and nothing follows it.
 #![no_main]
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
-use imphnen::{App, Config, Ctx, Server, WsHandler};
+use imphnen::memory::{MemoryStream, Stepper};
+use imphnen::{App, Config, Ctx, WsHandler};
 
 const UPGRADE: &[u8] =
     b"GET /echo HTTP/1.1\r\nHost: f\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-fn server() -> SocketAddr {
-    static SERVER: OnceLock<(Server, SocketAddr)> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            let mut config = Config {
-                workers: 1,
-                ..Config::default()
-            };
-            config.websocket.max_payload_length = 64 << 10;
-            config.http.limits.max_body_size = 64 << 10;
-            config.http.request_timeout = Duration::from_secs(1);
-            let mut app = App::new(config);
-            app.ws(
-                "/echo",
-                WsHandler::new().on_message(|ctx, msg| {
-                    ctx.ws.send(msg);
-                    Ok(())
-                }),
-            );
-            app.get("/", |_ctx: Ctx| "ok");
-            app.post("/len", |ctx: Ctx| ctx.body().bytes().len().to_string());
-            let server = app.listen("127.0.0.1:0").expect("bind");
-            let addr = server.local_addr();
-            (server, addr)
-        })
-        .1
+fn stepper() -> Stepper {
+    let mut config = Config {
+        workers: 1,
+        ..Config::default()
+    };
+    config.websocket.max_payload_length = 64 << 10;
+    config.http.limits.max_body_size = 64 << 10;
+    config.http.request_timeout = Duration::from_secs(1);
+    let mut app = App::new(config);
+    app.ws(
+        "/echo",
+        WsHandler::new().on_message(|ctx, msg| {
+            ctx.ws.send(msg);
+            Ok(())
+        }),
+    );
+    app.get("/", |_ctx: Ctx| "ok");
+    app.post("/len", |ctx: Ctx| ctx.body().bytes().len().to_string());
+    app.stepper().expect("a stepper")
+}
+
+thread_local! {
+    static CORE: RefCell<Stepper> = RefCell::new(stepper());
+}
+
+/// Writes `input` (letting the core take what the pipe holds), half-closes, and collects what
+/// the core says until it closes; `None` if it never does.
+fn exchange(core: &mut Stepper, input: &[u8]) -> Option<Vec<u8>> {
+    let mut client: MemoryStream = core.connect().expect("the core accepts");
+    let mut out = Vec::new();
+    let mut rest = input;
+    while !rest.is_empty() {
+        match client.try_write(rest) {
+            Ok(n) => rest = &rest[n..],
+            // The pipe is full: the core takes some, and may answer meanwhile.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                core.run();
+                drain(&mut client, &mut out).ok()?;
+            }
+            // The server closed early (a refusal): a failed write is part of the game.
+            Err(_) => break,
+        }
+    }
+    let _ = client.flush();
+    client.shutdown_write();
+    core.run();
+    // Request timeout 1 s, close handshake 5 s, lingering close 5 s: 30 s of core time is
+    // plenty for any connection to end.
+    for _ in 0..60 {
+        if drain(&mut client, &mut out).ok()? {
+            return Some(out);
+        }
+        core.advance(Duration::from_millis(500));
+    }
+    None
+}
+
+/// Reads what is there into `out`; `Ok(true)` once the server closed.
+fn drain(client: &mut MemoryStream, out: &mut Vec<u8>) -> Result<bool, String> {
+    loop {
+        // Straight into `out` (no stack buffer: under ASan a large one costs every call).
+        let len = out.len();
+        out.resize(len + (16 << 10), 0);
+        let read = client.try_read(&mut out[len..]);
+        out.truncate(len + *read.as_ref().unwrap_or(&0));
+        match read {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(true),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// Cuts `data` into client frames: per frame one byte of FIN/RSV/opcode, one length byte
@@ -175,30 +223,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     } else {
         input.extend_from_slice(body);
     }
-
-    let mut stream = TcpStream::connect(server()).expect("the server accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream.set_nodelay(true).unwrap();
-    // The server may close early (a refusal); a failed write is part of the game.
-    let _ = stream.write_all(&input);
-    let _ = stream.shutdown(Shutdown::Write);
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 16 << 10];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-            // libFuzzer's timers are signals.
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                panic!("the server did not close the connection within 5 s")
-            }
-            Err(e) => panic!("read failed: {e}"),
-        }
-    }
+    let out = CORE
+        .with(|core| exchange(&mut core.borrow_mut(), &input))
+        .expect("the server did not close the connection within 30 s of core time");
     if let Err(e) = check(&out, mode > 0) {
         panic!(
             "{e}\n--- in ({} bytes): {:?}\n--- out ({} bytes): {:?}",
