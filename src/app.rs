@@ -249,7 +249,10 @@ impl App {
     /// # }
     /// ```
     pub fn stepper(&self) -> io::Result<Stepper> {
-        Stepper::new(self.config.clone(), AppService::for_core(&self.http, &self.ws))
+        Stepper::new(
+            self.config.clone(),
+            AppService::for_core(&self.http, &self.ws),
+        )
     }
 }
 
