@@ -49,6 +49,12 @@ pub use service::{
 };
 pub use shared::handle::{ReadyState, SendStatus, WebSocket};
 
+/// The core-to-core ring, for its benchmark (`benches/rings.rs`); not part of the API.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::shared::ring::{Consumer, Producer, ring};
+}
+
 /// The memory driver's public side: an in-process network for tests, and a core stepped by hand.
 pub mod memory {
     pub use crate::driver::memory::{MemoryNet, MemoryStream, PIPE_CAPACITY};

@@ -33,7 +33,7 @@ unsafe impl<T: Send> Sync for Shared<T> {}
 unsafe impl<T: Send> Send for Shared<T> {}
 
 /// The sending end.
-pub(crate) struct Producer<T> {
+pub struct Producer<T> {
     ring: Arc<Shared<T>>,
     /// Where the next entry goes (published or not).
     tail: usize,
@@ -44,7 +44,7 @@ pub(crate) struct Producer<T> {
 }
 
 /// The receiving end.
-pub(crate) struct Consumer<T> {
+pub struct Consumer<T> {
     ring: Arc<Shared<T>>,
     /// Where the next entry is read.
     head: usize,
@@ -53,7 +53,7 @@ pub(crate) struct Consumer<T> {
 }
 
 /// A ring of `capacity` entries (rounded up to a power of two).
-pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+pub fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let capacity = capacity.next_power_of_two().max(2);
     let ring = Arc::new(Shared {
         head: Padded(AtomicUsize::new(0)),
@@ -80,7 +80,7 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 
 impl<T> Producer<T> {
     /// Writes `value` into the next slot without making it visible; `Err(value)` when full.
-    pub(crate) fn push(&mut self, value: T) -> Result<(), T> {
+    pub fn push(&mut self, value: T) -> Result<(), T> {
         let capacity = self.ring.mask + 1;
         if self.tail - self.head == capacity {
             self.head = self.ring.head.0.load(Ordering::Acquire);
@@ -97,7 +97,7 @@ impl<T> Producer<T> {
     }
 
     /// Makes every pushed entry visible to the consumer; `true` if there were any.
-    pub(crate) fn publish(&mut self) -> bool {
+    pub fn publish(&mut self) -> bool {
         if self.published == self.tail {
             return false;
         }
@@ -109,7 +109,7 @@ impl<T> Producer<T> {
 
 impl<T> Consumer<T> {
     /// The next published entry, if any.
-    pub(crate) fn pop(&mut self) -> Option<T> {
+    pub fn pop(&mut self) -> Option<T> {
         if self.head == self.tail {
             self.tail = self.ring.tail.0.load(Ordering::Acquire);
             if self.head == self.tail {
@@ -125,7 +125,7 @@ impl<T> Consumer<T> {
     }
 
     /// Gives the slots read so far back to the producer.
-    pub(crate) fn release(&mut self) {
+    pub fn release(&mut self) {
         self.ring.head.0.store(self.head, Ordering::Release);
     }
 }
