@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine_support::{frame, read_frame, ws_connect};
-use imphnen::{App, Config, WebSocket, WsHandler};
+use imphnen::{App, Config, SendStatus, WebSocket, WsHandler};
 
 #[test]
 fn sends_from_many_threads_all_arrive_in_order_per_sender() {
@@ -48,7 +48,16 @@ fn sends_from_many_threads_all_arrive_in_order_per_sender() {
                     while ws.buffered_amount() > 32 << 10 {
                         std::thread::yield_now();
                     }
-                    ws.send(format!("{t}:{i}"));
+                    // The path from a plain thread is a bounded queue: a full one refuses the
+                    // message (`Dropped`), and a sender that wants every message sent retries.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while ws.send(format!("{t}:{i}")) == SendStatus::Dropped {
+                        assert!(
+                            Instant::now() < deadline,
+                            "the core never drained its queue"
+                        );
+                        std::thread::yield_now();
+                    }
                     if i % 64 == 0 {
                         std::thread::sleep(Duration::from_micros(50));
                     }

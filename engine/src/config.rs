@@ -22,12 +22,18 @@ pub(crate) const MAX_TIMEOUT_MS: u32 = i32::MAX as u32;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum DriverKind {
-    /// The best driver this machine allows. `IMPHNEN_DRIVER=epoll` (or `memory`, with a network
-    /// of the server's own, [`Server::memory_net`](crate::Server::memory_net)) in the
+    /// The best driver this machine allows: io_uring where the kernel has it and allows it
+    /// (not disabled by `kernel.io_uring_disabled` or a container's seccomp profile), else
+    /// epoll, said once in the log. `IMPHNEN_DRIVER=uring`, `epoll` (or `memory`, with a
+    /// network of the server's own, [`Server::memory_net`](crate::Server::memory_net)) in the
     /// environment picks one instead, so a test suite or a deployment can switch without a
     /// rebuild.
     #[default]
     Auto,
+    /// Each core's own io_uring ring: one multishot receive per connection into a ring of
+    /// kernel-provided buffers, and every send of a turn in one submission. Starting a server
+    /// with it fails where io_uring is unavailable.
+    Uring,
     /// Sockets on an epoll set, read and written with one syscall each when ready.
     Epoll,
     /// In-process pipes instead of sockets: connections come from [`MemoryNet::connect`];
@@ -40,13 +46,20 @@ impl DriverKind {
     pub fn resolve(&self) -> DriverKind {
         match self {
             DriverKind::Auto => match std::env::var("IMPHNEN_DRIVER").as_deref() {
-                Ok("epoll") | Err(_) => DriverKind::Epoll,
+                Ok("uring") => DriverKind::Uring,
+                Ok("epoll") => DriverKind::Epoll,
                 // A network of its own: the server's clients connect through
                 // `Server::memory_net` (a test suite run on the memory driver).
                 Ok("memory") => DriverKind::Memory(MemoryNet::new()),
+                Err(_) | Ok("" | "auto") => best_network_driver(),
                 Ok(other) => {
-                    tracing::warn!(driver = other, "unknown IMPHNEN_DRIVER; using epoll");
-                    DriverKind::Epoll
+                    let best = best_network_driver();
+                    tracing::warn!(
+                        driver = other,
+                        using = best.name(),
+                        "unknown IMPHNEN_DRIVER (uring, epoll or memory)"
+                    );
+                    best
                 }
             },
             other => other.clone(),
@@ -57,9 +70,27 @@ impl DriverKind {
     pub fn name(&self) -> &'static str {
         match self {
             DriverKind::Auto => "auto",
+            DriverKind::Uring => "uring",
             DriverKind::Epoll => "epoll",
             DriverKind::Memory(_) => "memory",
         }
+    }
+}
+
+/// io_uring if this process may use it, else epoll (checked once per process, said once).
+fn best_network_driver() -> DriverKind {
+    static BEST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let uring = *BEST.get_or_init(|| match crate::driver::uring::available() {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::info!(%error, "io_uring is not available here; using the epoll driver");
+            false
+        }
+    });
+    if uring {
+        DriverKind::Uring
+    } else {
+        DriverKind::Epoll
     }
 }
 

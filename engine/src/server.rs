@@ -18,6 +18,7 @@ use crate::core::{Clock, Core, tick_period};
 use crate::driver::Driver;
 use crate::driver::epoll::EpollDriver;
 use crate::driver::memory::MemoryDriver;
+use crate::driver::uring::UringDriver;
 use crate::service::Service;
 use crate::shared::command::{Command, MAX_CORES};
 use crate::shared::hub::Hub;
@@ -247,6 +248,13 @@ async fn serve(
             Ok(d) => build(parts, d, ready).run().await,
             Err(e) => drop(ready.send(Err(e))),
         },
+        DriverKind::Uring => {
+            let listener = listener.expect("a bound listener");
+            match UringDriver::new(index, listener, wake_fd, tick) {
+                Ok(d) => build(parts, d, ready).run().await,
+                Err(e) => drop(ready.send(Err(e))),
+            }
+        }
         _ => {
             let listener = listener.expect("a bound listener");
             match EpollDriver::new(index, listener, wake_fd, tick) {

@@ -69,19 +69,42 @@ impl SendQueue {
 
     /// The queue's bytes as at most [`MAX_IOVECS`] slices, in order, appended to `iov`.
     pub(crate) fn io_slices<'a>(&'a self, iov: &mut Vec<IoSlice<'a>>) {
+        self.pieces(|piece| iov.push(IoSlice::new(piece)));
+    }
+
+    /// The queue's bytes as at most [`MAX_IOVECS`] `iovec`s, in order, written into `iov`;
+    /// returns how many. For a driver whose kernel reads them after this call returns: they
+    /// stay valid while the queue is neither changed nor dropped.
+    pub(crate) fn iovecs(&self, iov: &mut [libc::iovec; MAX_IOVECS]) -> usize {
+        let mut n = 0;
+        self.pieces(|piece| {
+            iov[n] = libc::iovec {
+                iov_base: piece.as_ptr() as *mut libc::c_void,
+                iov_len: piece.len(),
+            };
+            n += 1;
+        });
+        n
+    }
+
+    /// Calls `piece` for each of at most [`MAX_IOVECS`] slices of the queue, in order.
+    fn pieces<'a>(&'a self, mut piece: impl FnMut(&'a [u8])) {
+        let mut count = 0;
         let mut from = 0;
         for f in &self.shared {
-            if iov.len() + 2 > MAX_IOVECS {
+            if count + 2 > MAX_IOVECS {
                 return;
             }
             if f.at > from {
-                iov.push(IoSlice::new(&self.own[from..f.at]));
+                piece(&self.own[from..f.at]);
+                count += 1;
             }
-            iov.push(IoSlice::new(&f.bytes));
+            piece(&f.bytes);
+            count += 1;
             from = f.at;
         }
-        if iov.len() < MAX_IOVECS && from < self.own.len() {
-            iov.push(IoSlice::new(&self.own[from..]));
+        if count < MAX_IOVECS && from < self.own.len() {
+            piece(&self.own[from..]);
         }
     }
 

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use super::State;
 use crate::buf::{BytePool, QueuePool, SendQueue};
 use crate::conn::{Conn, Flags, Millis, Output, Phase, WsConn};
-use crate::driver::{Io, Sending, Token};
+use crate::driver::{Io, Sending, Token, When};
 use crate::service::WsSession;
 use crate::shared::slots::{SHED, SlotCell, WANTS_DRAIN};
 
@@ -50,42 +50,60 @@ enum After {
     Drain(Rc<dyn WsSession>),
 }
 
-/// Hands the connection's waiting output to the driver, unless a send is already in flight;
-/// `true` if output was handed over.
+/// What a send request came to.
+#[derive(PartialEq, Eq)]
+enum Handed {
+    /// Nothing to send, or a send already in flight.
+    Nothing,
+    /// The output went to the driver.
+    Over,
+    /// The socket failed: the connection must be ended by a flush (the send may have run
+    /// inside a handler's call).
+    Failed,
+}
+
+/// Hands the connection's waiting output to the driver, unless a send is already in flight.
 #[inline]
 fn send<I: Io>(
     t: Token,
+    when: When,
     c: &mut Conn,
     cell: &SlotCell,
     io: &mut I,
     queues: &mut QueuePool,
-    dirty: &mut Vec<Token>,
     now: Millis,
-) -> bool {
+) -> Handed {
     if c.flags.has(Flags::SENDING) || c.flags.has(Flags::FAILED) {
-        return false;
+        return Handed::Nothing;
     }
     let Some(queue) = c.output.take_for_send(c.is_ws()) else {
-        return false;
+        return Handed::Nothing;
     };
-    match io.send(t, queue) {
+    match io.send(t, queue, when) {
         Sending::Done(queue) => {
             Output::finish_send(queue, cell, queues);
             c.sent_at(now);
         }
         Sending::InFlight => c.flags.set(Flags::SENDING),
-        Sending::Failed(error) => {
+        Sending::Failed(error, queue) => {
+            // Its bytes leave the count: they will never be sent.
+            Output::finish_send(queue, cell, queues);
             c.flags.set(Flags::FAILED);
             c.flags.clear(Flags::RECEIVING);
             tracing::debug!(%error, "send failed");
-            // Ended by the flush: this may run inside a handler's call.
-            if !c.flags.has(Flags::DIRTY) {
-                c.flags.set(Flags::DIRTY);
-                dirty.push(t);
-            }
+            return Handed::Failed;
         }
     }
-    true
+    Handed::Over
+}
+
+/// Lists `c` (token `t`) for the next flush, once.
+#[inline]
+fn list_dirty(t: Token, c: &mut Conn, dirty: &mut Vec<Token>) {
+    if !c.flags.has(Flags::DIRTY) {
+        c.flags.set(Flags::DIRTY);
+        dirty.push(t);
+    }
 }
 
 /// After the send: a connection with nothing left to say closes (at once, or lingering),
@@ -175,15 +193,18 @@ impl<I: Io> State<I> {
         }
         let after = if c.input.is_empty() {
             // The common case, with the one lookup above: send, then settle.
-            send(
+            let handed = send(
                 t,
+                When::Batched,
                 c,
                 cell,
                 &mut self.io,
                 &mut self.queues,
-                &mut self.dirty,
                 now,
             );
+            if handed == Handed::Failed {
+                list_dirty(t, c, &mut self.dirty);
+            }
             settle(t, c, cell, &mut self.io, &mut self.bytes, limits, now)
         } else {
             self.feed_held(t);
@@ -223,25 +244,25 @@ impl<I: Io> State<I> {
         }
     }
 
-    /// Hands `t`'s waiting output to the driver, unless a send is already in flight. Called at
-    /// the turn's end, and in the middle of a turn for a connection whose output passed its
-    /// limit (so a reader that keeps up gets a burst instead of being judged on it).
+    /// Hands `t`'s waiting output to the kernel now (not batched with the turn's end), unless a
+    /// send is already in flight: for a connection whose output passed its limit in the middle
+    /// of a turn (so a reader that keeps up gets a burst instead of being judged on it), and for
+    /// held input that waits for output to leave.
     ///
     /// Returns `true` if output was handed over.
     #[inline]
     pub(super) fn start_send(&mut self, t: Token) -> bool {
         let now = self.now;
-        match self.conns.get(t) {
-            Some((c, cell)) => send(
-                t,
-                c,
-                cell,
-                &mut self.io,
-                &mut self.queues,
-                &mut self.dirty,
-                now,
-            ),
-            None => false,
+        let Some((c, cell)) = self.conns.get(t) else {
+            return false;
+        };
+        match send(t, When::Now, c, cell, &mut self.io, &mut self.queues, now) {
+            Handed::Nothing => false,
+            Handed::Over => true,
+            Handed::Failed => {
+                list_dirty(t, c, &mut self.dirty);
+                true
+            }
         }
     }
 

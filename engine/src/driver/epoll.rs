@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::accept::{AcceptGate, is_exhaustion};
-use super::{Completion, Driver, FdWaiter, Io, Sending, Token, slot_of};
+use super::{Completion, Driver, FdWaiter, Io, Sending, Token, When, slot_of};
 use crate::buf::{MAX_IOVECS, SendQueue};
 use crate::sys::epoll::{Epoll, READ, Ready, WRITE};
 use crate::sys::fd::TimerFd;
@@ -34,11 +34,13 @@ const ACCEPTS_PER_TURN: usize = 128;
 
 const INTEREST_READ: u8 = 1;
 const INTEREST_WRITE: u8 = 2;
+/// The socket failed: nothing is watched any more (a send in flight waits for the close).
+const FAILED: u8 = 128;
 
 /// One registered socket (16 bytes: every open connection has one).
 struct Sock {
     fd: RawFd,
-    /// The interest registered with epoll (`INTEREST_*` bits).
+    /// The interest registered with epoll (`INTEREST_*` bits), and `FAILED`.
     interest: u8,
     /// Receiving is wanted (the core's last request; cleared for good at FIN or failure).
     receiving: bool,
@@ -174,10 +176,15 @@ impl EpollIo {
     fn sync_interest(&mut self, t: Token) {
         let epoll = self.epoll.clone();
         let Some(sock) = self.sock(t) else { return };
-        let want = u8::from(sock.receiving) * INTEREST_READ
-            + u8::from(sock.sending.is_some()) * INTEREST_WRITE;
-        if want != sock.interest {
-            sock.interest = want;
+        let failed = sock.interest & FAILED;
+        let want = if failed != 0 {
+            0
+        } else {
+            u8::from(sock.receiving) * INTEREST_READ
+                + u8::from(sock.sending.is_some()) * INTEREST_WRITE
+        };
+        if want != sock.interest & !FAILED {
+            sock.interest = want | failed;
             let mut events = 0;
             if want & INTEREST_READ != 0 {
                 events |= READ;
@@ -193,8 +200,9 @@ impl EpollIo {
     #[cold]
     fn fail(&mut self, t: Token) {
         if let Some(sock) = self.sock(t) {
+            // A send in flight stays until the close, which hands it back as dropped.
             sock.receiving = false;
-            sock.sending = None;
+            sock.interest |= FAILED;
         }
         self.sync_interest(t);
     }
@@ -205,6 +213,9 @@ impl EpollIo {
         let Some(sock) = self.sock(t) else {
             return Outcome::Nothing;
         };
+        if sock.interest & FAILED != 0 {
+            return Outcome::Nothing; // an event fetched before the failure
+        }
         let fd = sock.fd;
         if ev.readable() && sock.receiving && sock.sending.is_none() {
             // The common case: input, nothing waiting to go out.
@@ -352,9 +363,9 @@ impl Io for EpollIo {
         Ok(())
     }
 
-    fn send(&mut self, t: Token, mut queue: Box<SendQueue>) -> Sending {
+    fn send(&mut self, t: Token, mut queue: Box<SendQueue>, _when: When) -> Sending {
         let Some(sock) = self.sock(t) else {
-            return Sending::Failed(io::ErrorKind::NotConnected.into());
+            return Sending::Failed(io::ErrorKind::NotConnected.into(), queue);
         };
         debug_assert!(sock.sending.is_none(), "one send in flight per connection");
         match write_some(sock.fd, &mut queue) {
@@ -366,7 +377,7 @@ impl Io for EpollIo {
             }
             Err(error) => {
                 self.fail(t);
-                Sending::Failed(error)
+                Sending::Failed(error, queue)
             }
         }
     }

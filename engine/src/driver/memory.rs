@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::{Completion, Driver, FdWaiter, Io, Sending, Token, slot_of};
+use super::{Completion, Driver, FdWaiter, Io, Sending, Token, When, slot_of};
 use crate::buf::SendQueue;
 use crate::sys::epoll::{Epoll, READ};
 use crate::sys::fd::{EventFd, TimerFd};
@@ -505,8 +505,8 @@ impl MemoryIo {
         };
         if st.client_gone {
             drop(st);
+            // A send in flight stays until the close, which hands it back as dropped.
             sock.receiving = false;
-            sock.sending = None;
             return Look::Failed(t);
         }
         // A send waiting for room.
@@ -659,13 +659,13 @@ impl Io for MemoryIo {
         Ok(())
     }
 
-    fn send(&mut self, t: Token, mut queue: Box<SendQueue>) -> Sending {
+    fn send(&mut self, t: Token, mut queue: Box<SendQueue>, _when: When) -> Sending {
         let Some(Some(sock)) = self.socks.get_mut(slot_of(t).0 as usize) else {
-            return Sending::Failed(io::ErrorKind::NotConnected.into());
+            return Sending::Failed(io::ErrorKind::NotConnected.into(), queue);
         };
         let mut st = sock.pipe.state();
         if st.client_gone {
-            return Sending::Failed(io::ErrorKind::BrokenPipe.into());
+            return Sending::Failed(io::ErrorKind::BrokenPipe.into(), queue);
         }
         write_pipe(&mut st, &mut queue);
         sock.pipe.changed(&mut st);

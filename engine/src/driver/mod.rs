@@ -11,6 +11,8 @@
 //! the slot's next connection.
 //!
 //! Drivers:
+//! - `uring`: the core's own io_uring ring: multishot receives into a provided-buffer ring,
+//!   sends and re-arms of a turn in one submission (the default where io_uring is allowed).
 //! - `epoll`: sockets on an epoll set, read into one per-core buffer, written with `sendmsg`.
 //! - `memory`: in-process pipes instead of sockets; deterministic when stepped by hand
 //!   ([`memory::Stepper`]), for tests and fuzzing.
@@ -21,6 +23,7 @@
 mod accept;
 pub(crate) mod epoll;
 pub(crate) mod memory;
+pub(crate) mod uring;
 mod waiter;
 
 use std::io;
@@ -57,7 +60,8 @@ pub(crate) enum Completion<'a, S> {
     /// kernel took every byte of `queue`, which comes back emptied for reuse.
     Sent { token: Token, queue: Box<SendQueue> },
     /// `token`'s socket failed (reset, or an error on a receive or a send); nothing more will be
-    /// received or sent. The core still closes the token.
+    /// received or sent. The core still closes the token; a send that was in flight stays with
+    /// the driver until then and comes back as [`Completion::Released`]'s `dropped`.
     Failed { token: Token, error: io::Error },
     /// After [`Io::close`]: the driver holds nothing of `token` any more; the slot may be
     /// reused. `dropped` is the send that was still in flight, whose bytes never left.
@@ -71,14 +75,25 @@ pub(crate) enum Completion<'a, S> {
     Tick,
 }
 
+/// How soon a send request must reach the kernel.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum When {
+    /// With the rest of the turn's requests (a driver may batch it into one submission).
+    Batched,
+    /// Before `send` returns: the core needs to know what the kernel takes now (output past its
+    /// limit in the middle of a turn, so a reader that keeps up is not judged on bytes the turn
+    /// has not flushed yet).
+    Now,
+}
+
 /// What became of a send request.
 pub(crate) enum Sending {
     /// The kernel took every byte at once; the queue comes back emptied.
     Done(Box<SendQueue>),
     /// Some bytes wait for the socket: [`Completion::Sent`] (or `Failed`) follows.
     InFlight,
-    /// The socket failed; the queue is dropped.
-    Failed(io::Error),
+    /// The socket failed; the queue comes back with the bytes that never left.
+    Failed(io::Error, Box<SendQueue>),
 }
 
 /// A core's requests to its driver. The core owns this half, so it can ask for a send in the
@@ -91,9 +106,10 @@ pub(crate) trait Io: 'static {
     /// Starts receiving on an accepted socket under `token`.
     fn open(&mut self, token: Token, socket: Self::Socket) -> io::Result<()>;
 
-    /// Sends `queue` for `token`. At most one send per token is in flight: after
-    /// [`Sending::InFlight`] the core sends again only after [`Completion::Sent`].
-    fn send(&mut self, token: Token, queue: Box<SendQueue>) -> Sending;
+    /// Sends `queue` for `token`, `when` the core needs it. At most one send per token is in
+    /// flight: after [`Sending::InFlight`] the core sends again only after
+    /// [`Completion::Sent`].
+    fn send(&mut self, token: Token, queue: Box<SendQueue>, when: When) -> Sending;
 
     /// Stops (`false`) or resumes (`true`) receiving for `token`. Bytes the kernel already
     /// delivered before a stop still arrive as completions.

@@ -167,3 +167,16 @@ pub(crate) unsafe fn sockaddr_to_std(storage: *const libc::sockaddr_storage) -> 
         }
     }
 }
+
+/// The address of the peer of a connected socket (`getpeername(2)`).
+pub(crate) fn peer_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` has room for any address; `len` says how much.
+    let r = unsafe { libc::getpeername(fd, storage.as_mut_ptr().cast(), &mut len) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel filled `len` bytes of the storage with the peer's address.
+    Ok(unsafe { sockaddr_to_std(storage.as_ptr()) })
+}

@@ -1,0 +1,43 @@
+//! What an operation on the ring is, and how its `user_data` names it: the op in the low
+//! bits, then the connection's slot, then the low 16 bits of the slot's generation (so a
+//! completion that outlived its connection is recognised, never credited to the next one).
+
+use crate::driver::{Token, slot_of};
+
+/// What an operation is, in the low bits of its `user_data`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Op {
+    Recv = 1,
+    Send = 2,
+    Cancel = 3,
+    Accept = 4,
+    Wake = 5,
+    Tick = 6,
+}
+
+const OP_BITS: u32 = 3;
+const SLOT_BITS: u32 = 32;
+
+/// `user_data` of operation `op` for `t`: the op, the slot, and the generation's low 16 bits.
+pub(super) fn user_data(op: Op, t: Token) -> u64 {
+    let (slot, generation) = slot_of(t);
+    op as u64 | u64::from(slot) << OP_BITS | u64::from(generation as u16) << (OP_BITS + SLOT_BITS)
+}
+
+/// The op, slot and generation bits of a `user_data`.
+pub(super) fn parse(user_data: u64) -> (Option<Op>, u32, u16) {
+    let op = match user_data & ((1 << OP_BITS) - 1) {
+        1 => Some(Op::Recv),
+        2 => Some(Op::Send),
+        3 => Some(Op::Cancel),
+        4 => Some(Op::Accept),
+        5 => Some(Op::Wake),
+        6 => Some(Op::Tick),
+        _ => None,
+    };
+    (
+        op,
+        (user_data >> OP_BITS) as u32,
+        (user_data >> (OP_BITS + SLOT_BITS)) as u16,
+    )
+}
