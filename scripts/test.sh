@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs every check and test of imphnen, installing what is missing first.
 #
-#   ./scripts/test.sh            everything (about 15 minutes on 2 cores, most of it compiling)
+#   ./scripts/test.sh            everything (about 25 minutes on 2 cores, most of it compiling)
 #   FUZZ_SECONDS=10 ./scripts/test.sh   shorter fuzzing (default 60 s per target)
+#   DRIVERS=epoll ./scripts/test.sh     one network driver (default: uring and epoll)
 #   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1 / SKIP_INTEROP=1 / SKIP_ABUSE_HEAVY=1   leave a stage out
 #
 # Stages: formatting, clippy, rustdoc, unit + integration + doc tests, the Autobahn|Testsuite
 # in strict mode against examples/echo, a smoke run of the load generator against examples/echo,
-# interop with independent clients (scripts/interop.sh: Python websockets, Node ws, curl,
-# headless Chromium), the heavy abuse runs (scripts/abuse-heavy.sh, about a minute) and the fuzz
-# targets for a bounded time.
+# the heavy abuse runs (scripts/abuse-heavy.sh, about a minute) — each of these on every network
+# driver (io_uring where the kernel allows it, and epoll) — interop with independent clients
+# (scripts/interop.sh: Python websockets, Node ws, curl, headless Chromium) and the fuzz targets
+# for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,12 +40,47 @@ cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
+# ---------------------------------------------------------------- drivers
+# The network drivers every stage below runs on. io_uring where this kernel allows it (the
+# `io_uring_setup` syscall succeeds: not disabled by `kernel.io_uring_disabled` or seccomp);
+# DRIVERS="epoll" (or "uring") narrows the matrix by hand.
+uring_allowed() {
+  python3 - <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+fd = libc.syscall(425, 4, params)  # io_uring_setup(4 entries)
+if fd < 0:
+    sys.exit(1)
+os.close(fd)
+PY
+}
+if [ -z "${DRIVERS:-}" ]; then
+  if uring_allowed; then
+    DRIVERS="uring epoll"
+  else
+    DRIVERS="epoll"
+    echo "NOTE: io_uring is not allowed on this machine: only the epoll driver is tested" >&2
+  fi
+fi
+
 # ---------------------------------------------------------------- tests
-stage "cargo test"
-cargo test --workspace
+# The whole suite on the first driver; the tests that run a server again on each other driver
+# (protocol, router and doc tests do not depend on it). Same binaries: nothing is rebuilt.
+first=true
+for driver in $DRIVERS; do
+  if $first; then
+    stage "cargo test (driver: $driver)"
+    IMPHNEN_DRIVER=$driver cargo test --workspace
+    first=false
+  else
+    stage "server tests again (driver: $driver)"
+    IMPHNEN_DRIVER=$driver cargo test -p imphnen --tests
+  fi
+done
 
 # The engine's own tests again, on the memory driver (in-process pipes, no sockets on the
-# server; tests of TCP itself skip there). Same binaries: nothing is rebuilt.
+# server; tests of TCP itself skip there).
 stage "engine tests on the memory driver"
 IMPHNEN_DRIVER=memory cargo test -p imphnen --test engine_ws --test engine_http \
   --test engine_lifecycle --test engine_backpressure --test mailbox --test pubsub
@@ -56,23 +93,29 @@ stage "build release examples"
 cargo build --release --example echo -p imphnen
 cargo build --release -p imphnen-loadgen
 
-port=$(free_port)
-PORT=$port WORKERS=2 "$root/target/release/examples/echo" > "$root/target/echo-test.log" 2>&1 &
-echo_pid=$!
-trap 'kill $echo_pid 2>/dev/null || true' EXIT
-wait_port "$port"
+echo_pid=
+trap 'if [ -n "$echo_pid" ]; then kill $echo_pid 2>/dev/null || true; fi' EXIT
+for driver in $DRIVERS; do
+  port=$(free_port)
+  IMPHNEN_DRIVER=$driver PORT=$port WORKERS=2 "$root/target/release/examples/echo" \
+    > "$root/target/echo-test-$driver.log" 2>&1 &
+  echo_pid=$!
+  wait_port "$port"
 
-if [ -z "${SKIP_AUTOBAHN:-}" ]; then
-  stage "Autobahn|Testsuite (strict, cases 1-11)"
-  shared=${IMPHNEN_SHARED:-$root/../shared}
-  AUTOBAHN_OUT=$root/target/autobahn bash "$shared/conformance/autobahn-run.sh" "ws://127.0.0.1:$port" --quick --strict
-fi
+  if [ -z "${SKIP_AUTOBAHN:-}" ]; then
+    stage "Autobahn|Testsuite (strict, cases 1-11; driver: $driver)"
+    shared=${IMPHNEN_SHARED:-$root/../shared}
+    AUTOBAHN_OUT=$root/target/autobahn-$driver bash "$shared/conformance/autobahn-run.sh" \
+      "ws://127.0.0.1:$port" --quick --strict
+  fi
 
-stage "load generator smoke (verifies every echoed payload)"
-"$root/target/release/imphnen-loadgen" smoke --url "ws://127.0.0.1:$port/echo"
+  stage "load generator smoke (verifies every echoed payload; driver: $driver)"
+  "$root/target/release/imphnen-loadgen" smoke --url "ws://127.0.0.1:$port/echo"
 
-kill $echo_pid 2>/dev/null || true
-wait $echo_pid 2>/dev/null || true
+  kill $echo_pid 2>/dev/null || true
+  wait $echo_pid 2>/dev/null || true
+  echo_pid=
+done
 trap - EXIT
 
 # ---------------------------------------------------------------- interop
@@ -82,8 +125,10 @@ if [ -z "${SKIP_INTEROP:-}" ]; then
 fi
 
 if [ -z "${SKIP_ABUSE_HEAVY:-}" ]; then
-  stage "abuse: 10,000 idle connections echo, 2 x 100,000 upgrade cycles leave RSS flat"
-  ./scripts/abuse-heavy.sh
+  for driver in $DRIVERS; do
+    stage "abuse: 10,000 idle connections echo, 2 x 100,000 upgrade cycles leave RSS flat ($driver)"
+    IMPHNEN_DRIVER=$driver ./scripts/abuse-heavy.sh
+  done
 fi
 
 # ---------------------------------------------------------------- fuzzing
