@@ -249,3 +249,79 @@ fn slow_app() -> App {
     app.ws("/slow", Slow);
     app
 }
+
+#[test]
+fn a_slot_reused_after_a_failed_send_starts_with_nothing_queued() {
+    // A connection whose peer vanishes with a send in flight: the bytes of that send never
+    // leave, and must leave the count with the connection. Otherwise the slot's next occupant
+    // starts over its backpressure limit and is never read from again.
+    let opened_with: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let closes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut app = App::new(Config {
+        workers: 1, // one slab: the next connection takes the freed slot
+        // Over it, the connection stops reading: the reset then fails the send, not a receive.
+        websocket: WsConfig {
+            backpressure_limit: LIMIT,
+            ..WsConfig::default()
+        },
+        ..Config::default()
+    });
+    let (seen, closed) = (opened_with.clone(), closes.clone());
+    app.ws(
+        "/flood",
+        WsHandler::new()
+            .on_open(move |ctx| {
+                seen.lock().unwrap().push(ctx.ws.buffered_amount());
+                Ok(())
+            })
+            .on_message(|ctx, msg| {
+                if msg.as_bytes() == b"flood" {
+                    // Far more than the socket buffers hold: a send is in flight when the peer
+                    // goes, and the connection is over its limit, so it is not receiving.
+                    ctx.ws.send(vec![7u8; 8 << 20]);
+                } else {
+                    ctx.ws.send(msg);
+                }
+                Ok(())
+            })
+            .on_close(move |_ctx, _code, _reason| {
+                closed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }),
+    );
+    let server = app.listen("127.0.0.1:0").expect("listen");
+
+    let mut gone = ws_connect(&server, "/flood");
+    gone.send(&frame(0x1, b"flood", Some([1, 2, 3, 4])));
+    // Let the flood fill the socket buffers, then vanish without reading: a reset over TCP.
+    std::thread::sleep(Duration::from_millis(100));
+    if let engine_support::Stream::Tcp(tcp) = &gone.stream {
+        socket2::SockRef::from(tcp)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+    drop(gone);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while closes.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the vanished connection never closed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let mut next = ws_connect(&server, "/flood");
+    next.send(&frame(0x1, b"still served", Some([5, 6, 7, 8])));
+    let (opcode, payload) = read_frame(&mut next).expect("an echo on the reused slot");
+    assert_eq!((opcode, &payload[..]), (0x1, &b"still served"[..]));
+    let opened = opened_with.lock().unwrap().clone();
+    assert_eq!(opened.len(), 2);
+    // At most the 101 waits when `open` runs; never the dead connection's flood.
+    assert!(
+        opened[1] < 1024,
+        "the reused slot started with {} bytes queued",
+        opened[1]
+    );
+    drop(next);
+    server.shutdown();
+}
