@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# imphnen vs Bun, side by side on this machine.
+# imphnen vs Bun (and optionally uWebSockets), side by side on this machine.
 #
-# Each server runs pinned to one core (SERVER_CORE, default 0) with one worker; the load
-# generator (benches/loadgen) and wrk run pinned to another (CLIENT_CORE, default 1).
-# Every workload starts fresh servers, then runs Bun and imphnen alternately RUNS times;
-# benches/summarize.py takes medians and imphnen/Bun ratios and benches/chart.py draws
+# Servers, one column each: bun; imphnen-DRIVER for each driver in IMPHNEN_DRIVERS (the same
+# binary started with IMPHNEN_DRIVER=DRIVER); uws when UWS_BIN is set. Each runs pinned to one
+# core (SERVER_CORE, default 0) with one worker, on its own port (3101, 3102, ... in column
+# order); the load generator (benches/loadgen) and wrk run pinned to another (CLIENT_CORE,
+# default 1). Every workload starts fresh servers, then runs each server in turn RUNS times,
+# rotating which goes first; a server that fails to start, or gives no result in a run, is
+# skipped for the rest of that workload (uws serves /echo only).
+# System calls are counted apart from the timed runs: perf's raw_syscalls tracepoint slows every
+# system call on the machine while it is enabled, and the more so the more calls a server
+# makes, which would skew the throughput and CPU rows. So after its RUNS timed runs, each echo
+# workload (echo_16k, echo_20b_16, echo_20b_1) gives every server that still has results one
+# more run of the same shape, untimed, lasting SYSCALL_SECONDS after the warm-up, while
+# `perf stat -e raw_syscalls:sys_enter -p PID` counts the server's calls. That run's JSON is
+# <workload>.<server>.syscalls.json, with server_syscalls_per_msg added; summarize.py reads the
+# "server syscalls per message" rows from these files alone and keeps them out of every other
+# row. No perf (or SYSCALLS=0): no counting runs and no syscall rows.
+# benches/summarize.py takes medians and each server's ratio to Bun, and benches/chart.py draws
 # target/bench/chart.svg. Results: target/bench/results.json, one JSON per run in
 # target/bench/runs/.
 #
 # Environment (all optional):
 #   DURATION=8 WARMUP=2 RUNS=3    measured seconds, warm-up seconds, runs per server
 #   ONLY="echo_20b_16 http_hello" workloads to run (ids below; default all)
+#   IMPHNEN_DRIVERS="uring epoll" imphnen's drivers to measure, one column each
 #   IMPHNEN=0                     skip imphnen even if examples/bench_server.rs builds
-#   IMPHNEN_BIN=path              run this binary as the imphnen side instead of building
-#                                 bench_server (an older build, or a stand-in to test this script)
+#   IMPHNEN_BIN=path              run this binary in every imphnen column instead of building
+#                                 bench_server (an older build, or a stand-in to test this script;
+#                                 one that predates IMPHNEN_DRIVER runs its own driver in each)
+#   UWS_BIN=path                  add a uws column: a uWebSockets EchoServer-like binary that
+#                                 listens on $PORT and serves /echo
 #   IDLE_CONNS=10000              connections for the idle-memory row
 #   RATE=N | RATE_FROM=echo_20b_1 latency_fixed's open-loop rate: N msgs/s, or half of Bun's
 #                                 median in that workload (default echo_20b_16)
+#   SYSCALLS=0                    skip the syscall-counting runs (and their rows)
+#   SYSCALL_SECONDS=3             counted seconds of each counting run
 #   SERVER_CORE=0 CLIENT_CORE=1   cores for server and client
 # Flags: --smoke  only run loadgen's verified smoke against each server (no timings).
 set -euo pipefail
@@ -26,16 +45,18 @@ cd "$ROOT"
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
 RUNS=${RUNS:-3}
+SYSCALLS=${SYSCALLS:-1}
+SYSCALL_SECONDS=${SYSCALL_SECONDS:-3}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 SERVER_CORE=${SERVER_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 BUN_VERSION=1.4.5
-BUN_PORT=3101
-IMP_PORT=3102
+FIRST_PORT=3101
 OUT=$ROOT/target/bench
 RUNS_DIR=$OUT/runs
 LOADGEN=$ROOT/target/release/imphnen-loadgen
 IMP_BIN=${IMPHNEN_BIN:-$ROOT/target/release/examples/bench_server}
+IMPHNEN_DRIVERS=${IMPHNEN_DRIVERS:-uring epoll}
 ALL="echo_16k echo_20b_16 echo_20b_1 bcast_100 bcast_500 http_hello http_pipe16 latency_fixed idle_rss"
 ONLY=${ONLY:-$ALL}
 SMOKE=0
@@ -67,19 +88,28 @@ ensure_wrk() {
   fi
 }
 
+probe_perf() { # clears SYSCALLS when perf cannot count system calls here
+  if [[ $SYSCALLS == 0 ]]; then
+    log "SYSCALLS=0: no syscall-counting runs"
+  elif ! perf stat -x, -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+    log "perf cannot count raw_syscalls:sys_enter here: no syscalls-per-message rows"
+    SYSCALLS=0
+  fi
+}
+
 build() {
   log "building the load generator"
   cargo build --release -q -p imphnen-loadgen
   HAVE_IMP=0
   if [[ "${IMPHNEN:-1}" == 0 ]]; then
-    log "IMPHNEN=0: imphnen rows skipped (Bun-only results)"
+    log "IMPHNEN=0: no imphnen columns"
   elif [[ -n ${IMPHNEN_BIN:-} ]]; then
-    log "imphnen side: $IMPHNEN_BIN (not rebuilt)"
+    log "imphnen columns: $IMPHNEN_BIN (not rebuilt)"
     HAVE_IMP=1
   elif [[ ! -f examples/bench_server.rs ]]; then
-    log "examples/bench_server.rs does not exist yet: imphnen rows skipped (Bun-only results)"
+    log "examples/bench_server.rs does not exist yet: no imphnen columns"
   elif ! cargo build --release -q --example bench_server; then
-    log "examples/bench_server.rs does not build: imphnen rows skipped (Bun-only results)"
+    log "examples/bench_server.rs does not build: no imphnen columns"
   else
     HAVE_IMP=1
   fi
@@ -87,20 +117,30 @@ build() {
 
 # --- servers -----------------------------------------------------------------------------
 declare -A PID SPORT
-SPORT[bun]=$BUN_PORT
-SPORT[imphnen]=$IMP_PORT
+SERVERS=(bun)
+
+columns() { # the servers to measure, in column order, each with its port
+  if [[ $HAVE_IMP == 1 ]]; then
+    for driver in $IMPHNEN_DRIVERS; do SERVERS+=("imphnen-$driver"); done
+  fi
+  if [[ -n ${UWS_BIN:-} ]]; then SERVERS+=(uws); fi
+  local port=$FIRST_PORT s
+  for s in "${SERVERS[@]}"; do SPORT[$s]=$port; port=$((port + 1)); done
+  log "columns: ${SERVERS[*]}"
+}
 
 start_server() { # name
-  local name=$1 port=${SPORT[$1]}
-  if [[ $name == bun ]]; then
-    PORT=$port taskset -c "$SERVER_CORE" "$BUN" benches/anchors/bun_server.ts >"$OUT/$name.log" 2>&1 &
-  else
-    PORT=$port WORKERS=1 taskset -c "$SERVER_CORE" "$IMP_BIN" >"$OUT/$name.log" 2>&1 &
-  fi
+  local name=$1 port=${SPORT[$1]} cmd
+  case $name in
+    bun) cmd=("$BUN" benches/anchors/bun_server.ts) ;;
+    uws) cmd=("$UWS_BIN") ;;
+    imphnen-*) cmd=(env WORKERS=1 "IMPHNEN_DRIVER=${name#imphnen-}" "$IMP_BIN") ;;
+  esac
+  PORT=$port taskset -c "$SERVER_CORE" "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
   PID[$name]=$!
   for _ in $(seq 1 200); do
-    # Any HTTP answer means the server is up (a stand-in may not serve GET /).
-    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then return 0; fi
+    # Accepting a connection means the server is up (uws and stand-ins may not serve GET /).
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     kill -0 "${PID[$name]}" 2>/dev/null || break
     sleep 0.05
   done
@@ -118,22 +158,58 @@ stop_server() { # name
   PID[$1]=
 }
 
-servers() { if [[ $HAVE_IMP == 1 ]]; then echo bun imphnen; else echo bun; fi; }
-cleanup() { for s in bun imphnen; do stop_server "$s"; done; }
+cleanup() { for s in "${SERVERS[@]}"; do stop_server "$s"; done; }
 trap cleanup EXIT
 
 # --- one run -----------------------------------------------------------------------------
 client() { taskset -c "$CLIENT_CORE" "$@"; }
 
+# Every run function below fails when its run gave no result (its JSON then says "failed").
 loadgen() { # server out.json mode path args...
-  local s=$1 json=$2 mode=$3 path=$4; shift 4
-  local rc=0
+  local s=$1 json=$2 mode=$3 path=$4 rc=0; shift 4
   client "$LOADGEN" "$mode" --url "ws://127.0.0.1:${SPORT[$s]}$path" --threads 1 --quiet \
     --server-pid "${PID[$s]}" --json "$json" "$@" >"${json%.json}.txt" || rc=$?
-  if [[ $rc != 0 ]]; then
-    log "  $s: loadgen exited $rc (verification problem or failure), see ${json%.json}.txt"
-    [[ -f $json ]] || echo "{\"failed\": true, \"exit\": $rc}" >"$json"
-  fi
+  [[ $rc == 0 ]] && return 0
+  log "  $s: loadgen exited $rc (verification problem or failure), see ${json%.json}.txt"
+  [[ -f $json ]] && return 0
+  echo "{\"failed\": true, \"exit\": $rc}" >"$json"
+  return 1
+}
+
+# The load shape of each echo workload, for its timed runs and its syscall-counting run alike.
+declare -A ECHO_SHAPE=(
+  [echo_16k]="--connections 100 --inflight 1 --size 16384 --binary"
+  [echo_20b_16]="--connections 100 --inflight 16 --size 20 --binary"
+  [echo_20b_1]="--connections 100 --inflight 1 --size 20 --binary"
+)
+
+# The untimed run that counts a server's system calls (see the header): perf waits out the
+# warm-up, then counts for SYSCALL_SECONDS. loadgen opens its connections first (milliseconds),
+# so perf's window starts and ends that much before the measured one; the count over one is
+# divided by the messages of the other.
+count_syscalls() { # workload server
+  local w=$1 s=$2 json=$RUNS_DIR/$1.$2.syscalls.json shape perf_pid rc=0
+  local counts=${json%.json}.perf
+  read -ra shape <<<"${ECHO_SHAPE[$w]}"
+  taskset -c "$CLIENT_CORE" perf stat -x, -e raw_syscalls:sys_enter -p "${PID[$s]}" \
+    -D $((WARMUP * 1000)) -- sleep $((WARMUP + SYSCALL_SECONDS)) 2>"$counts" &
+  perf_pid=$!
+  loadgen "$s" "$json" echo /echo --duration "$SYSCALL_SECONDS" --warmup "$WARMUP" "${shape[@]}" || rc=$?
+  if [[ $rc != 0 ]]; then kill -INT "$perf_pid" 2>/dev/null || true; fi
+  wait "$perf_pid" || true
+  [[ $rc == 0 ]] || return "$rc"
+  python3 - "$json" "$counts" <<'PY'
+import json, re, sys
+path, counts = sys.argv[1], sys.argv[2]
+doc = json.load(open(path))
+m = re.search(r"^(\d+),[^,]*,raw_syscalls:sys_enter,", open(counts).read(), re.M)
+if m and doc.get("messages"):
+    doc["server_syscalls_per_msg"] = int(m.group(1)) / doc["messages"]
+    json.dump(doc, open(path, "w"))
+else:
+    print(f"[compare]   perf counted nothing here, see {counts}", file=sys.stderr)
+PY
+  show "$json" "$s"
 }
 
 # CPU time a process has used so far, user + system, in clock ticks (/proc/PID/stat fields 14
@@ -148,7 +224,8 @@ wrk_run() { # server out.json script
   after=$(cpu_ticks "$pid")
   grep '^{"requests_per_s"' "${json%.json}.txt" >"$json" || echo '{"failed": true}' >"$json"
   # The server's CPU time per request over the run, as loadgen reports it per message: where
-  # wrk's one thread is the limit, this is the figure that compares the servers.
+  # wrk's one thread is the limit, this is the figure that compares the servers. No request
+  # answered (a server without the route may just close) is no result.
   python3 - "$json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 path, before, after, tck = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -157,7 +234,10 @@ if doc.get("requests"):
     cpu_s = (after - before) / tck
     doc["server_cpu_ns_per_req"] = cpu_s * 1e9 / doc["requests"]
     doc["server_cpu_cores"] = cpu_s / doc["duration_s"]
-    json.dump(doc, open(path, "w"))
+else:
+    doc["failed"] = True
+json.dump(doc, open(path, "w"))
+sys.exit(1 if doc.get("failed") else 0)
 PY
 }
 
@@ -171,13 +251,12 @@ print(int(statistics.median(vals) / 2) if vals else 50000)
 PY
 }
 
-run_one() { # workload server index
-  local w=$1 s=$2 i=$3 json=$RUNS_DIR/$1.$2.$3.json
-  local win=(--duration "$DURATION" --warmup "$WARMUP")
+measure() { # workload server out.json
+  local w=$1 s=$2 json=$3
+  local win=(--duration "$DURATION" --warmup "$WARMUP") shape
   case $w in
-    echo_16k)    loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 1 --size 16384 --binary ;;
-    echo_20b_16) loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 16 --size 20 --binary ;;
-    echo_20b_1)  loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 1 --size 20 --binary ;;
+    echo_*)      read -ra shape <<<"${ECHO_SHAPE[$w]}"
+                 loadgen "$s" "$json" echo /echo "${win[@]}" "${shape[@]}" ;;
     bcast_100)   loadgen "$s" "$json" broadcast /broadcast "${win[@]}" --connections 100 --publishers 1 --inflight 16 ;;
     bcast_500)   loadgen "$s" "$json" broadcast /broadcast "${win[@]}" --connections 500 --publishers 1 --inflight 16 ;;
     latency_fixed) loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 64 --size 20 --binary --rate "$FIXED_RATE" ;;
@@ -186,7 +265,23 @@ run_one() { # workload server index
     http_pipe16) wrk_run "$s" "$json" pipeline.lua ;;
     *) log "unknown workload $w"; return 1 ;;
   esac
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  %-8s %s" % (sys.argv[2], ", ".join(f"{k}={d[k]:.4g}" for k in ("msgs_per_s","requests_per_s","server_cpu_ns_per_msg","server_cpu_ns_per_req","server_rss_per_conn") if isinstance(d.get(k),(int,float)))), d.get("latency",{}).get("p99_us","") and "p99=%.4gus" % d["latency"]["p99_us"])' "$json" "$s" >&2 || true
+}
+
+show() { # out.json server: one line of the run's figures on stderr
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  %-13s %s" % (sys.argv[2], ", ".join(f"{k}={d[k]:.4g}" for k in ("msgs_per_s","requests_per_s","server_cpu_ns_per_msg","server_cpu_ns_per_req","server_syscalls_per_msg","server_rss_per_conn") if isinstance(d.get(k),(int,float)))), d.get("latency",{}).get("p99_us","") and "p99=%.4gus" % d["latency"]["p99_us"])' "$1" "$2" >&2 || true
+}
+
+run_one() { # workload server index; fails when the run gave no result
+  local s=$2 json=$RUNS_DIR/$1.$2.$3.json
+  measure "$1" "$s" "$json" || return 1
+  show "$json" "$s"
+}
+
+drop() { # server: no more runs of the current workload for it
+  local kept=() s
+  for s in "${active[@]}"; do [[ $s == "$1" ]] || kept+=("$s"); done
+  active=("${kept[@]}")
+  log "  $1: no result, its remaining $w runs are skipped"
 }
 
 # --- main --------------------------------------------------------------------------------
@@ -194,47 +289,56 @@ mkdir -p "$RUNS_DIR"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 ensure_bun
 build
+columns
 
 if [[ $SMOKE == 1 ]]; then
   rc=0
-  for s in $(servers); do
-    start_server "$s"
-    log "smoke against $s"
-    client "$LOADGEN" smoke --url "ws://127.0.0.1:${SPORT[$s]}/echo" || rc=1
+  for s in "${SERVERS[@]}"; do
+    if start_server "$s"; then
+      log "smoke against $s"
+      client "$LOADGEN" smoke --url "ws://127.0.0.1:${SPORT[$s]}/echo" || rc=1
+    else
+      rc=1
+    fi
     stop_server "$s"
   done
   exit $rc
 fi
 
 ensure_wrk
-rm -f "$RUNS_DIR"/*.json "$RUNS_DIR"/*.txt
+probe_perf
+rm -f "$RUNS_DIR"/*.json "$RUNS_DIR"/*.txt "$RUNS_DIR"/*.perf
 START=$(date +%s)
 for w in $ONLY; do
   [[ $w == latency_fixed ]] && FIXED_RATE=$(half_bun_rate) && log "latency_fixed: open loop at $FIXED_RATE msgs/s (RATE, or half of Bun's ${RATE_FROM:-echo_20b_16} median)"
   log "== $w"
-  active=""
-  for s in $(servers); do
-    if start_server "$s"; then active="$active $s"
+  active=()
+  for s in "${SERVERS[@]}"; do
+    if start_server "$s"; then active+=("$s")
     elif [[ $s == bun ]]; then exit 1
-    else log "imphnen failed to start: its $w rows are skipped"; fi
+    else log "$s failed to start: its $w rows are skipped"; fi
   done
   for i in $(seq 1 "$RUNS"); do
-    order=$active
-    # Alternate which server goes first so drift on the machine does not favour one side.
-    (( i % 2 == 0 )) && order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
-    for s in $order; do
+    (( ${#active[@]} )) || break
+    # Rotate which server goes first so drift on the machine favours none of them.
+    k=$(( (i - 1) % ${#active[@]} ))
+    for s in "${active[@]:k}" "${active[@]:0:k}"; do
       if [[ $w == idle_rss ]]; then
         stop_server "$s"
-        start_server "$s" || { log "$s failed to restart"; continue; }
+        start_server "$s" || { drop "$s"; continue; }
       fi
-      run_one "$w" "$s" "$i"
+      run_one "$w" "$s" "$i" || drop "$s"
     done
   done
-  for s in $(servers); do stop_server "$s"; done
+  if [[ $SYSCALLS != 0 && -n ${ECHO_SHAPE[$w]:-} ]] && (( ${#active[@]} )); then
+    log "  counting system calls: one untimed ${SYSCALL_SECONDS}s run per server"
+    for s in "${active[@]}"; do count_syscalls "$w" "$s" || true; done
+  fi
+  for s in "${SERVERS[@]}"; do stop_server "$s"; done
 done
 log "runs took $(( $(date +%s) - START )) s"
 
-python3 benches/summarize.py --runs "$RUNS_DIR" --out "$OUT/results.json" \
+python3 benches/summarize.py --runs "$RUNS_DIR" --out "$OUT/results.json" --servers "${SERVERS[*]}" \
   --bun-version "$("$BUN" --version)" --duration "$DURATION" --runs-per-server "$RUNS" \
   --fixed-rate "${FIXED_RATE:-0}"
 python3 benches/chart.py "$OUT/results.json" "$OUT/chart.svg"
