@@ -14,8 +14,8 @@
 //!    |                        commands, delivery of published frames
 //!    +-- proto                protocol phases as functions: (state, bytes, limits) -> event
 //!    +-- conn                 connection state, the slab, output and its byte count
-//!    +-- driver               the completion-shaped IO seam: epoll, memory
-//!    |     +-- sys            syscalls: sockets, listeners, epoll, eventfd, timerfd
+//!    +-- driver               the completion-shaped IO seam: io_uring, epoll, memory
+//!    |     +-- sys            syscalls: sockets, listeners, epoll, io_uring, eventfd, timerfd
 //!    +-- buf                  byte containers shared by conn and driver
 //!   shared                    the Send + Sync side: WebSocket handles, per-slot atomics, rings,
 //!                             inboxes, the topic registry, the hub
