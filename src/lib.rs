@@ -93,7 +93,7 @@ pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
 pub use imphnen_engine::{
     BoxError, Call, CloseCode, Config, DriverKind, HandlerError, HandlerResult, HttpConfig,
     HttpLimits, Message, Publisher, ReadyState, Request, Response, SendStatus, Server,
-    ServerHandle, WebSocket, WsConfig, memory,
+    ServerHandle, UringConfig, WebSocket, WsConfig, memory,
 };
 pub use imphnen_router::{Params, Query};
 pub use upgrade::UpgradeRequest;

@@ -229,6 +229,7 @@ async fn serve(
     let app = service(index);
     local::enter(hub.clone(), index as u32, producers);
     let tick = tick_period(&cfg);
+    let buffers = cfg.uring;
     let wake_fd = hub.cores[index].inbox.wake_fd().as_raw_fd();
     let clock = Clock::Real {
         started: Instant::now(),
@@ -250,7 +251,7 @@ async fn serve(
         },
         DriverKind::Uring => {
             let listener = listener.expect("a bound listener");
-            match UringDriver::new(index, listener, wake_fd, tick) {
+            match UringDriver::new(index, listener, wake_fd, tick, buffers) {
                 Ok(d) => build(parts, d, ready).run().await,
                 Err(e) => drop(ready.send(Err(e))),
             }

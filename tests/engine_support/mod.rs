@@ -417,7 +417,8 @@ pub fn ws_connect_tcp(addr: SocketAddr, path: &str) -> Raw {
     ws_handshake(Raw::connect(addr), path)
 }
 
-fn ws_handshake(mut raw: Raw, path: &str) -> Raw {
+/// Opens a WebSocket by hand over a connection already made (a socket with options of its own).
+pub fn ws_handshake(mut raw: Raw, path: &str) -> Raw {
     raw.send(
         format!(
             "GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

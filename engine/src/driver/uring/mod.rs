@@ -40,6 +40,7 @@ use io_uring::{cqueue, opcode};
 
 use super::accept::{AcceptGate, is_exhaustion};
 use super::{Completion, Driver, FdWaiter, Token};
+use crate::config::UringConfig;
 use crate::sys::fd::TimerFd;
 use crate::sys::socket;
 use crate::sys::uring::{BufRing, CQE_F_BUF_MORE};
@@ -52,11 +53,6 @@ mod requests;
 
 /// The buffer group of the core's receive buffers.
 const GROUP: u16 = 0;
-/// Receive buffers consumed a receive at a time (count, bytes): 2 MiB per core, of which a
-/// quiet core touches only the first buffer's first lines.
-const BUFFERS_INCREMENTAL: (u16, u32) = (32, 64 << 10);
-/// Receive buffers where each completion takes one whole (kernels before 6.12).
-const BUFFERS_WHOLE: (u16, u32) = (256, 16 << 10);
 
 /// What a receive's completion came to.
 enum Received {
@@ -94,14 +90,11 @@ impl UringDriver {
         listener: TcpListener,
         wake_fd: RawFd,
         tick: Duration,
+        buffers: UringConfig,
     ) -> io::Result<(UringDriver, UringIo)> {
         let ring = crate::sys::uring::ring()?;
-        let bufs = Rc::new(BufRing::register(
-            &ring,
-            GROUP,
-            BUFFERS_INCREMENTAL,
-            BUFFERS_WHOLE,
-        )?);
+        let (incremental, whole) = buffers.shapes();
+        let bufs = Rc::new(BufRing::register(&ring, GROUP, incremental, whole)?);
         let timer = TimerFd::periodic(tick)?;
         let mut io = UringIo::new(ring, bufs.clone());
         let driver = UringDriver {
