@@ -13,12 +13,14 @@ use io_uring::IoUring;
 use io_uring::types::BufRingEntry;
 
 /// Submission queue entries. A turn that sends on every connection pushes one entry per
-/// connection; a fuller queue is submitted early, so this bounds nothing but batching.
-const SQ_ENTRIES: u32 = 1024;
-/// Completion queue entries: room for a burst in which every connection completes a receive and
-/// a send in one turn before the core reaps them (overflow beyond it is kept by the kernel,
-/// `IORING_FEAT_NODROP`, and flushed by the next submit).
-const CQ_ENTRIES: u32 = 16 * 1024;
+/// connection; a fuller queue is submitted early, so this bounds nothing but batching. (The
+/// queues are memory the process touches as they wrap: 64 B per entry here, 16 B per
+/// completion entry.)
+const SQ_ENTRIES: u32 = 256;
+/// Completion queue entries: room for a burst in which a thousand connections complete a
+/// receive and a send each in one turn before the core reaps them (overflow beyond it is kept
+/// by the kernel, `IORING_FEAT_NODROP`, and flushed by the next submit).
+const CQ_ENTRIES: u32 = 4096;
 
 /// `IOU_PBUF_RING_INC` (Linux 6.12): a buffer is consumed a receive at a time instead of whole.
 const PBUF_RING_INC: u16 = 2;
@@ -59,6 +61,8 @@ pub(crate) struct BufRing {
     tail: Cell<u16>,
     /// A buffer whose bytes the core is reading now, given back at [`settle`](Self::settle).
     lent: Cell<Option<u16>>,
+    /// Buffers `0..offered` have been offered to the kernel; the rest are untouched memory.
+    offered: Cell<u16>,
 }
 
 impl BufRing {
@@ -111,6 +115,7 @@ impl BufRing {
             incremental: flags & PBUF_RING_INC != 0,
             tail: Cell::new(0),
             lent: Cell::new(None),
+            offered: Cell::new(0),
         };
         let addr = ring_buf.map.as_ptr() as u64;
         let submitter = ring.submitter();
@@ -118,11 +123,34 @@ impl BufRing {
         // driver holds the mapping until its ring is quiescent and dropped.
         // (On failure the mapping is unmapped by `ring_buf`'s drop.)
         unsafe { submitter.register_buf_ring_with_flags(addr, count, group, flags) }?;
-        for id in 0..count {
+        // Incrementally consumed buffers are written front to back, and the kernel moves on to
+        // the next one in ring order: every buffer offered is touched. Offer two to start with
+        // and more only when receives run out, so a quiet core's receive memory stays two
+        // buffers. Whole buffers are touched only as far as each receive writes: offer all.
+        let first = if ring_buf.incremental {
+            count.min(2)
+        } else {
+            count
+        };
+        for id in 0..first {
             ring_buf.push(id);
         }
+        ring_buf.offered.set(first);
         ring_buf.publish();
         Ok(ring_buf)
+    }
+
+    /// Every buffer offered was in use: offers as many again (up to all of them). `false` when
+    /// all are offered already.
+    pub(crate) fn grow(&self) -> bool {
+        let offered = self.offered.get();
+        let more = offered.min(self.count - offered);
+        for id in offered..offered + more {
+            self.push(id);
+        }
+        self.offered.set(offered + more);
+        self.publish();
+        more > 0
     }
 
     /// Buffers are consumed a receive at a time (else each completion takes a whole buffer).

@@ -231,9 +231,11 @@ impl UringDriver {
             RecvEnd::Other(c) => Some(Received::Other(c)),
             RecvEnd::NoBuffers => {
                 self.no_buffers += 1;
+                let grown = self.bufs.grow();
                 tracing::debug!(
                     core = self.core,
                     times = self.no_buffers,
+                    grown,
                     "every receive buffer in use; receive re-armed after the turn"
                 );
                 None
