@@ -10,7 +10,7 @@
 
 use std::rc::Rc;
 
-use super::State;
+use super::{State, list_dirty};
 use crate::buf::{BytePool, QueuePool, SendQueue};
 use crate::conn::{Conn, Flags, Millis, Output, Phase, WsConn};
 use crate::driver::{Io, Sending, Token, When};
@@ -95,15 +95,6 @@ fn send<I: Io>(
         }
     }
     Handed::Over
-}
-
-/// Lists `c` (token `t`) for the next flush, once.
-#[inline]
-fn list_dirty(t: Token, c: &mut Conn, dirty: &mut Vec<Token>) {
-    if !c.flags.has(Flags::DIRTY) {
-        c.flags.set(Flags::DIRTY);
-        dirty.push(t);
-    }
 }
 
 /// After the send: a connection with nothing left to say closes (at once, or lingering),

@@ -39,10 +39,7 @@ impl<I: Io> State<I> {
         };
         c.last_rx = now;
         c.flags.clear(Flags::PING_OUT);
-        if !c.flags.has(Flags::DIRTY) {
-            c.flags.set(Flags::DIRTY);
-            self.dirty.push(t);
-        }
+        super::list_dirty(t, c, &mut self.dirty);
         if c.input.is_empty() {
             let consumed = self.process(t, bytes);
             self.keep(t, &bytes[consumed..]);

@@ -252,6 +252,15 @@ impl<D: Driver> Core<D> {
 }
 
 /// Encodes a data message as one unmasked server frame.
+/// Lists connection `c` (token `t`) for the turn's flush, once.
+#[inline]
+fn list_dirty(t: Token, c: &mut crate::conn::Conn, dirty: &mut Vec<Token>) {
+    if !c.flags.has(crate::conn::Flags::DIRTY) {
+        c.flags.set(crate::conn::Flags::DIRTY);
+        dirty.push(t);
+    }
+}
+
 pub(crate) fn encode_message(out: &mut Vec<u8>, msg: &crate::Message) {
     use imphnen_protocol::ws::{OpCode, encode_frame};
     let op = if msg.is_text() {
@@ -357,11 +366,8 @@ impl<I: Io> State<I> {
 
     /// Marks `t` for the end-of-turn flush.
     fn mark_dirty(&mut self, t: Token) {
-        if let Some(c) = self.conns.conn(t)
-            && !c.flags.has(crate::conn::Flags::DIRTY)
-        {
-            c.flags.set(crate::conn::Flags::DIRTY);
-            self.dirty.push(t);
+        if let Some(c) = self.conns.conn(t) {
+            list_dirty(t, c, &mut self.dirty);
         }
     }
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::State;
 use crate::ReadyState;
 use crate::buf::SHARE_MIN_LEN;
-use crate::conn::{Flags, Phase};
+use crate::conn::Phase;
 use crate::driver::{Io, Token, slot_of};
 use crate::shared::command::{ConnId, Slot};
 use crate::shared::slots::{SHED, WANTS_DRAIN};
@@ -93,10 +93,7 @@ impl<I: Io> State<I> {
                 });
             }
             let over = c.output.len() > limit;
-            if !c.flags.has(Flags::DIRTY) {
-                c.flags.set(Flags::DIRTY);
-                self.dirty.push(t);
-            }
+            super::list_dirty(t, c, &mut self.dirty);
             if over {
                 // A burst within one turn: hand the kernel what it takes now, so a subscriber
                 // that reads keeps up instead of being judged on output the turn has not sent.

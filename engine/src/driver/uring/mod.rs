@@ -45,8 +45,8 @@ use crate::sys::fd::TimerFd;
 use crate::sys::socket;
 use crate::sys::uring::{BufRing, CQE_F_BUF_MORE};
 use op::{Op, parse};
+use requests::RecvEnd;
 pub(crate) use requests::UringIo;
-use requests::{Queued, RecvEnd};
 
 mod op;
 mod requests;
@@ -275,14 +275,14 @@ impl Driver for UringDriver {
 
     #[inline]
     fn has_queued(&self, io: &UringIo) -> bool {
-        !io.queued.is_empty() || self.pos < self.cqes.len() || !io.early.is_empty()
+        !io.released.is_empty() || self.pos < self.cqes.len() || !io.early.is_empty()
     }
 
     fn next<'a>(&'a mut self, io: &mut UringIo) -> Option<Completion<'a, OwnedFd>> {
         let (t, id, at, len) = loop {
             // The previous completion's bytes are done with.
             self.bufs.settle();
-            if let Some(Queued::Released(token, dropped)) = io.queued.pop_front() {
+            if let Some((token, dropped)) = io.released.pop_front() {
                 return Some(Completion::Released { token, dropped });
             }
             let (user_data, res, flags) = match self.cqes.get(self.pos) {

@@ -72,11 +72,6 @@ impl Sock {
     }
 }
 
-/// A completion produced by a request, delivered by the next `next`.
-pub(super) enum Queued {
-    Released(Token, Option<Box<SendQueue>>),
-}
-
 /// The core's half of the io_uring driver: the ring, its sockets and the requests on them.
 pub(crate) struct UringIo {
     pub(super) ring: IoUring,
@@ -85,7 +80,8 @@ pub(crate) struct UringIo {
     bufs: Rc<BufRing>,
     /// Sockets by slot. A slot is released only after its last operation completed.
     socks: Vec<Option<Sock>>,
-    pub(super) queued: VecDeque<Queued>,
+    /// Slots let go of (with the send that never left), reported by the next `next`.
+    pub(super) released: VecDeque<(Token, Option<Box<SendQueue>>)>,
     /// Completions reaped by a send made [`When::Now`], for the driver to hand out after the
     /// ones it collected.
     pub(super) early: VecDeque<(u64, i32, u32)>,
@@ -119,7 +115,7 @@ impl UringIo {
         UringIo {
             bufs,
             socks: Vec::with_capacity(crate::conn::RESERVED_SLOTS * 2),
-            queued: VecDeque::new(),
+            released: VecDeque::new(),
             early: VecDeque::new(),
             rearm: Vec::new(),
             flights: Vec::new(),
@@ -389,7 +385,7 @@ impl UringIo {
         let sock = self.socks[slot as usize].take().expect("checked");
         let dropped = sock.sending.and_then(|f| self.recycle(f));
         let t = token(slot, u32::from(sock.generation));
-        self.queued.push_back(Queued::Released(t, dropped));
+        self.released.push_back((t, dropped));
     }
 }
 
@@ -457,22 +453,20 @@ impl Io for UringIo {
 
     fn close(&mut self, t: Token) {
         let Some(sock) = self.sock(t) else {
-            self.queued.push_back(Queued::Released(t, None));
+            self.released.push_back((t, None));
             return;
         };
         sock.flags |= CLOSING;
         sock.wanted = false;
         let fd = sock.fd;
-        let (armed, cancelling, sending) = (
-            sock.has(ARMED),
-            sock.has(CANCELLING),
-            sock.sending.is_some(),
-        );
-        sock.flags |= CANCELLING;
-        if armed && !cancelling {
+        let cancel_recv = sock.has(ARMED) && !sock.has(CANCELLING);
+        // A flight that is `over` already completed (it failed): nothing to cancel.
+        let cancel_send = sock.sending.as_ref().is_some_and(|f| !f.over);
+        if cancel_recv {
+            sock.flags |= CANCELLING;
             self.cancel(Op::Recv, t);
         }
-        if sending {
+        if cancel_send {
             self.cancel(Op::Send, t);
         }
         // Closed after this turn's submission (see `to_close`); the pending operations hold
