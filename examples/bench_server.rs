@@ -5,7 +5,8 @@
 //! `ctx.publisher()`; `ctx.ws.publish` would skip the sender). Limits are the defaults, as Bun's
 //! anchor sets them: 16 MiB max payload, 64 KiB backpressure, 120 s idle timeout.
 //!
-//! `PORT` (default 3000) and `WORKERS` (default: every core) come from the environment.
+//! `PORT` (default 3000), `WORKERS` (default: every core) and `COMPRESSION` (`off`, `shared`,
+//! `dedicated`; default off) come from the environment.
 
 use imphnen::{App, Config, Ctx, Response, WsHandler};
 
@@ -13,10 +14,7 @@ use imphnen::{App, Config, Ctx, Response, WsHandler};
 const TOPIC: &str = "bench";
 
 fn main() -> std::io::Result<()> {
-    let config = Config {
-        workers: env_or("WORKERS", 0),
-        ..Config::default()
-    };
+    let config = Config::from_env();
     let mut app = App::new(config);
     app.get("/", |_ctx: Ctx| {
         Response::text("Hello, World!").with_header("content-type", "text/plain")

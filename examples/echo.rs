@@ -1,16 +1,14 @@
 //! Echo server: `/echo` answers every message with the same message (text stays text, binary
 //! stays binary). The server the conformance suite and the load generator run against.
 //!
-//! `PORT` (default 3000) and `WORKERS` (default: every core) come from the environment;
+//! `PORT` (default 3000), `WORKERS` (default: every core) and `COMPRESSION` (`off`, `shared`,
+//! `dedicated`; default off) come from the environment;
 //! Ctrl-C shuts down gracefully.
 
 use imphnen::{App, Config, WsHandler};
 
 fn main() -> std::io::Result<()> {
-    let config = Config {
-        workers: env_or("WORKERS", 0),
-        ..Config::default()
-    };
+    let config = Config::from_env();
     let mut app = App::new(config);
     app.ws(
         "/echo",

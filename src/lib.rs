@@ -91,8 +91,8 @@ mod ws;
 pub use app::{App, ListenAddr};
 pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
 pub use imphnen_engine::{
-    BoxError, Call, CloseCode, Config, DriverKind, HandlerError, HandlerResult, HttpConfig,
-    HttpLimits, Message, Publisher, ReadyState, Request, Response, SendStatus, Server,
+    BoxError, Call, CloseCode, Compression, Config, DriverKind, HandlerError, HandlerResult,
+    HttpConfig, HttpLimits, Message, Publisher, ReadyState, Request, Response, SendStatus, Server,
     ServerHandle, UringConfig, WebSocket, WsConfig, memory,
 };
 pub use imphnen_router::{Params, Query};

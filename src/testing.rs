@@ -257,6 +257,8 @@ impl TestClient {
             decoder: Decoder::new(DecoderConfig {
                 role: Role::Client,
                 max_payload_length: usize::MAX,
+                // The test client offers no extension.
+                permessage_deflate: false,
             }),
             input: buf,
             timeout: DEFAULT_TIMEOUT,
@@ -404,6 +406,10 @@ impl TestClient {
                     let _ = encode_pong(out, Some(self.masks.next()), p);
                 }
                 Some(Event::Pong(_)) => {}
+                Some(Event::CompressedText(_) | Event::CompressedBinary(_)) => {
+                    // The decoder refuses RSV1 without the extension, which is never offered.
+                    return Err(invalid("compressed message without permessage-deflate"));
+                }
                 Some(Event::Close(frame)) => {
                     let (code, reason) = match frame {
                         Some(f) => (f.code.0, f.reason.to_owned()),

@@ -14,7 +14,10 @@ use serde_json::json;
 
 /// The chat app on two cores, on a free port.
 fn start() -> Running {
-    Running::start(chat_app::app(2))
+    Running::start(chat_app::app(imphnen::Config {
+        workers: 2,
+        ..Default::default()
+    }))
 }
 
 #[tokio::test]

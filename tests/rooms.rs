@@ -14,7 +14,10 @@ use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
 fn start() -> Running {
-    Running::start(rooms_app::app(2))
+    Running::start(rooms_app::app(imphnen::Config {
+        workers: 2,
+        ..Default::default()
+    }))
 }
 
 async fn join(server: &Running, room: &str, name: &str) -> Client {

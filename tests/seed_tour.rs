@@ -15,7 +15,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// The seed tour app on two cores, on a free port.
 fn start() -> Running {
-    Running::start(seed_tour_app::app(2))
+    Running::start(seed_tour_app::app(imphnen::Config {
+        workers: 2,
+        ..Default::default()
+    }))
 }
 
 /// `GET path` over a fresh connection: (status, body).

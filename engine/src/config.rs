@@ -183,6 +183,22 @@ impl UringConfig {
 }
 
 impl Config {
+    /// The defaults, with what the environment sets: `WORKERS` (the worker count, 0 for every
+    /// core) and `COMPRESSION` (`off`, `shared` or `dedicated`: permessage-deflate both ways,
+    /// dedicated with 15-bit windows). `IMPHNEN_DRIVER` is read when the driver is resolved
+    /// ([`DriverKind::Auto`]). A value that does not parse is reported once and ignored.
+    pub fn from_env() -> Config {
+        let mut config = Config::default();
+        if let Some(workers) = env_setting("WORKERS", |v| v.parse().ok()) {
+            config.workers = workers;
+        }
+        if let Some(mode) = env_setting("COMPRESSION", Compression::parse) {
+            config.websocket.compression = mode;
+            config.websocket.decompression = mode;
+        }
+        config
+    }
+
     /// The worker count to start: `workers`, or the available cores when it is 0.
     pub fn effective_workers(&self) -> usize {
         if self.workers > 0 {
@@ -229,6 +245,70 @@ pub struct WsConfig {
     /// How long to wait for the peer's close frame after sending ours, before closing TCP.
     /// Default 5 s: a peer that never answers cannot hold the connection open.
     pub close_timeout: Duration,
+    /// permessage-deflate (RFC 7692) for the messages the server sends. Default
+    /// [`Compression::Off`], as in Bun. With either this or `decompression` on, the server
+    /// accepts a client's permessage-deflate offer.
+    pub compression: Compression,
+    /// permessage-deflate for the messages clients send. Default [`Compression::Off`]; once the
+    /// extension is negotiated (because `compression` is on) a client may compress whatever
+    /// this says, and `Off` then behaves as `Shared`.
+    pub decompression: Compression,
+    /// Messages shorter than this are sent uncompressed (deflating them costs more than it
+    /// saves). Default 1 KiB, as in Node's `ws`.
+    pub compress_min_size: usize,
+    /// Connections per core that may hold [`Compression::Dedicated`] streams; connections
+    /// upgraded beyond it are offered the shared mode. Default 10,000.
+    pub max_dedicated_streams: usize,
+}
+
+/// The value of environment variable `name`, parsed; a value that does not parse is reported.
+fn env_setting<T>(name: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    let value = std::env::var(name).ok()?;
+    let parsed = parse(value.trim());
+    if parsed.is_none() {
+        tracing::warn!(variable = name, %value, "ignored an environment setting that does not parse");
+    }
+    parsed
+}
+
+impl Compression {
+    /// `off`, `shared` or `dedicated` (with 15-bit windows), as `COMPRESSION` says it.
+    pub fn parse(s: &str) -> Option<Compression> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" | "" => Some(Compression::Off),
+            "shared" => Some(Compression::Shared),
+            "dedicated" => Some(Compression::Dedicated { window_bits: 15 }),
+            _ => None,
+        }
+    }
+}
+
+/// How permessage-deflate (RFC 7692) runs in one direction.
+///
+/// | | memory per connection | compression ratio |
+/// |---|---|---|
+/// | `Off` | none | none |
+/// | `Shared` | none: one stream per core, reset after every message | each message alone |
+/// | `Dedicated` | a stream per connection, made on first use | messages build on earlier ones |
+///
+/// `Shared` negotiates "no context takeover" for its direction, so one compressor (or
+/// decompressor) serves every connection of a core, and a message published to a topic is
+/// compressed once per core for all of them. `Dedicated` keeps each connection's LZ77 window
+/// ("context takeover"): repetitive traffic compresses far better, at the cost of zlib's state
+/// per connection: for compressing about 2^(window_bits + 2) bytes plus 128 KiB (zlib's memory
+/// level is fixed at 8 by `flate2`), for decompressing 2^window_bits bytes plus about 7 KiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Nothing is compressed in this direction.
+    #[default]
+    Off,
+    /// One stream per core, reset after every message.
+    Shared,
+    /// A stream per connection with an LZ77 window of `window_bits` (9..=15; 15 is 32 KiB).
+    Dedicated {
+        /// log2 of the LZ77 window, 9..=15.
+        window_bits: u8,
+    },
 }
 
 impl Default for WsConfig {
@@ -241,6 +321,10 @@ impl Default for WsConfig {
             send_pings: true,
             publish_to_self: false,
             close_timeout: Duration::from_secs(5),
+            compression: Compression::Off,
+            decompression: Compression::Off,
+            compress_min_size: 1024,
+            max_dedicated_streams: 10_000,
         }
     }
 }

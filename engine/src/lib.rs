@@ -38,7 +38,7 @@ mod shared;
 mod stepper;
 mod sys;
 
-pub use config::{Config, DriverKind, HttpConfig, HttpLimits, UringConfig, WsConfig};
+pub use config::{Compression, Config, DriverKind, HttpConfig, HttpLimits, UringConfig, WsConfig};
 pub use imphnen_protocol::ws::CloseCode;
 pub use message::Message;
 pub use request::Request;

@@ -24,6 +24,8 @@ use bytes::Bytes;
 #[derive(Clone)]
 pub struct Message {
     kind: Kind,
+    /// The sender's choice for permessage-deflate; `None`: by size.
+    compress: Option<bool>,
     payload: Payload,
 }
 
@@ -71,6 +73,7 @@ impl Message {
     pub fn text(text: impl Into<String>) -> Self {
         Message {
             kind: Kind::Text,
+            compress: None,
             payload: Payload::Shared(Bytes::from(text.into().into_bytes())),
         }
     }
@@ -79,6 +82,7 @@ impl Message {
     pub fn binary(bytes: impl Into<Bytes>) -> Self {
         Message {
             kind: Kind::Binary,
+            compress: None,
             payload: Payload::Shared(bytes.into()),
         }
     }
@@ -87,6 +91,7 @@ impl Message {
     pub(crate) fn text_from_str(text: &str) -> Self {
         Message {
             kind: Kind::Text,
+            compress: None,
             payload: Payload::copy_of(text.as_bytes()),
         }
     }
@@ -95,8 +100,30 @@ impl Message {
     pub(crate) fn binary_from_slice(bytes: &[u8]) -> Self {
         Message {
             kind: Kind::Binary,
+            compress: None,
             payload: Payload::copy_of(bytes),
         }
+    }
+
+    /// This message, to be compressed or not where permessage-deflate is negotiated, whatever
+    /// its size (Bun's `ws.send(message, compress)`): `true` compresses it even when it is
+    /// shorter than `compress_min_size`, `false` sends it as it is. Without this the engine
+    /// compresses messages of at least `compress_min_size` bytes. Equality ignores the choice.
+    ///
+    /// ```
+    /// use imphnen_engine::Message;
+    /// let tiny = Message::from("ok").with_compression(true);
+    /// assert_eq!(tiny, Message::from("ok"));
+    /// ```
+    pub fn with_compression(mut self, compress: bool) -> Message {
+        self.compress = Some(compress);
+        self
+    }
+
+    /// Whether this message is to be compressed on a connection that negotiated
+    /// permessage-deflate, by the sender's choice or else by size.
+    pub(crate) fn wants_compression(&self, min_size: usize) -> bool {
+        self.compress.unwrap_or(self.len() >= min_size)
     }
 
     /// `true` for a text message.

@@ -172,6 +172,18 @@ impl Server {
         self.hub.subscriber_count(topic)
     }
 
+    /// Messages compressed with permessage-deflate since the server started, over every core.
+    /// A published message counts once per core (and window size) that compressed it for its
+    /// shared-mode subscribers, however many they are; a dedicated stream counts each of its
+    /// messages.
+    pub fn compressed_messages(&self) -> u64 {
+        self.hub
+            .cores
+            .iter()
+            .map(|c| c.deflated.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
+
     /// A cloneable, thread-safe handle for publishing (e.g. from a plain thread).
     pub fn publisher(&self) -> Publisher {
         Publisher(self.hub.clone())

@@ -15,12 +15,9 @@ use imphnen::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The chat application, served by `workers` cores (0: every core).
-pub fn app(workers: usize) -> App {
-    let mut app = App::new(Config {
-        workers,
-        ..Config::default()
-    });
+/// The chat application, served as `config` says.
+pub fn app(config: Config) -> App {
+    let mut app = App::new(config);
     app.ws("/chat", Chat::default());
     // Serve chat client
     app.get("/", |ctx: Ctx| ctx.html(PAGE));

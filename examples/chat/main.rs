@@ -2,13 +2,14 @@
 //! type in one; the message, with its time, appears in both, and each tab shows how many people
 //! are online.
 //!
-//! `PORT` (default 3000) and `WORKERS` (default: every core) come from the environment;
+//! `PORT` (default 3000), `WORKERS` (default: every core) and `COMPRESSION` (`off`, `shared`,
+//! `dedicated`; default off) come from the environment;
 //! Ctrl-C shuts down gracefully.
 
 mod app;
 
 fn main() -> std::io::Result<()> {
-    let app = app::app(env_or("WORKERS", 0));
+    let app = app::app(imphnen::Config::from_env());
     let server = app.listen(env_or::<u16>("PORT", 3000))?;
     println!("chat: http://localhost:{}", server.local_addr().port());
     let handle = server.handle();

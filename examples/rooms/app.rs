@@ -52,12 +52,9 @@ impl WebSocketHandler<Member> for Room {
     }
 }
 
-/// The rooms app on `workers` cores (0: every core).
-pub fn app(workers: usize) -> App {
-    let mut app = App::new(Config {
-        workers,
-        ..Config::default()
-    });
+/// The rooms app, served as `config` says.
+pub fn app(config: Config) -> App {
+    let mut app = App::new(config);
     app.ws_with(
         "/room/:roomId",
         |req| {

@@ -3,13 +3,14 @@
 //! message goes to everyone else in the room. `GET /rooms/rust` tells how many are in it;
 //! `POST /rooms/rust/announce` (body: text) speaks to the whole room.
 //!
-//! `PORT` (default 3000) and `WORKERS` (default: every core) come from the environment;
+//! `PORT` (default 3000), `WORKERS` (default: every core) and `COMPRESSION` (`off`, `shared`,
+//! `dedicated`; default off) come from the environment;
 //! Ctrl-C shuts down gracefully.
 
 mod app;
 
 fn main() -> std::io::Result<()> {
-    let app = app::app(env_or("WORKERS", 0));
+    let app = app::app(imphnen::Config::from_env());
     let server = app.listen(env_or::<u16>("PORT", 3000))?;
     println!(
         "rooms: ws://localhost:{}/room/<roomId>?name=<you>",

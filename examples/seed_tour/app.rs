@@ -27,17 +27,17 @@ use imphnen::{
 };
 use serde_json::{Map, Value, json};
 
-/// Every snippet's route on one app, served by `workers` cores (0: every core).
-pub fn app(workers: usize) -> App {
+/// Every snippet's route on one app; `config` gives the workers and compression, the guide's
+/// `websocket` options are set here.
+pub fn app(config: Config) -> App {
     let mut app = App::new(Config {
-        workers,
         websocket: WsConfig {
             max_payload_length: 1024 * 1024,        // 1MB
             idle_timeout: Duration::from_secs(120), // 2 minutes
             backpressure_limit: 64 * 1024,          // 64KB
-            ..WsConfig::default()
+            ..config.websocket
         },
-        ..Config::default()
+        ..config
     });
 
     app.ws("/quickstart", QuickStart);

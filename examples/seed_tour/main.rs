@@ -2,13 +2,14 @@
 //! (see `app.rs` for the table), on one server. Try it with any WebSocket client, e.g.
 //! `websocat ws://localhost:3000/room/lobby` or `ws://localhost:3000/connect?token=abc123&username=alice`.
 //!
-//! `PORT` (default 3000) and `WORKERS` (default: every core) come from the environment;
+//! `PORT` (default 3000), `WORKERS` (default: every core) and `COMPRESSION` (`off`, `shared`,
+//! `dedicated`; default off) come from the environment;
 //! Ctrl-C shuts down gracefully.
 
 mod app;
 
 fn main() -> std::io::Result<()> {
-    let app = app::app(env_or("WORKERS", 0));
+    let app = app::app(imphnen::Config::from_env());
     let server = app.listen(env_or::<u16>("PORT", 3000))?;
     println!(
         "seed_tour: ws://localhost:{}/quickstart, /echo, /room/:roomId, ...",

@@ -7,6 +7,7 @@
 
 use base64::Engine as _;
 use imphnen_protocol::http::{DateCache, HeaderSlots, Limits, Parsed, parse_request};
+use imphnen_protocol::ws::deflate::{DeflatePolicy, negotiate};
 use imphnen_protocol::ws::handshake::validate;
 
 fn parse_response(bytes: &[u8]) -> (u16, usize) {
@@ -35,8 +36,34 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 .expect("accept key is base64");
             assert_eq!(digest.len(), 20);
             let protocol = handshake.select_protocol(&["chat", "superchat"]);
+            // permessage-deflate offers from the request, under both kinds of policy.
+            let shared = DeflatePolicy {
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+                server_max_window_bits: 15,
+                client_max_window_bits: 15,
+            };
+            let small = DeflatePolicy {
+                server_max_window_bits: 10,
+                client_max_window_bits: 9,
+                ..DeflatePolicy::default()
+            };
+            let answers: Vec<String> = [shared, small]
+                .iter()
+                .filter_map(|p| negotiate(handshake.extensions(), p))
+                .map(|a| {
+                    assert!(a.client_window_bits >= 9 && a.client_window_bits <= 15);
+                    assert!(a.server_window_bits.is_none_or(|b| (9..=15).contains(&b)));
+                    a.response()
+                })
+                .collect();
+            let extra: Vec<(&str, &[u8])> = answers
+                .first()
+                .map(|a| ("Sec-WebSocket-Extensions", a.as_bytes()))
+                .into_iter()
+                .collect();
             // Offered protocols come from the request; a refused one is fine, a panic is not.
-            if handshake.write_response(&mut out, protocol, &[]).is_ok() {
+            if handshake.write_response(&mut out, protocol, &extra).is_ok() {
                 let (code, len) = parse_response(&out);
                 assert_eq!((code, len), (101, out.len()));
             } else {

@@ -1,7 +1,9 @@
 //! Fuzzes the RFC 6455 frame decoder (`imphnen_protocol::ws`).
 //!
-//! Input layout: byte 0 chooses how many chunk sizes follow (0-7), the next bytes are those sizes,
-//! the rest is the byte stream a client sent. The stream is fed to a server-role `Decoder` once
+//! Input layout: byte 0 chooses how many chunk sizes follow (0-7) and, in bit 3, whether
+//! permessage-deflate was negotiated; the next bytes are those sizes, the rest is the byte
+//! stream a client sent. Compressed messages are inflated with the output capped, as the engine
+//! does: the output never passes the cap by more than one chunk, and an error is an error. The stream is fed to a server-role `Decoder` once
 //! whole and once in those chunks, through the same read loop the engine uses. Invariants:
 //! no panic; `consumed <= input.len()`; only a partial header or a partial control frame is ever
 //! left unconsumed; both feeds yield the same events and the same error; and every header that
@@ -9,6 +11,7 @@
 //! encoding (else to a header that parses back equal).
 #![no_main]
 
+use imphnen_protocol::ws::deflate::{InflateError, Inflater};
 use imphnen_protocol::ws::{
     Decoder, DecoderConfig, Event, FrameHeader, MAX_HEADER_LEN, ProtocolError, Role,
 };
@@ -23,10 +26,19 @@ enum Owned {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<(u16, String)>),
+    Inflated(bool, Result<Vec<u8>, InflateError>),
 }
 
-fn owned(event: Event<'_>) -> Owned {
+fn owned(event: Event<'_>, inflater: &mut Inflater) -> Owned {
+    let mut inflate = |text: bool, data: &[u8]| {
+        let mut out = Vec::new();
+        let result = inflater.inflate(data, MAX_PAYLOAD, &mut out);
+        assert!(out.len() <= MAX_PAYLOAD + 16 * 1024 + 1, "inflated past the cap");
+        Owned::Inflated(text, result.map(|()| out))
+    };
     match event {
+        Event::CompressedText(d) => inflate(true, d),
+        Event::CompressedBinary(d) => inflate(false, d),
         Event::Text(t) => Owned::Text(t.to_owned()),
         Event::Binary(b) => Owned::Binary(b.to_vec()),
         Event::Ping(p) => Owned::Ping(p.to_vec()),
@@ -37,12 +49,18 @@ fn owned(event: Event<'_>) -> Owned {
 
 /// Drives a decoder over `chunks` like the engine's read loop; returns the events and whether
 /// it ended in an error (and which).
-fn run<'c>(chunks: impl Iterator<Item = &'c [u8]>) -> (Vec<Owned>, Option<ProtocolError>) {
+fn run<'c>(
+    chunks: impl Iterator<Item = &'c [u8]>,
+    permessage_deflate: bool,
+) -> (Vec<Owned>, Option<ProtocolError>) {
     let config = DecoderConfig {
         role: Role::Server,
         max_payload_length: MAX_PAYLOAD,
+        permessage_deflate,
     };
     let mut decoder = Decoder::new(config);
+    // Context kept between messages, as the dedicated mode does.
+    let mut inflater = Inflater::new(15, false);
     let mut events = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     for chunk in chunks {
@@ -64,7 +82,7 @@ fn run<'c>(chunks: impl Iterator<Item = &'c [u8]>) -> (Vec<Owned>, Option<Protoc
                     pos += decoded.consumed;
                     match decoded.event {
                         Some(event) => {
-                            events.push(owned(event));
+                            events.push(owned(event, &mut inflater));
                         }
                         None => break,
                     }
@@ -121,13 +139,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let n = usize::from(first % 8).min(rest.len());
+    let deflate = first & 8 != 0;
     let (sizes, stream) = rest.split_at(n);
 
     for start in 0..stream.len().min(64) {
         check_header_round_trip(&stream[start..]);
     }
 
-    let whole = run(std::iter::once(stream));
+    let whole = run(std::iter::once(stream), deflate);
 
     let mut chunks = Vec::new();
     let mut remaining = stream;
@@ -137,7 +156,7 @@ fuzz_target!(|data: &[u8]| {
         remaining = tail;
     }
     chunks.push(remaining);
-    let split = run(chunks.into_iter());
+    let split = run(chunks.into_iter(), deflate);
 
     assert_eq!(whole, split, "splitting the stream changed the outcome");
 });

@@ -21,6 +21,7 @@ fn limited(max_payload_length: usize) -> DecoderConfig {
     DecoderConfig {
         role: Role::Server,
         max_payload_length,
+        permessage_deflate: false,
     }
 }
 
@@ -31,6 +32,60 @@ fn rsv_bits_without_extension_close_with_1002() {
         assert_eq!(close_code_of(server(), &frame), CloseCode::PROTOCOL_ERROR);
         assert_eq!(
             feed(server(), &frame).1,
+            Err(ProtocolError::ReservedBitsSet)
+        );
+    }
+}
+
+fn deflate() -> DecoderConfig {
+    DecoderConfig {
+        permessage_deflate: true,
+        ..server()
+    }
+}
+
+/// RFC 7692 §7.2.3.1: "Hello" compressed, as the RFC writes it.
+const HELLO_DEFLATED: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+
+#[test]
+fn rsv1_marks_a_compressed_message_once_permessage_deflate_is_negotiated() {
+    // RFC 7692 §7.2.3.1 frame `0xc1 0x07 …`, masked as a client sends it.
+    let whole = masked(0xc1, &HELLO_DEFLATED);
+    assert_eq!(
+        feed(deflate(), &whole),
+        (vec![Owned::CompressedText(HELLO_DEFLATED.to_vec())], Ok(()))
+    );
+    // The same split in two frames (§7.2.3.1, second example): RSV1 on the first only, and the
+    // compressed bytes are not taken for text before they are inflated.
+    let mut split = masked(0x41, &HELLO_DEFLATED[..3]);
+    split.extend(masked(0x80, &HELLO_DEFLATED[3..]));
+    assert_eq!(
+        feed_chunks(deflate(), split.chunks(2)),
+        (vec![Owned::CompressedText(HELLO_DEFLATED.to_vec())], Ok(()))
+    );
+    let binary = masked(0xc2, &HELLO_DEFLATED);
+    assert_eq!(
+        feed(deflate(), &binary).0,
+        vec![Owned::CompressedBinary(HELLO_DEFLATED.to_vec())]
+    );
+    // Without RSV1 a message is plain, even when the extension is on.
+    assert_eq!(
+        feed(deflate(), &masked(0x81, b"hi")).0,
+        vec![Owned::Text("hi".into())]
+    );
+}
+
+#[test]
+fn rsv1_on_a_continuation_or_control_frame_or_rsv2_closes_with_1002() {
+    let mut continuation = masked(0x41, &HELLO_DEFLATED[..3]);
+    continuation.extend(masked(0xc0, &HELLO_DEFLATED[3..]));
+    let ping = masked(0xc9, b"");
+    let rsv2 = masked(0xa1, b"hi");
+    let rsv3 = masked(0x91, b"hi");
+    for frame in [continuation, ping, rsv2, rsv3] {
+        assert_eq!(close_code_of(deflate(), &frame), CloseCode::PROTOCOL_ERROR);
+        assert_eq!(
+            feed(deflate(), &frame).1,
             Err(ProtocolError::ReservedBitsSet)
         );
     }

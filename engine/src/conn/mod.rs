@@ -86,6 +86,13 @@ impl Flags {
     pub(crate) const SUBSCRIBED: Flags = Flags(1 << 10);
     /// The driver was asked to close the connection; its release is awaited.
     pub(crate) const RELEASING: Flags = Flags(1 << 11);
+    /// WebSocket: permessage-deflate was negotiated; RSV1 marks compressed messages.
+    pub(crate) const DEFLATE: Flags = Flags(1 << 12);
+    /// WebSocket: messages sent to the peer may be compressed.
+    pub(crate) const COMPRESS: Flags = Flags(1 << 13);
+    /// WebSocket: the connection's permessage-deflate parameters (or streams) are its own, kept
+    /// by the core's `Deflate` under its slot; without it they are the shared defaults.
+    pub(crate) const DEFLATE_OWN: Flags = Flags(1 << 14);
 
     #[inline]
     pub(crate) fn has(self, f: Flags) -> bool {

@@ -92,7 +92,8 @@ impl<I: Io> State<I> {
                 topic,
                 frame,
                 exclude,
-            } => self.deliver_published(&topic, &frame, exclude),
+                compress,
+            } => self.deliver_published(&topic, &frame, exclude, compress),
             Command::Poke { to } => self.mark_dirty(t(to)),
             Command::Shutdown { deadline } => self.begin_shutdown(deadline),
         }
@@ -104,13 +105,26 @@ impl<I: Io> State<I> {
     #[inline]
     fn send_queued(&mut self, to: Slot, msg: Message) {
         let t = token(to.index, to.generation);
-        if let Some(c) = self.conns.conn(t)
+        let frame_len = msg.len() + imphnen_protocol::ws::header_len(msg.len() as u64, false);
+        if let Some((c, cell)) = self.conns.get(t)
             && let Phase::Ws(ws) = &c.phase
             && ws.close_sent().is_none()
         {
-            c.output.write(&mut self.queues, None, |out| {
-                super::encode_message(out, &msg)
-            });
+            if c.flags.has(Flags::COMPRESS)
+                && msg.wants_compression(self.cfg.websocket.compress_min_size)
+            {
+                // The sender counted the plain frame; the count holds what is queued.
+                cell.sub_buffered(frame_len);
+                let deflate = &mut self.deflate;
+                let flags = c.flags;
+                c.output.write(&mut self.queues, Some(cell), |out| {
+                    deflate.write_frame(to.index, flags, opcode_of(&msg), msg.as_bytes(), out)
+                });
+            } else {
+                c.output.write(&mut self.queues, None, |out| {
+                    super::encode_message(out, &msg)
+                });
+            }
             let over = c.output.len() > self.cfg.websocket.backpressure_limit;
             self.mark_dirty(t);
             if over {
@@ -119,7 +133,6 @@ impl<I: Io> State<I> {
             }
             return;
         }
-        let frame_len = msg.len() + imphnen_protocol::ws::header_len(msg.len() as u64, false);
         if let Some(cell) = self.hub.cores[self.index as usize].slots.get(to.index) {
             cell.sub_buffered(frame_len);
         }
@@ -175,5 +188,14 @@ impl<I: Io> State<I> {
             Next::Flush => self.mark_dirty(t),
             Next::CloseWs => self.close_ws(t, 1001, "Server shutting down"),
         }
+    }
+}
+
+/// The opcode of a data message's frame.
+fn opcode_of(msg: &Message) -> imphnen_protocol::ws::OpCode {
+    if msg.is_text() {
+        imphnen_protocol::ws::OpCode::Text
+    } else {
+        imphnen_protocol::ws::OpCode::Binary
     }
 }

@@ -185,19 +185,31 @@ impl<I: Io> State<I> {
             Polled::Pending(_) => unreachable!("a ready call is never pending"),
         };
         let protocol = protocol.filter(|p| hs.protocols().any(|offered| offered == p));
+        let deflate = self
+            .deflate
+            .negotiate(&self.cfg.websocket, index, hs.extensions());
         let Some((c, cell)) = self.conns.get(t) else {
             return;
         };
         let written = {
             let mut result = Ok(());
+            let extension = deflate
+                .as_ref()
+                .map(|d| ("Sec-WebSocket-Extensions", d.response.as_bytes()));
             c.output.write(&mut self.queues, None, |out| {
-                result = hs.write_response(out, protocol.as_deref(), &[]);
+                result = hs.write_response(out, protocol.as_deref(), extension.as_slice());
             });
             result
         };
         if written.is_err() {
             c.flags.set(Flags::CLOSE_AFTER_FLUSH);
+            if deflate.is_some() {
+                self.deflate.forget(index);
+            }
             return;
+        }
+        if let Some(d) = &deflate {
+            c.flags.set(d.flags);
         }
         c.phase = Phase::Ws(WsConn::new(session.clone()));
         c.output.start_counting(cell);

@@ -149,7 +149,11 @@ impl<I: Io> State<I> {
                         limits: DecoderConfig {
                             role: Role::Server,
                             max_payload_length: self.cfg.websocket.max_payload_length,
+                            permessage_deflate: c.flags.has(Flags::DEFLATE),
                         },
+                        deflate: &mut self.deflate,
+                        slot: crate::driver::slot_of(t).0,
+                        flags: c.flags,
                     };
                     let (n, event) = ws::read(w, &mut c.output, &mut io, &mut input[pos..]);
                     pos += n;

@@ -92,6 +92,8 @@ pub(crate) struct State<I: Io> {
     queues: QueuePool,
     date: DateCache,
     delivery: Delivery,
+    /// permessage-deflate streams, and the connections with parameters of their own.
+    deflate: crate::proto::deflate::Deflate,
     /// Frame decoders not held by any connection (see `WsConn::decoder`).
     #[allow(clippy::vec_box)] // boxes move between this list and the connections, unmoved
     decoders: Vec<Box<Decoder>>,
@@ -125,6 +127,7 @@ impl<D: Driver> Core<D> {
                 io,
                 index,
                 conns: Slab::new(hub.clone(), index),
+                deflate: crate::proto::deflate::Deflate::new(hub.clone(), index),
                 hub,
                 cfg,
                 service,

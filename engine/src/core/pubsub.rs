@@ -8,6 +8,12 @@
 //! less than the reference), except one over its backpressure limit, which misses that message
 //! alone. Messages of one publisher keep their order for every subscriber: per core they travel
 //! one FIFO path.
+//!
+//! With permessage-deflate, the frame is compressed once per core (and per window size, almost
+//! always the one of 15 bits) for every subscriber in the shared mode, when the first of them
+//! needs it, and shared by reference like the plain frame. A subscriber whose compressor keeps
+//! its context (the dedicated mode) compresses with its own stream, after the backpressure
+//! check: a message that subscriber misses is never compressed for it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +23,7 @@ use bytes::Bytes;
 use super::State;
 use crate::ReadyState;
 use crate::buf::SHARE_MIN_LEN;
-use crate::conn::Phase;
+use crate::conn::{Flags, Phase};
 use crate::driver::{Io, Token, slot_of};
 use crate::shared::command::{ConnId, Slot};
 use crate::shared::slots::{SHED, WANTS_DRAIN};
@@ -50,18 +56,22 @@ impl Delivery {
 }
 
 impl<I: Io> State<I> {
-    /// Queues a published frame on this core's subscribers of `topic`, except `exclude`.
+    /// Queues a published frame on this core's subscribers of `topic`, except `exclude`;
+    /// compressed for those that negotiated permessage-deflate when `compressible`.
     pub(super) fn deliver_published(
         &mut self,
         topic: &str,
         frame: &Bytes,
         exclude: Option<ConnId>,
+        compressible: bool,
     ) {
         let Some(subs) = self.delivery.subscribers.get(topic) else {
             return;
         };
         let limit = self.hub.ws.backpressure_limit;
         let close_on_limit = self.hub.ws.close_on_backpressure_limit;
+        // The frame compressed by a shared stream, once per window size, when first needed.
+        let mut compressed: [Option<Bytes>; 7] = Default::default();
         let mut urgent = smallvec::SmallVec::<[Token; 8]>::new();
         for &t in subs {
             let (index, generation) = slot_of(t);
@@ -84,6 +94,32 @@ impl<I: Io> State<I> {
                     cell.raise(SHED);
                 } else {
                     continue;
+                }
+            } else if compressible && c.flags.has(Flags::COMPRESS) {
+                match self.deflate.shared_window(index, c.flags) {
+                    Some(bits) => {
+                        let shared = &mut compressed[usize::from(bits - 9)];
+                        if shared.is_none() {
+                            *shared = self.deflate.compress_shared(frame, bits);
+                        }
+                        match shared {
+                            Some(z) if z.len() >= SHARE_MIN_LEN => {
+                                c.output.push_shared(&mut self.queues, cell, z.clone())
+                            }
+                            Some(z) => c.output.write(&mut self.queues, Some(cell), |out| {
+                                out.extend_from_slice(z)
+                            }),
+                            None => {}
+                        }
+                    }
+                    None => {
+                        // The connection keeps its own context: its own stream compresses.
+                        let deflate = &mut self.deflate;
+                        let flags = c.flags;
+                        c.output.write(&mut self.queues, Some(cell), |out| {
+                            deflate.write_published(index, flags, frame, out)
+                        });
+                    }
                 }
             } else if frame.len() >= SHARE_MIN_LEN {
                 c.output.push_shared(&mut self.queues, cell, frame.clone());

@@ -189,7 +189,8 @@ impl<I: Io> State<I> {
     }
 
     /// Timer duties of WebSocket `t`: close handshake deadline, idle ping, idle close, and
-    /// giving back the decoder of a connection silent between messages.
+    /// giving back the decoder (and a dedicated compressor) of a connection silent between
+    /// messages.
     pub(super) fn ws_tick(&mut self, t: Token, now: Millis) {
         let cfg = &self.cfg.websocket;
         let idle = cfg.idle_timeout.as_millis() as u32;
@@ -212,6 +213,9 @@ impl<I: Io> State<I> {
         let Phase::Ws(ws) = &mut c.phase else { return };
         if silent >= DECODER_KEEP_MS && ws.decoder.as_ref().is_some_and(|d| !d.is_mid_message()) {
             give_decoder(&mut self.decoders, ws.decoder.take());
+        }
+        if silent >= DECODER_KEEP_MS && c.flags.has(Flags::DEFLATE_OWN) {
+            self.deflate.rest(slot_of(t).0);
         }
         let generation = slot_of(t).1;
         let due = match ws.close_sent() {
@@ -256,6 +260,9 @@ impl<I: Io> State<I> {
             decoder, session, ..
         } = ws;
         give_decoder(&mut self.decoders, decoder);
+        if flags.has(Flags::DEFLATE_OWN) {
+            self.deflate.forget(index);
+        }
         if !flags.has(Flags::CLOSE_NOTIFIED) {
             // A close from the peer was reported when it arrived; so here either the peer
             // never answered ours (report our code, as `WsSession::on_close` says) or TCP

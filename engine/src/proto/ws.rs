@@ -7,9 +7,12 @@
 
 use imphnen_protocol::ws::{CloseCode, CloseFrame, Decoder, DecoderConfig, Event, encode_pong};
 
+use imphnen_protocol::ws::deflate::InflateError;
+
 use crate::Message;
 use crate::buf::QueuePool;
-use crate::conn::{Output, WsConn};
+use crate::conn::{Flags, Output, WsConn};
+use crate::proto::deflate::Deflate;
 use crate::shared::slots::SlotCell;
 
 /// What the core must do after [`read`].
@@ -31,6 +34,11 @@ pub(crate) struct WsIo<'a> {
     #[allow(clippy::vec_box)] // see `State::decoders`
     pub(crate) spares: &'a mut Vec<Box<Decoder>>,
     pub(crate) limits: DecoderConfig,
+    /// The core's permessage-deflate streams, for compressed messages.
+    pub(crate) deflate: &'a mut Deflate,
+    /// The connection's slot and flags (which streams inflate its messages).
+    pub(crate) slot: u32,
+    pub(crate) flags: Flags,
 }
 
 /// Decodes frames out of `input` until an event for the core or the end of the input; returns
@@ -44,10 +52,13 @@ pub(crate) fn read(
 ) -> (usize, Option<WsEvent>) {
     let close_sent = ws.close_sent();
     let WsConn { decoder, .. } = ws;
-    let decoder = decoder.get_or_insert_with(|| {
-        io.spares
-            .pop()
-            .unwrap_or_else(|| Box::new(Decoder::new(io.limits)))
+    let decoder = decoder.get_or_insert_with(|| match io.spares.pop() {
+        Some(mut spare) => {
+            // A spare is at rest; its settings may be another connection's.
+            *spare = Decoder::new(io.limits);
+            spare
+        }
+        None => Box::new(Decoder::new(io.limits)),
     });
     let mut pos = 0;
     loop {
@@ -62,6 +73,11 @@ pub(crate) fn read(
             Some(Event::Text(_) | Event::Binary(_)) if close_sent.is_some() => continue,
             Some(Event::Text(s)) => WsEvent::Message(Message::text_from_str(s)),
             Some(Event::Binary(b)) => WsEvent::Message(Message::binary_from_slice(b)),
+            Some(Event::CompressedText(_) | Event::CompressedBinary(_)) if close_sent.is_some() => {
+                continue;
+            }
+            Some(Event::CompressedText(data)) => inflated(io, true, data),
+            Some(Event::CompressedBinary(data)) => inflated(io, false, data),
             Some(Event::Ping(payload)) => {
                 // §5.5.2: a Pong with the same payload, unless our Close is already out.
                 if close_sent.is_none() {
@@ -84,5 +100,16 @@ pub(crate) fn read(
             },
         };
         return (pos, Some(event));
+    }
+}
+
+/// A compressed message, inflated (RFC 7692 §6.2); failing with 1009 past the size limit, and
+/// with 1007 for data that does not inflate or text that is not UTF-8 once inflated.
+fn inflated(io: &mut WsIo<'_>, text: bool, data: &[u8]) -> WsEvent {
+    let max = io.limits.max_payload_length;
+    match io.deflate.inflate(io.slot, io.flags, text, data, max) {
+        Ok(msg) => WsEvent::Message(msg),
+        Err(InflateError::TooBig) => WsEvent::Fail(CloseCode::MESSAGE_TOO_BIG),
+        Err(InflateError::Corrupt) => WsEvent::Fail(CloseCode::INVALID_PAYLOAD),
     }
 }

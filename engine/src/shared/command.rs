@@ -82,6 +82,8 @@ pub(crate) enum Command {
         topic: Arc<str>,
         frame: Bytes,
         exclude: Option<ConnId>,
+        /// Compress it for subscribers that negotiated permessage-deflate.
+        compress: bool,
     },
     /// Look at the connection: flush it, close it if it was shed, run `on_drain` if due.
     Poke { to: Slot },

@@ -20,6 +20,8 @@ pub(crate) struct CoreShared {
     pub(crate) slots: SlotTable,
     /// Where other threads' commands for the core arrive.
     pub(crate) inbox: Inbox,
+    /// Messages the core compressed (permessage-deflate); written by the core alone.
+    pub(crate) deflated: AtomicU64,
 }
 
 /// The server-wide shared state.
@@ -39,6 +41,7 @@ impl Hub {
                 Ok(CoreShared {
                     slots: SlotTable::default(),
                     inbox: Inbox::new()?,
+                    deflated: AtomicU64::new(0),
                 })
             })
             .collect::<std::io::Result<Box<[_]>>>()?;
@@ -82,6 +85,7 @@ impl Hub {
         let Some(audience) = self.registry.audience(topic) else {
             return 0;
         };
+        let compress = msg.wants_compression(self.ws.compress_min_size);
         let frame = encode_shared(msg);
         for core in audience.cores {
             // A refusal (a full ring) loses this message for that core's subscribers alone; it
@@ -92,6 +96,7 @@ impl Hub {
                     topic: audience.topic.clone(),
                     frame: frame.clone(),
                     exclude,
+                    compress,
                 },
             );
         }

@@ -12,6 +12,13 @@
 //! that belongs to a fragmented message, is unmasked, UTF-8 checked (text) and appended to the
 //! decoder's own message buffer; the message's event then borrows that buffer. Control frames are
 //! never buffered: until one is complete in `input` it stays unconsumed.
+//!
+//! # Compressed messages (RFC 7692)
+//! With [`DecoderConfig::permessage_deflate`], RSV1 on the first frame of a data message marks
+//! the message compressed; RSV1 on a continuation or a control frame stays a protocol error
+//! (§6.1). A compressed message is assembled like any other and handed out still compressed, as
+//! [`Event::CompressedText`] or [`Event::CompressedBinary`]: inflating it (and validating the
+//! text that comes out) is the caller's, with the decompressor the negotiation chose.
 
 use super::close::CloseFrame;
 use super::error::ProtocolError;
@@ -41,6 +48,9 @@ pub struct DecoderConfig {
     /// Default: 16 MiB, large enough for typical application messages while keeping a single
     /// peer from claiming gigabytes.
     pub max_payload_length: usize,
+    /// permessage-deflate was negotiated (RFC 7692): RSV1 may mark a message compressed.
+    /// Default: `false`, so RSV1 is refused with 1002 like RSV2 and RSV3.
+    pub permessage_deflate: bool,
 }
 
 impl Default for DecoderConfig {
@@ -48,6 +58,7 @@ impl Default for DecoderConfig {
         Self {
             role: Role::Server,
             max_payload_length: 16 << 20,
+            permessage_deflate: false,
         }
     }
 }
@@ -65,6 +76,11 @@ pub enum Event<'a> {
     Pong(&'a [u8]),
     /// A Close (RFC 6455 §5.5.1); `None` when the body was empty (no status code).
     Close(Option<CloseFrame<'a>>),
+    /// A complete text message sent compressed (RFC 7692 §6): the DEFLATE data, tail removed.
+    /// Its text is validated only once inflated.
+    CompressedText(&'a [u8]),
+    /// A complete binary message sent compressed (RFC 7692 §6).
+    CompressedBinary(&'a [u8]),
 }
 
 /// The outcome of one [`Decoder::decode`] call.
@@ -103,6 +119,8 @@ pub struct Decoder {
     failed: Option<ProtocolError>,
     /// The fragmented message being assembled, if any.
     message: Option<MessageKind>,
+    /// The message being assembled is compressed (RSV1 on its first frame).
+    compressed: bool,
     /// The data frame whose payload is being read, if any.
     payload: Option<PayloadInProgress>,
     utf8: Utf8Validator,
@@ -119,6 +137,7 @@ impl Decoder {
             config,
             failed: None,
             message: None,
+            compressed: false,
             payload: None,
             utf8: Utf8Validator::new(),
             buffer: None,
@@ -222,7 +241,14 @@ impl Decoder {
                     apply_mask(payload, key, 0);
                 }
                 let payload = &*payload;
-                let event = if header.opcode == OpCode::Text {
+                let event = if header.rsv != 0 {
+                    // RSV1, allowed by `check_header`: inflated by the caller.
+                    if header.opcode == OpCode::Text {
+                        Event::CompressedText(payload)
+                    } else {
+                        Event::CompressedBinary(payload)
+                    }
+                } else if header.opcode == OpCode::Text {
                     match core::str::from_utf8(payload) {
                         Ok(text) => Event::Text(text),
                         Err(_) => return Err(self.fail(ProtocolError::InvalidUtf8)),
@@ -238,8 +264,8 @@ impl Decoder {
 
             // The payload goes through the message buffer.
             match header.opcode {
-                OpCode::Text => self.start_message(MessageKind::Text),
-                OpCode::Binary => self.start_message(MessageKind::Binary),
+                OpCode::Text => self.start_message(MessageKind::Text, header.rsv != 0),
+                OpCode::Binary => self.start_message(MessageKind::Binary, header.rsv != 0),
                 _ => {}
             }
             self.payload = Some(PayloadInProgress {
@@ -261,7 +287,11 @@ impl Decoder {
     /// Applies the rules that depend on the connection's state and role to a parsed header.
     fn check_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
         // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defining them was negotiated.
-        if header.rsv != 0 {
+        // RFC 7692 §6: permessage-deflate defines RSV1, on the first frame of a data message
+        // only (not on control frames, §6.1, nor on continuations).
+        let rsv1_allowed = self.config.permessage_deflate
+            && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv & 0b011 != 0 || (header.rsv & 0b100 != 0 && !rsv1_allowed) {
             return Err(self.fail(ProtocolError::ReservedBitsSet));
         }
         // RFC 6455 §5.1: a server MUST close on an unmasked frame, a client on a masked one.
@@ -290,8 +320,9 @@ impl Decoder {
         Ok(())
     }
 
-    fn start_message(&mut self, kind: MessageKind) {
+    fn start_message(&mut self, kind: MessageKind, compressed: bool) {
         self.message = Some(kind);
+        self.compressed = compressed;
         self.utf8.reset();
     }
 
@@ -308,7 +339,10 @@ impl Decoder {
             apply_mask(chunk, key, usize::from(frame.mask_offset));
         }
         // RFC 6455 §8.1: fail on invalid UTF-8 as soon as it is seen, even mid-frame.
-        if self.message == Some(MessageKind::Text) && self.utf8.feed(chunk).is_err() {
+        if self.message == Some(MessageKind::Text)
+            && !self.compressed
+            && self.utf8.feed(chunk).is_err()
+        {
             return Err(self.fail(ProtocolError::InvalidUtf8));
         }
         if take > 0 {
@@ -327,6 +361,18 @@ impl Decoder {
     fn finish_message(&mut self, consumed: usize) -> Result<Decoded<'_>, ProtocolError> {
         // Always `Some` here: a data frame's payload is only read inside a message.
         let kind = self.message.take().unwrap_or(MessageKind::Binary);
+        if self.compressed {
+            self.delivered = true;
+            let data: &[u8] = self.buffer.as_deref().unwrap_or(&[]);
+            let event = match kind {
+                MessageKind::Binary => Event::CompressedBinary(data),
+                MessageKind::Text => Event::CompressedText(data),
+            };
+            return Ok(Decoded {
+                consumed,
+                event: Some(event),
+            });
+        }
         if kind == MessageKind::Text && self.utf8.finish().is_err() {
             // The message ends in the middle of a code point.
             return Err(self.fail(ProtocolError::InvalidUtf8));

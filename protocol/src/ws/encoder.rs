@@ -40,9 +40,32 @@ pub fn encode_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) {
+    write_frame(out, fin, 0, opcode, mask, payload);
+}
+
+/// Appends an unfragmented compressed message (RFC 7692 §6): a Text or Binary frame with FIN and
+/// RSV1 set, whose payload is the DEFLATE data (tail removed) that
+/// [`Deflater::deflate`](super::deflate::Deflater::deflate) wrote.
+pub fn encode_compressed(
+    out: &mut Vec<u8>,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    deflated: &[u8],
+) {
+    write_frame(out, true, 0b100, opcode, mask, deflated);
+}
+
+fn write_frame(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv: u8,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask,
         payload_len: payload.len() as u64,
@@ -174,6 +197,19 @@ mod tests {
                 assert_eq!(buf[start..], expected[..], "len {len} mask {mask:?}");
             }
         }
+    }
+
+    #[test]
+    fn compressed_hello_is_the_rfc_frame() {
+        // RFC 7692 §7.2.3.1.
+        let mut out = Vec::new();
+        encode_compressed(
+            &mut out,
+            OpCode::Text,
+            None,
+            &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+        );
+        assert_eq!(out, [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
     }
 
     #[test]

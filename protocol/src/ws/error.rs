@@ -15,7 +15,9 @@ use super::close::CloseCode;
 /// with [`close_code`](Self::close_code) and close the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolError {
-    /// RFC 6455 §5.2: an RSV bit is set but no extension defining it was negotiated. Close 1002.
+    /// RFC 6455 §5.2: an RSV bit is set that no negotiated extension defines for this frame (RFC
+    /// 7692 §6: RSV1 only on the first frame of a data message, once permessage-deflate is
+    /// negotiated). Close 1002.
     ReservedBitsSet,
     /// RFC 6455 §5.2: the opcode is one of the reserved values 0x3–0x7 or 0xB–0xF. Close 1002.
     ReservedOpCode(u8),
@@ -77,7 +79,9 @@ impl ProtocolError {
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ReservedBitsSet => f.write_str("RSV bits set without a negotiated extension")?,
+            Self::ReservedBitsSet => {
+                f.write_str("RSV bits set that no negotiated extension defines")?
+            }
             Self::ReservedOpCode(op) => write!(f, "reserved opcode {op:#x}")?,
             Self::ControlFrameTooLong => {
                 f.write_str("control frame payload longer than 125 bytes")?

@@ -11,9 +11,11 @@
 //! - [`decoder`]: the incremental message decoder the engine drives (§5.4, §6.2).
 //! - [`error`]: [`ProtocolError`], each variant naming its close code.
 //! - [`handshake`]: the opening handshake (§4.2).
+//! - [`deflate`]: the permessage-deflate extension (RFC 7692).
 
 pub mod close;
 pub mod decoder;
+pub mod deflate;
 pub mod encoder;
 pub mod error;
 pub mod frame;
@@ -25,8 +27,8 @@ pub mod utf8;
 pub use close::{CloseCode, CloseFrame};
 pub use decoder::{Decoded, Decoder, DecoderConfig, Event, Role};
 pub use encoder::{
-    ControlPayloadTooLong, encode_binary, encode_close, encode_frame, encode_frame_in_place,
-    encode_ping, encode_pong, encode_text,
+    ControlPayloadTooLong, encode_binary, encode_close, encode_compressed, encode_frame,
+    encode_frame_in_place, encode_ping, encode_pong, encode_text,
 };
 pub use error::ProtocolError;
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD_LEN, MAX_HEADER_LEN, header_len};

@@ -13,6 +13,8 @@ pub enum Owned {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<(u16, String)>),
+    CompressedText(Vec<u8>),
+    CompressedBinary(Vec<u8>),
 }
 
 impl From<Event<'_>> for Owned {
@@ -23,6 +25,8 @@ impl From<Event<'_>> for Owned {
             Event::Ping(p) => Owned::Ping(p.to_vec()),
             Event::Pong(p) => Owned::Pong(p.to_vec()),
             Event::Close(c) => Owned::Close(c.map(|c| (c.code.0, c.reason.to_owned()))),
+            Event::CompressedText(d) => Owned::CompressedText(d.to_vec()),
+            Event::CompressedBinary(d) => Owned::CompressedBinary(d.to_vec()),
         }
     }
 }
