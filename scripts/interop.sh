@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop: independent clients against the release examples.
 #
-#   ./scripts/interop.sh          Python websockets + Node ws (echo, seed_tour), Chromium (chat),
+#   ./scripts/interop.sh          Python websockets + Node ws (echo, seed_tour; echo with
+#                                 COMPRESSION=shared and =dedicated), Chromium (chat, compressed),
 #                                 curl (keep-alive, chunked upload against seed_tour)
 #   SKIP_BROWSER=1 ./scripts/interop.sh   leave Chromium out
 #
@@ -40,20 +41,24 @@ wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/nul
 pids=()
 stop_servers() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; }
 trap stop_servers EXIT
-start() { # name -> prints the port
-  local name=$1 port
+# Starts example $1 with the environment settings that follow (NAME=value ...) on a free port,
+# which it leaves in $port. Runs in this shell (not in `$(...)`), so its PID reaches `pids` and
+# the EXIT trap stops it whatever fails later.
+start() {
+  local name=$1
+  shift
   port=$(free_port)
-  PORT=$port WORKERS=2 "$root/target/release/examples/$name" >"$out/$name.log" 2>&1 &
+  env "$@" PORT="$port" WORKERS=2 "$root/target/release/examples/$name" >"$out/$name-$port.log" 2>&1 &
   pids+=($!)
-  wait_port "$port" || { echo "$name did not start; see $out/$name.log" >&2; exit 1; }
-  echo "$port"
+  wait_port "$port" || { echo "$name did not start; see $out/$name-$port.log" >&2; exit 1; }
 }
-echo_port=$(start echo)
-tour_port=$(start seed_tour)
-chat_port=$(start chat)
-export IMPHNEN_ECHO_URL=ws://127.0.0.1:$echo_port
-export IMPHNEN_TOUR_URL=ws://127.0.0.1:$tour_port
-export IMPHNEN_CHAT_URL=http://127.0.0.1:$chat_port
+start echo; export IMPHNEN_ECHO_URL=ws://127.0.0.1:$port
+start echo COMPRESSION=shared; export IMPHNEN_ECHO_SHARED_URL=ws://127.0.0.1:$port
+start echo COMPRESSION=dedicated; export IMPHNEN_ECHO_DEDICATED_URL=ws://127.0.0.1:$port
+start seed_tour; export IMPHNEN_TOUR_URL=ws://127.0.0.1:$port
+tour_port=$port
+# The chat page in Chromium negotiates permessage-deflate (every browser offers it).
+start chat COMPRESSION=shared; export IMPHNEN_CHAT_URL=http://127.0.0.1:$port
 
 # ---------------------------------------------------------------- clients
 stage "Python websockets"

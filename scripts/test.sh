@@ -7,7 +7,9 @@
 #   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1 / SKIP_INTEROP=1 / SKIP_ABUSE_HEAVY=1   leave a stage out
 #
 # Stages: formatting, clippy, rustdoc, unit + integration + doc tests, the Autobahn|Testsuite
-# in strict mode against examples/echo, a smoke run of the load generator against examples/echo,
+# in strict mode against examples/echo (cases 1-11 on every driver; 12-13, permessage-deflate,
+# with COMPRESSION=shared and =dedicated, in the background), a smoke run of the load
+# generator against examples/echo,
 # the heavy abuse runs (scripts/abuse-heavy.sh, about a minute) — each of these on every network
 # driver (io_uring where the kernel allows it, and epoll) — interop with independent clients
 # (scripts/interop.sh: Python websockets, Node ws, curl, headless Chromium) and the fuzz targets
@@ -118,6 +120,38 @@ for driver in $DRIVERS; do
 done
 trap - EXIT
 
+# permessage-deflate: Autobahn 12.* and 13.* (216 cases each), strict, against echo with
+# COMPRESSION=shared and with COMPRESSION=dedicated, on the first driver. The Autobahn client
+# spends most of each run compressing in Python (about 20 minutes per mode here), so both
+# modes run side by side in the background while the stages below go on; their verdicts are
+# awaited at the end. The servers and clients are stopped by PID whatever happens.
+deflate_pids=()
+deflate_modes=()
+stop_deflate() { for p in "${deflate_pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done; }
+if [ -z "${SKIP_AUTOBAHN:-}" ]; then
+  first_driver=${DRIVERS%% *}
+  shared=${IMPHNEN_SHARED:-$root/../shared}
+  for mode in shared dedicated; do
+    stage "Autobahn|Testsuite 12.* and 13.* (permessage-deflate, strict, COMPRESSION=$mode): started"
+    # A process group of its own (set -m), so that stopping it stops its server and client.
+    set -m
+    (
+      port=$(free_port)
+      IMPHNEN_DRIVER=$first_driver COMPRESSION=$mode PORT=$port WORKERS=1 \
+        "$root/target/release/examples/echo" > "$root/target/echo-deflate-$mode.log" 2>&1 &
+      server=$!
+      trap 'kill $server 2>/dev/null || true' EXIT
+      wait_port "$port"
+      AUTOBAHN_OUT=$root/target/autobahn-deflate-$mode bash "$shared/conformance/autobahn-run.sh" \
+        "ws://127.0.0.1:$port" --strict --cases '12.*,13.*'
+    ) > "$root/target/autobahn-deflate-$mode.out" 2>&1 &
+    deflate_pids+=($!)
+    set +m
+    deflate_modes+=("$mode")
+  done
+  trap stop_deflate EXIT
+fi
+
 # ---------------------------------------------------------------- interop
 if [ -z "${SKIP_INTEROP:-}" ]; then
   stage "interop (Python websockets, Node ws, curl, headless Chromium)"
@@ -149,6 +183,22 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
   # engine's unsafe code.
   fuzz connection $((FUZZ_SECONDS * 3 / 4)) -s none
   fuzz connection $((FUZZ_SECONDS / 4))
+fi
+
+if [ ${#deflate_pids[@]} -gt 0 ]; then
+  failed=0
+  for i in "${!deflate_pids[@]}"; do
+    mode=${deflate_modes[$i]}
+    stage "Autobahn|Testsuite 12.* and 13.* (COMPRESSION=$mode): result"
+    if wait "${deflate_pids[$i]}"; then
+      tail -n 6 "$root/target/autobahn-deflate-$mode.out"
+    else
+      cat "$root/target/autobahn-deflate-$mode.out"
+      failed=1
+    fi
+  done
+  trap - EXIT
+  [ $failed = 0 ] || { echo "permessage-deflate conformance failed" >&2; exit 1; }
 fi
 
 stage "all checks passed"

@@ -1,6 +1,6 @@
 // Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) against
-// `examples/chat`: two pages open the chat, a message typed in one appears in both, and the
-// online count follows `user_joined` / `user_left`.
+// `examples/chat`: two pages open the chat, a message typed in one appears in both, the online
+// count follows `user_joined` / `user_left`, and permessage-deflate is negotiated.
 //
 // `scripts/interop.sh` starts the chat server and passes its base URL in IMPHNEN_CHAT_URL
 // (http://127.0.0.1:PORT). On failure, a screenshot of each page goes to target/interop/.
@@ -65,6 +65,20 @@ test('two Chromium pages chat through examples/chat', async () => {
     await bob.close();
     delete pages.bob;
     await countOf(alice).filter({ hasText: /^1$/ }).waitFor();
+
+    // The server runs with COMPRESSION=shared: the page's socket negotiated permessage-deflate,
+    // so Chromium compressed what it sent, and a message past the server's 1 KiB threshold
+    // comes back compressed too.
+    const long = `long ${'0123456789'.repeat(300)} end`;
+    await alice.locator('#input').fill(long);
+    await alice.locator('#input').press('Enter');
+    await alice.locator('#messages .message', { hasText: long }).waitFor();
+    const extensions = await alice.evaluate(() => new Promise((resolve, reject) => {
+      const ws = new WebSocket('ws://' + location.host + '/chat');
+      ws.onopen = () => { resolve(ws.extensions); ws.close(); };
+      ws.onerror = () => reject(new Error('the WebSocket failed'));
+    }));
+    assert.equal(extensions, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover');
   } catch (err) {
     mkdirSync(SHOTS, { recursive: true });
     for (const [name, page] of Object.entries(pages)) {

@@ -167,3 +167,39 @@ test('room parameter prefixes messages', async () => {
   assert.equal((await c.next()).data, '[lobby] hi');
   c.ws.close();
 });
+
+test('perMessageDeflate: negotiated with the shared and the dedicated mode, messages round-trip', async () => {
+  for (const [name, answer] of [
+    ['IMPHNEN_ECHO_SHARED_URL', 'server_no_context_takeover'],
+    ['IMPHNEN_ECHO_DEDICATED_URL', null],
+  ]) {
+    const ws = new WebSocket(base(name) + '/echo', { perMessageDeflate: true, maxPayload: 32 * MIB });
+    const inbox = [];
+    const waiters = [];
+    ws.on('message', (data, isBinary) => {
+      const msg = isBinary ? data : data.toString('utf8');
+      const w = waiters.shift();
+      if (w) w(msg);
+      else inbox.push(msg);
+    });
+    const upgrade = await within(new Promise((resolve, reject) => {
+      ws.once('upgrade', (res) => resolve(res.headers['sec-websocket-extensions']));
+      ws.once('error', reject);
+    }), `upgrade ${name}`);
+    await within(new Promise((resolve) => (ws.readyState === WebSocket.OPEN ? resolve() : ws.once('open', resolve))), 'open');
+    assert.match(upgrade, /^permessage-deflate/);
+    if (answer) assert.ok(upgrade.includes(answer), upgrade);
+    else assert.equal(upgrade, 'permessage-deflate');
+    const next = () => within(inbox.length ? Promise.resolve(inbox.shift()) : new Promise((r) => waiters.push(r)), 'an echo');
+    const messages = ['short', 'json '.repeat(4000), randomBytes(50000), Buffer.alloc(MIB, 7)];
+    for (let round = 0; round < 2; round++) {
+      for (const m of messages) {
+        ws.send(m);
+        const got = await next();
+        if (typeof m === 'string') assert.equal(got, m);
+        else assert.ok(Buffer.compare(got, m) === 0, `binary of ${m.length} bytes`);
+      }
+    }
+    ws.close(1000);
+  }
+});
