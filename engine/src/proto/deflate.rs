@@ -57,6 +57,8 @@ pub(crate) struct Deflate {
     dedicated: usize,
     /// Compressed payloads, before they are framed.
     scratch: Vec<u8>,
+    /// zlib level of every compressor (`WsConfig::compression_level`).
+    level: u32,
     /// Where the core's count of compressed messages is reported.
     hub: Arc<Hub>,
     core: usize,
@@ -77,6 +79,7 @@ impl Deflate {
             own: HashMap::new(),
             dedicated: 0,
             scratch: Vec::new(),
+            level: u32::from(hub.ws.compression_level),
             hub,
             core: core as usize,
         }
@@ -215,18 +218,19 @@ impl Deflate {
         } else {
             None
         };
+        let level = self.level;
         let deflater = match own {
             Some(own) if !own.agreement.server_no_context_takeover => {
                 let bits = own.agreement.server_window_bits.unwrap_or(15);
                 own.deflater
-                    .get_or_insert_with(|| Deflater::new(bits, false))
+                    .get_or_insert_with(|| Deflater::new(level, bits, false))
             }
             own => {
                 let bits = own
                     .and_then(|o| o.agreement.server_window_bits)
                     .unwrap_or(15);
                 self.shared_deflaters[window_index(bits)]
-                    .get_or_insert_with(|| Deflater::new(bits, true))
+                    .get_or_insert_with(|| Deflater::new(level, bits, true))
             }
         };
         self.scratch.clear();
@@ -265,8 +269,9 @@ impl Deflate {
     /// A published `frame` (unmasked, one frame) compressed with a shared stream of `bits`.
     pub(crate) fn compress_shared(&mut self, frame: &[u8], bits: u8) -> Option<Bytes> {
         let (header, header_len) = FrameHeader::parse(frame).ok()??;
+        let level = self.level;
         let deflater = self.shared_deflaters[window_index(bits)]
-            .get_or_insert_with(|| Deflater::new(bits, true));
+            .get_or_insert_with(|| Deflater::new(level, bits, true));
         self.scratch.clear();
         deflater.deflate(&frame[header_len..], &mut self.scratch);
         self.count();

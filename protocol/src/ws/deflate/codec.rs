@@ -163,12 +163,17 @@ impl fmt::Debug for Deflater {
 }
 
 impl Deflater {
-    /// A compressor at zlib's default level with an LZ77 window of `window_bits` (clamped to
-    /// 9..=15), reset after every message if `no_context_takeover`.
-    pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
+    /// A compressor at zlib level `level` (0-9, clamped: 1 is the fastest that compresses, 6
+    /// zlib's default) with an LZ77 window of `window_bits` (clamped to 9..=15), reset after
+    /// every message if `no_context_takeover`.
+    pub fn new(level: u32, window_bits: u8, no_context_takeover: bool) -> Self {
         let window_bits = window_bits.clamp(9, 15);
         Deflater {
-            stream: Compress::new_with_window_bits(Compression::default(), false, window_bits),
+            stream: Compress::new_with_window_bits(
+                Compression::new(level.min(9)),
+                false,
+                window_bits,
+            ),
             window_bits,
             no_context_takeover,
         }
@@ -247,7 +252,7 @@ mod tests {
 
     #[test]
     fn deflated_hello_is_the_rfc_bytes() {
-        let mut d = Deflater::new(15, false);
+        let mut d = Deflater::new(6, 15, false);
         let mut out = Vec::new();
         d.deflate(b"Hello", &mut out);
         assert_eq!(out, [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
@@ -258,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_deflate_bomb_stops_at_the_limit() {
-        let mut d = Deflater::new(15, true);
+        let mut d = Deflater::new(9, 15, true);
         let mut bomb = Vec::new();
         d.deflate(&vec![0u8; 64 << 20], &mut bomb);
         assert!(
@@ -294,7 +299,7 @@ mod tests {
     fn context_takeover_carries_the_window_and_its_absence_resets_it() {
         let text = "the quick brown fox jumps over the lazy dog ".repeat(40);
         for takeover in [true, false] {
-            let mut d = Deflater::new(12, !takeover);
+            let mut d = Deflater::new(1, 12, !takeover);
             let mut i = Inflater::new(12, !takeover);
             let mut sizes = Vec::new();
             for _ in 0..3 {
