@@ -57,7 +57,7 @@ RUNS_DIR=$OUT/runs
 LOADGEN=$ROOT/target/release/imphnen-loadgen
 IMP_BIN=${IMPHNEN_BIN:-$ROOT/target/release/examples/bench_server}
 IMPHNEN_DRIVERS=${IMPHNEN_DRIVERS:-uring epoll}
-ALL="echo_16k echo_20b_16 echo_20b_1 bcast_100 bcast_500 http_hello http_pipe16 latency_fixed idle_rss"
+ALL="echo_16k echo_20b_16 echo_20b_1 bcast_100 bcast_500 http_hello http_pipe16 latency_fixed idle_rss z_echo_16k z_bcast_500 z_idle_rss"
 ONLY=${ONLY:-$ALL}
 SMOKE=0
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
@@ -131,12 +131,15 @@ columns() { # the servers to measure, in column order, each with its port
 
 start_server() { # name
   local name=$1 port=${SPORT[$1]} cmd
+  # The compression workloads (z_*) run every server with permessage-deflate in its shared mode.
+  local compression=off
+  [[ ${w:-} == z_* ]] && compression=shared
   case $name in
     bun) cmd=("$BUN" benches/anchors/bun_server.ts) ;;
     uws) cmd=("$UWS_BIN") ;;
     imphnen-*) cmd=(env WORKERS=1 "IMPHNEN_DRIVER=${name#imphnen-}" "$IMP_BIN") ;;
   esac
-  PORT=$port taskset -c "$SERVER_CORE" "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
+  COMPRESSION=$compression PORT=$port taskset -c "$SERVER_CORE" "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
   PID[$name]=$!
   for _ in $(seq 1 200); do
     # Accepting a connection means the server is up (uws and stand-ins may not serve GET /).
@@ -261,6 +264,11 @@ measure() { # workload server out.json
     bcast_500)   loadgen "$s" "$json" broadcast /broadcast "${win[@]}" --connections 500 --publishers 1 --inflight 16 ;;
     latency_fixed) loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 64 --size 20 --binary --rate "$FIXED_RATE" ;;
     idle_rss)    loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --hold 2 ;;
+    # permessage-deflate (servers started with COMPRESSION=shared): JSON-like text, compressed
+    # both ways, every echo inflated and verified by the load generator.
+    z_echo_16k)  loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 1 --size 16384 --text --deflate ;;
+    z_bcast_500) loadgen "$s" "$json" broadcast /broadcast "${win[@]}" --connections 500 --publishers 1 --inflight 16 --size 2048 --text --deflate ;;
+    z_idle_rss)  loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --hold 2 --deflate ;;
     http_hello)  wrk_run "$s" "$json" report.lua ;;
     http_pipe16) wrk_run "$s" "$json" pipeline.lua ;;
     *) log "unknown workload $w"; return 1 ;;
@@ -323,7 +331,7 @@ for w in $ONLY; do
     # Rotate which server goes first so drift on the machine favours none of them.
     k=$(( (i - 1) % ${#active[@]} ))
     for s in "${active[@]:k}" "${active[@]:0:k}"; do
-      if [[ $w == idle_rss ]]; then
+      if [[ $w == idle_rss || $w == z_idle_rss ]]; then
         stop_server "$s"
         start_server "$s" || { drop "$s"; continue; }
       fi

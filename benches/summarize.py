@@ -57,6 +57,13 @@ ROWS = [
      "server_cpu_ns_per_req", "ns/req", "lower"),
     ("latency_fixed", "latency_fixed", "echo p99 at half of Bun's max rate", "latency.p99_us", "us", "lower"),
     ("idle_rss", "idle_rss", "RSS per idle WebSocket connection", "server_rss_per_conn", "B/conn", "lower"),
+    ("z_echo_16k", "z_echo_16k", "permessage-deflate: echo 100 conns x 16 KiB JSON text", "msgs_per_s", "msgs/s", "higher"),
+    ("z_echo_16k_cpu", "z_echo_16k", "permessage-deflate: server CPU per message (echo 16 KiB JSON)",
+     "server_cpu_ns_per_msg", "ns/msg", "lower"),
+    ("z_bcast_500", "z_bcast_500", "permessage-deflate: broadcast 2 KiB JSON to 500 subscribers", "msgs_per_s", "deliveries/s", "higher"),
+    ("z_bcast_500_cpu", "z_bcast_500", "permessage-deflate: server CPU per delivery (500 subscribers)",
+     "server_cpu_ns_per_msg", "ns/delivery", "lower"),
+    ("z_idle_rss", "z_idle_rss", "permessage-deflate: RSS per idle WebSocket connection", "server_rss_per_conn", "B/conn", "lower"),
 ]
 # The reference every other server's ratio is taken against.
 BUN = "bun"

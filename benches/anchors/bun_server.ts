@@ -6,11 +6,15 @@
 //   WS   /broadcast  -> every connection is subscribed to one topic; every message a
 //                       connection sends is published with server.publish() to all
 //                       subscribers, the sender included (publishers need no role flag)
-// Limits match imphnen's: 16 MiB max payload, 64 KiB backpressure, no compression,
-// 120 s idle timeout. Listens on 127.0.0.1:$PORT (default 3000).
+// Limits match imphnen's: 16 MiB max payload, 64 KiB backpressure, 120 s idle timeout.
+// COMPRESSION=shared turns on perMessageDeflate (Bun's shared compressor and decompressor, as
+// imphnen's COMPRESSION=shared) and asks for every send and publish to be compressed, as imphnen
+// compresses every message of 1 KiB or more (the compression workloads send 2 and 16 KiB).
+// Otherwise no compression. Listens on 127.0.0.1:$PORT (default 3000).
 
 const port = Number(process.env.PORT ?? 3000);
 const topic = "bench";
+const compress = process.env.COMPRESSION === "shared";
 
 const server = Bun.serve({
   hostname: "127.0.0.1",
@@ -33,16 +37,16 @@ const server = Bun.serve({
     backpressureLimit: 64 * 1024,
     closeOnBackpressureLimit: false,
     idleTimeout: 120,
-    perMessageDeflate: false,
+    perMessageDeflate: compress,
     publishToSelf: true,
     open(ws) {
       if (ws.data.broadcast) ws.subscribe(topic);
     },
     message(ws, message) {
       if (ws.data.broadcast) {
-        server.publish(topic, message);
+        server.publish(topic, message, compress);
       } else {
-        ws.send(message);
+        ws.send(message, compress);
       }
     },
   },

@@ -25,6 +25,8 @@ options:
   --inflight K                     messages in flight per connection / publisher (default 1)
   --size BYTES                     payload size (default 20; broadcast minimum 32)
   --binary | --text                message type (default binary)
+  --deflate                        offer permessage-deflate and require it: messages are sent
+                                   compressed (JSON-like text payloads), echoes inflated
   --duration SECS                  measured window (default 10)
   --warmup SECS                    unmeasured lead-in (default 2)
   --rate MSGS_PER_SEC              open-loop pacing across all connections (echo, broadcast)
@@ -138,6 +140,8 @@ pub struct Args {
     pub json: Option<String>,
     /// Suppress the progress line.
     pub quiet: bool,
+    /// Offer permessage-deflate (RFC 7692) and require the server to accept it.
+    pub deflate: bool,
 }
 
 fn value<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<T, String> {
@@ -191,6 +195,7 @@ impl Args {
             source_ips: 0,
             json: None,
             quiet: false,
+            deflate: false,
         };
         while let Some(opt) = it.next() {
             let (name, inline) = match opt.split_once('=') {
@@ -216,6 +221,7 @@ impl Args {
                 "--source-ips" => a.source_ips = value(&name, next())?,
                 "--json" => a.json = Some(value(&name, next())?),
                 "--quiet" | "-q" => a.quiet = true,
+                "--deflate" => a.deflate = true,
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown option {other:?}")),
             }

@@ -53,16 +53,20 @@ pub struct Conn {
     out_pos: usize,
     mask: [u8; 4],
     close_sent: bool,
+    /// permessage-deflate was offered.
+    deflate: bool,
 }
 
 impl Conn {
     /// Starts connecting to `target` (from `source` if given), registers the socket under
-    /// `token` for edge-triggered read and write readiness, and queues the upgrade request.
+    /// `token` for edge-triggered read and write readiness, and queues the upgrade request
+    /// (offering permessage-deflate if `deflate`).
     pub fn start(
         target: &Target,
         source: Option<IpAddr>,
         registry: &Registry,
         token: Token,
+        deflate: bool,
     ) -> io::Result<Conn> {
         let mut stream = net::connect(target.addr, source)?;
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
@@ -73,10 +77,11 @@ impl Conn {
             accept: handshake::accept_for(&key),
             head: Vec::new(),
             reader: WsReader::default(),
-            out: handshake::request(&target.host, &target.path, &key),
+            out: handshake::request(&target.host, &target.path, &key, deflate),
             out_pos: 0,
             mask: net::random_array(),
             close_sent: false,
+            deflate,
         })
     }
 
@@ -166,9 +171,12 @@ impl Conn {
             match self.state {
                 State::Handshaking => {
                     self.head.extend_from_slice(data);
-                    if let Response::Upgraded(len) =
-                        handshake::check_response(&self.head, &self.accept)?
+                    if let Response::Upgraded(len, negotiated) =
+                        handshake::check_response(&self.head, &self.accept, self.deflate)?
                     {
+                        if let Some(d) = negotiated {
+                            self.reader.enable_inflate(d.server_no_context_takeover);
+                        }
                         self.state = State::Open;
                         ready.opened = true;
                         let rest = self.head.split_off(len);

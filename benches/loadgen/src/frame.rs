@@ -40,6 +40,9 @@ pub fn encode_masked(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4
 #[derive(Clone, Debug)]
 pub struct FrameTemplate {
     bytes: Vec<u8>,
+    /// Where the patchable prefix starts in `bytes`.
+    prefix_offset: usize,
+    /// Where the frame's payload starts in `bytes`; the mask runs from here.
     payload_offset: usize,
     mask: [u8; 4],
     payload: Vec<u8>,
@@ -53,6 +56,51 @@ impl FrameTemplate {
         let payload_offset = bytes.len() - payload.len();
         FrameTemplate {
             bytes,
+            prefix_offset: payload_offset,
+            payload_offset,
+            mask,
+            payload,
+        }
+    }
+
+    /// Encodes `payload` as one compressed message (permessage-deflate, RFC 7692: RSV1 set)
+    /// whose first `prefix_len` bytes stay patchable: they travel in a DEFLATE stored block
+    /// (RFC 1951 §3.2.4: a byte `00` for BFINAL = 0 and BTYPE = 00, then LEN and its
+    /// complement), the rest compressed by zlib with a sync flush and the `00 00 ff ff` tail
+    /// removed. The compressed part refers to nothing before it, so the same bytes are a valid
+    /// message after any patch, with or without context takeover.
+    pub fn new_compressed(opcode: u8, payload: Vec<u8>, mask: [u8; 4], prefix_len: usize) -> Self {
+        let prefix_len = prefix_len.min(payload.len()).min(u16::MAX as usize);
+        let mut deflated = vec![0x00];
+        deflated.extend_from_slice(&(prefix_len as u16).to_le_bytes());
+        deflated.extend_from_slice(&(!(prefix_len as u16)).to_le_bytes());
+        let prefix_at = deflated.len();
+        deflated.extend_from_slice(&payload[..prefix_len]);
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let rest = &payload[prefix_len..];
+        let mut out = Vec::with_capacity(rest.len() + 64);
+        loop {
+            let before = z.total_in() as usize;
+            z.compress_vec(&rest[before..], &mut out, flate2::FlushCompress::Sync)
+                .expect("zlib compresses");
+            if z.total_in() as usize == rest.len() && out.len() < out.capacity() {
+                break;
+            }
+            out.reserve(out.capacity().max(64));
+        }
+        assert!(
+            out.ends_with(&[0x00, 0x00, 0xff, 0xff]),
+            "a sync flush ends the data"
+        );
+        out.truncate(out.len() - 4);
+        deflated.extend_from_slice(&out);
+        let mut bytes = Vec::with_capacity(deflated.len() + 14);
+        encode_masked(&mut bytes, opcode, &deflated, mask);
+        bytes[0] |= 0x40; // RSV1: compressed
+        let payload_offset = bytes.len() - deflated.len();
+        FrameTemplate {
+            bytes,
+            prefix_offset: payload_offset + prefix_at,
             payload_offset,
             mask,
             payload,
@@ -68,15 +116,32 @@ impl FrameTemplate {
     /// `prefix` (masked). `prefix` must not be longer than the payload.
     pub fn append_with_prefix(&self, out: &mut Vec<u8>, prefix: &[u8]) {
         debug_assert!(prefix.len() <= self.payload.len());
-        let start = out.len() + self.payload_offset;
+        let start = out.len() + self.prefix_offset;
+        let phase = self.prefix_offset - self.payload_offset;
         out.extend_from_slice(&self.bytes);
         for (i, (dst, b)) in out[start..start + prefix.len()]
             .iter_mut()
             .zip(prefix)
             .enumerate()
         {
-            *dst = b ^ self.mask[i & 3];
+            *dst = b ^ self.mask[(phase + i) & 3];
         }
+    }
+}
+
+/// The message template of a run: `size` bytes of `opcode`, the first `prefix_len` of them
+/// patched per send; compressed JSON-like text with `deflate`, else [`pattern_payload`].
+pub fn message_template(
+    opcode: u8,
+    size: usize,
+    deflate: bool,
+    prefix_len: usize,
+) -> FrameTemplate {
+    let mask = crate::net::random_array();
+    if deflate {
+        FrameTemplate::new_compressed(opcode, json_payload(size), mask, prefix_len)
+    } else {
+        FrameTemplate::new(opcode, pattern_payload(size), mask)
     }
 }
 
@@ -86,6 +151,40 @@ pub fn pattern_payload(size: usize) -> Vec<u8> {
     (0..size)
         .map(|i| b'A' + ((i * 7 + i / 26) % 26) as u8)
         .collect()
+}
+
+/// Builds `size` bytes of JSON-like text (chat records: ids, names, words, timestamps), as
+/// compressible as real traffic is: deterministic, but no long repeats.
+pub fn json_payload(size: usize) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "hello", "world", "message", "server", "client", "latency", "socket", "frame", "topic",
+        "deflate", "window", "context", "buffer", "kernel", "ring", "queue",
+    ];
+    let mut out = Vec::with_capacity(size + 128);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    out.push(b'[');
+    while out.len() < size {
+        let r = next();
+        let words: Vec<&str> = (0..4)
+            .map(|k| WORDS[((r >> (k * 4)) & 15) as usize])
+            .collect();
+        let record = format!(
+            "{{\"id\":{},\"user\":\"user{}\",\"text\":\"{}\",\"ts\":{}}},",
+            r % 100_000,
+            (r >> 20) % 1000,
+            words.join(" "),
+            1_700_000_000 + (r >> 32) % 10_000_000
+        );
+        out.extend_from_slice(record.as_bytes());
+    }
+    out.truncate(size);
+    out
 }
 
 /// Writes `value` as `out.len()` lowercase letters, 4 bits per letter ('a' = 0 ... 'p' = 15),
@@ -117,6 +216,8 @@ pub struct FrameHead {
     pub fin: bool,
     /// Opcode (low 4 bits of the first byte).
     pub opcode: u8,
+    /// RSV1: the message is compressed (only meaningful once permessage-deflate is on).
+    pub rsv1: bool,
     /// Bytes taken by the header (2, 4 or 10; servers never mask).
     pub header_len: usize,
     /// Payload length in bytes.
@@ -126,7 +227,7 @@ pub struct FrameHead {
 /// Why a server frame header is not acceptable to a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameError {
-    /// RSV1-3 set although no extension was negotiated.
+    /// RSV2 or RSV3 set, or RSV1 on a control frame (no extension defines them).
     ReservedBits,
     /// Server frames must not be masked (RFC 6455 §5.1).
     MaskedByServer,
@@ -145,7 +246,7 @@ pub fn parse_server_head(buf: &[u8]) -> Result<Option<FrameHead>, FrameError> {
         return Ok(None);
     }
     let (b0, b1) = (buf[0], buf[1]);
-    if b0 & 0x70 != 0 {
+    if b0 & 0x30 != 0 || (b0 & 0x40 != 0 && b0 & 0x08 != 0) {
         return Err(FrameError::ReservedBits);
     }
     if b1 & 0x80 != 0 {
@@ -186,6 +287,7 @@ pub fn parse_server_head(buf: &[u8]) -> Result<Option<FrameHead>, FrameError> {
     Ok(Some(FrameHead {
         fin,
         opcode,
+        rsv1: b0 & 0x40 != 0,
         header_len,
         payload_len,
     }))
@@ -216,11 +318,37 @@ mod tests {
             FrameHead {
                 fin: true,
                 opcode: OP_TEXT,
+                rsv1: false,
                 header_len: 2,
                 payload_len: 5
             }
         );
         assert_eq!(&bytes[2..], b"Hello");
+    }
+
+    #[test]
+    fn a_compressed_template_inflates_to_its_payload_after_any_patch() {
+        let payload = json_payload(3000);
+        let mask = [9, 8, 7, 6];
+        let t = FrameTemplate::new_compressed(OP_TEXT, payload.clone(), mask, 16);
+        let mut frame = Vec::new();
+        t.append_with_prefix(&mut frame, b"abcdefghijklmnop");
+        assert_eq!(frame[0], 0xc1);
+        let header = if frame[1] & 0x7f == 126 { 4 } else { 2 };
+        let key = &frame[header..header + 4];
+        let mut data: Vec<u8> = frame[header + 4..]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i & 3])
+            .collect();
+        assert!(data.len() < payload.len() / 2, "{} bytes", data.len());
+        data.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut z = flate2::Decompress::new(false);
+        let mut out = Vec::with_capacity(8192);
+        z.decompress_vec(&data, &mut out, flate2::FlushDecompress::Sync)
+            .unwrap();
+        assert_eq!(&out[..16], b"abcdefghijklmnop");
+        assert_eq!(out[16..], payload[16..]);
     }
 
     #[test]
@@ -277,7 +405,11 @@ mod tests {
             Err(FrameError::MaskedByServer)
         );
         assert_eq!(
-            parse_server_head(&[0xC1, 0x00]),
+            parse_server_head(&[0xA1, 0x00]),
+            Err(FrameError::ReservedBits)
+        );
+        assert_eq!(
+            parse_server_head(&[0xC9, 0x00]),
             Err(FrameError::ReservedBits)
         );
         assert_eq!(

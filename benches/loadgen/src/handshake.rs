@@ -27,13 +27,29 @@ pub fn key_from_nonce(nonce: [u8; 16]) -> String {
     BASE64.encode(nonce)
 }
 
-/// The upgrade request for `path` (with query) on `host`.
-pub fn request(host: &str, path: &str, key: &str) -> Vec<u8> {
+/// The permessage-deflate offer a browser makes (RFC 7692 §7.1).
+pub const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
+/// The upgrade request for `path` (with query) on `host`, offering permessage-deflate if
+/// `deflate`.
+pub fn request(host: &str, path: &str, key: &str, deflate: bool) -> Vec<u8> {
+    let offer = if deflate {
+        format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")
+    } else {
+        String::new()
+    };
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     )
     .into_bytes()
+}
+
+/// What the server answered to our permessage-deflate offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deflate {
+    /// `server_no_context_takeover`: each server message inflates on its own.
+    pub server_no_context_takeover: bool,
 }
 
 /// Result of looking at the bytes received so far.
@@ -41,12 +57,18 @@ pub fn request(host: &str, path: &str, key: &str) -> Vec<u8> {
 pub enum Response {
     /// The head is not complete yet.
     Incomplete,
-    /// Valid `101`; the head took this many bytes (WebSocket frames may follow).
-    Upgraded(usize),
+    /// Valid `101`; the head took this many bytes (WebSocket frames may follow), and
+    /// permessage-deflate if it was negotiated.
+    Upgraded(usize, Option<Deflate>),
 }
 
-/// Checks a server's response head against the accept value expected for our key.
-pub fn check_response(buf: &[u8], expected_accept: &str) -> Result<Response, String> {
+/// Checks a server's response head against the accept value expected for our key; with
+/// `deflate` (our offer went out) the server must have accepted permessage-deflate.
+pub fn check_response(
+    buf: &[u8],
+    expected_accept: &str,
+    deflate: bool,
+) -> Result<Response, String> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         if buf.len() > MAX_RESPONSE_HEAD {
             return Err("response head too large".into());
@@ -62,6 +84,7 @@ pub fn check_response(buf: &[u8], expected_accept: &str) -> Result<Response, Str
         return Err(format!("expected 101 Switching Protocols, got {status:?}"));
     }
     let (mut upgrade, mut connection, mut accept) = (false, false, false);
+    let mut negotiated = None;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             return Err(format!("malformed header line {line:?}"));
@@ -81,13 +104,33 @@ pub fn check_response(buf: &[u8], expected_accept: &str) -> Result<Response, Str
             }
             accept = true;
         } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-            return Err(format!(
-                "server negotiated an extension we did not offer: {value}"
-            ));
+            let mut params = value.split(';').map(str::trim);
+            if !deflate || params.next() != Some("permessage-deflate") {
+                return Err(format!(
+                    "server negotiated an extension we did not offer: {value}"
+                ));
+            }
+            let mut answer = Deflate {
+                server_no_context_takeover: false,
+            };
+            for p in params {
+                match p.split_once('=').map_or(p, |(name, _)| name.trim()) {
+                    "server_no_context_takeover" => answer.server_no_context_takeover = true,
+                    // Our compressor resets for every message anyway; any window fits in 15.
+                    "client_no_context_takeover"
+                    | "server_max_window_bits"
+                    | "client_max_window_bits" => {}
+                    other => return Err(format!("unknown permessage-deflate parameter {other}")),
+                }
+            }
+            negotiated = Some(answer);
         }
     }
+    if deflate && negotiated.is_none() {
+        return Err("the server did not accept permessage-deflate".into());
+    }
     match (upgrade, connection, accept) {
-        (true, true, true) => Ok(Response::Upgraded(end + 4)),
+        (true, true, true) => Ok(Response::Upgraded(end + 4, negotiated)),
         _ => Err("101 response lacks Upgrade, Connection or Sec-WebSocket-Accept".into()),
     }
 }
@@ -112,7 +155,7 @@ mod tests {
 
     #[test]
     fn request_carries_the_upgrade_headers() {
-        let req = String::from_utf8(request("127.0.0.1:3000", "/echo", "abc")).unwrap();
+        let req = String::from_utf8(request("127.0.0.1:3000", "/echo", "abc", false)).unwrap();
         assert!(req.starts_with("GET /echo HTTP/1.1\r\n"));
         assert!(req.contains("Sec-WebSocket-Key: abc\r\n"));
         assert!(req.contains("Sec-WebSocket-Version: 13\r\n"));
@@ -123,22 +166,22 @@ mod tests {
     fn valid_101_is_accepted_and_its_length_reported() {
         let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                      Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x00";
-        let ok = check_response(resp, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=").unwrap();
-        assert_eq!(ok, Response::Upgraded(resp.len() - 2));
+        let ok = check_response(resp, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", false).unwrap();
+        assert_eq!(ok, Response::Upgraded(resp.len() - 2, None));
     }
 
     #[test]
     fn wrong_accept_or_status_is_rejected() {
         let bad = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                     Connection: Upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n";
-        assert!(check_response(bad, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=").is_err());
-        assert!(check_response(b"HTTP/1.1 400 Bad Request\r\n\r\n", "x").is_err());
+        assert!(check_response(bad, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", false).is_err());
+        assert!(check_response(b"HTTP/1.1 400 Bad Request\r\n\r\n", "x", false).is_err());
     }
 
     #[test]
     fn partial_head_needs_more_bytes() {
         assert_eq!(
-            check_response(b"HTTP/1.1 101 Sw", "x"),
+            check_response(b"HTTP/1.1 101 Sw", "x", false),
             Ok(Response::Incomplete)
         );
     }

@@ -21,7 +21,7 @@ use mio::{Events, Poll, Token};
 use crate::args::Args;
 use crate::conn::{Conn, State};
 use crate::control::{self, DRAIN, MEASURE, STOP, Shared, WARMUP};
-use crate::frame::{FrameTemplate, OP_BINARY, OP_TEXT, get_tag, pattern_payload, put_tag};
+use crate::frame::{FrameTemplate, OP_BINARY, OP_TEXT, get_tag, message_template, put_tag};
 use crate::net;
 use crate::pacer::Pacer;
 use crate::report::{Report, ThreadOutcome, join_clients, new_histogram};
@@ -153,6 +153,7 @@ fn worker(
             net::source_for(i, sources, args.target.addr),
             poll.registry(),
             Token(subs.len()),
+            args.deflate,
         )
         .map_err(|e| format!("connect {}: {e}", args.target.addr))?;
         let publisher = (i < args.publishers).then_some(i);
@@ -299,11 +300,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
         stopped: AtomicUsize::new(0),
     });
     let opcode = if args.binary { OP_BINARY } else { OP_TEXT };
-    let template = Arc::new(FrameTemplate::new(
-        opcode,
-        pattern_payload(args.size),
-        net::random_array(),
-    ));
+    let template = Arc::new(message_template(opcode, args.size, args.deflate, MIN_SIZE));
     let handles = control::spawn_clients(&shared, args.threads, {
         let (args, shared, ps) = (args.clone(), shared.clone(), ps.clone());
         move |t| worker(&args, &shared, &ps, t, &template)

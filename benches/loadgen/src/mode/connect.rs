@@ -101,7 +101,7 @@ fn worker(args: &Args, shared: &Shared, t: usize) -> Result<Outcome, String> {
                     attempt += 1;
                     slot.started = shared.now_ns();
                     slot.upgraded = false;
-                    match Conn::start(&args.target, src, poll.registry(), Token(k)) {
+                    match Conn::start(&args.target, src, poll.registry(), Token(k), args.deflate) {
                         Ok(c) => slot.conn = Some(c),
                         Err(e) => fail(&mut o, format!("connect: {e}"))?,
                     }

@@ -16,7 +16,7 @@ use mio::{Events, Poll, Token};
 use crate::args::Args;
 use crate::conn::{Conn, State};
 use crate::control::{self, MEASURE, STOP, Shared, WARMUP};
-use crate::frame::{FrameTemplate, OP_BINARY, OP_TEXT, get_tag, pattern_payload, put_tag};
+use crate::frame::{FrameTemplate, OP_BINARY, OP_TEXT, get_tag, message_template, put_tag};
 use crate::net;
 use crate::pacer::Pacer;
 use crate::report::{Report, ThreadOutcome, join_clients, new_histogram};
@@ -127,6 +127,7 @@ fn worker(
             net::source_for(i, sources, args.target.addr),
             poll.registry(),
             Token(conns.len()),
+            args.deflate,
         )
         .map_err(|e| format!("connect {}: {e}", args.target.addr))?;
         conns.push(EchoConn {
@@ -273,11 +274,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
     net::raise_nofile_limit();
     let shared = Arc::new(Shared::new(args.threads));
     let opcode = if args.binary { OP_BINARY } else { OP_TEXT };
-    let template = Arc::new(FrameTemplate::new(
-        opcode,
-        pattern_payload(args.size),
-        net::random_array(),
-    ));
+    let template = Arc::new(message_template(opcode, args.size, args.deflate, TAG));
     let handles = control::spawn_clients(&shared, args.threads, {
         let (args, shared) = (args.clone(), shared.clone());
         move |t| worker(&args, &shared, t, &template)

@@ -37,8 +37,14 @@ fn worker(args: &Args, shared: &Shared, t: usize) -> Result<u64, String> {
     while shared.phase() < STOP {
         while connecting < CONNECTING_AT_ONCE && conns.len() < ids.len() {
             let src = net::source_for(ids[conns.len()], sources, args.target.addr);
-            let conn = Conn::start(&args.target, src, poll.registry(), Token(conns.len()))
-                .map_err(|e| format!("connect (after {} open): {e}", conns.len()))?;
+            let conn = Conn::start(
+                &args.target,
+                src,
+                poll.registry(),
+                Token(conns.len()),
+                args.deflate,
+            )
+            .map_err(|e| format!("connect (after {} open): {e}", conns.len()))?;
             conns.push(conn);
             connecting += 1;
         }
