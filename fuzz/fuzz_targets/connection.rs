@@ -7,11 +7,15 @@
 //! time (the request and close timeouts) until it does. The first input byte picks the prelude:
 //! 0 raw HTTP, 1 a valid upgrade to `/echo` then raw bytes, 2 the upgrade then the rest cut into
 //! masked frames (so frames get past the mask check and reach message assembly, UTF-8
-//! validation, control frames and the close handshake).
+//! validation, control frames and the close handshake), 3 the same with permessage-deflate
+//! negotiated (the app compresses every message it sends; frames with RSV1 reach the
+//! inflater).
 //!
 //! Invariants: the connection always ends (within the timeouts) and the core keeps serving;
 //! every HTTP response head parses; after a 101, every frame is an unmasked server frame with a
-//! defined opcode, a Close carries a code an endpoint may send, and nothing follows it.
+//! defined opcode, a Close carries a code an endpoint may send, and nothing follows it; RSV1
+//! only on data frames once permessage-deflate is negotiated, their payload inflating (zlib)
+//! to UTF-8 for text.
 #![no_main]
 
 use std::cell::RefCell;
@@ -24,6 +28,10 @@ use imphnen::{App, Config, Ctx, WsHandler};
 const UPGRADE: &[u8] =
     b"GET /echo HTTP/1.1\r\nHost: f\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+const UPGRADE_DEFLATE: &[u8] =
+    b"GET /echo HTTP/1.1\r\nHost: f\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
 
 fn stepper() -> Stepper {
     let mut config = Config {
@@ -33,6 +41,10 @@ fn stepper() -> Stepper {
     config.websocket.max_payload_length = 64 << 10;
     config.http.limits.max_body_size = 64 << 10;
     config.http.request_timeout = Duration::from_secs(1);
+    // Negotiated only when a client offers it (mode 3); then every echo is compressed.
+    config.websocket.compression = imphnen::Compression::Shared;
+    config.websocket.decompression = imphnen::Compression::Shared;
+    config.websocket.compress_min_size = 0;
     let mut app = App::new(config);
     app.ws(
         "/echo",
@@ -117,7 +129,7 @@ fn frames(mut data: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Checks the server's bytes; returns a description of the first violation.
-fn check(out: &[u8], upgraded: bool) -> Result<(), String> {
+fn check(out: &[u8], upgraded: bool, deflate: bool) -> Result<(), String> {
     let mut rest = out;
     // HTTP responses (a 101 switches to frames).
     loop {
@@ -165,10 +177,11 @@ fn check(out: &[u8], upgraded: bool) -> Result<(), String> {
         if rest[1] & 0x80 != 0 {
             return Err("masked server frame".into());
         }
-        if rest[0] & 0x70 != 0 {
+        let opcode = rest[0] & 0x0f;
+        let rsv1 = rest[0] & 0x40 != 0;
+        if rest[0] & 0x30 != 0 || (rsv1 && !(deflate && matches!(opcode, 0x1 | 0x2))) {
             return Err("RSV bits on a server frame".into());
         }
-        let opcode = rest[0] & 0x0f;
         let (len, start) = match rest[1] & 0x7f {
             126 if rest.len() >= 4 => (u16::from_be_bytes([rest[2], rest[3]]) as usize, 4),
             127 if rest.len() >= 10 => (
@@ -183,6 +196,13 @@ fn check(out: &[u8], upgraded: bool) -> Result<(), String> {
         }
         let payload = &rest[start..start + len];
         rest = &rest[start + len..];
+        let inflated;
+        let payload = if rsv1 {
+            inflated = inflate(payload).ok_or("a compressed server frame does not inflate")?;
+            &inflated[..]
+        } else {
+            payload
+        };
         match opcode {
             0x1 if std::str::from_utf8(payload).is_err() => {
                 return Err("server text frame is not UTF-8".into());
@@ -209,16 +229,30 @@ fn check(out: &[u8], upgraded: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// A compressed message's payload inflated (RFC 7692 §7.2.2), by zlib; the server resets its
+/// context per message in the shared mode.
+fn inflate(payload: &[u8]) -> Option<Vec<u8>> {
+    let mut input = payload.to_vec();
+    input.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+    let mut z = flate2::Decompress::new(false);
+    let mut out = Vec::with_capacity(256 << 10);
+    z.decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)
+        .ok()?;
+    (z.total_in() as usize == input.len()).then_some(out)
+}
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {
         return;
     };
-    let mode = mode % 3;
-    let mut input = Vec::with_capacity(data.len() + UPGRADE.len() + 64);
-    if mode > 0 {
-        input.extend_from_slice(UPGRADE);
+    let mode = mode % 4;
+    let mut input = Vec::with_capacity(data.len() + UPGRADE_DEFLATE.len() + 64);
+    match mode {
+        1 | 2 => input.extend_from_slice(UPGRADE),
+        3 => input.extend_from_slice(UPGRADE_DEFLATE),
+        _ => {}
     }
-    if mode == 2 {
+    if mode >= 2 {
         frames(body, &mut input);
     } else {
         input.extend_from_slice(body);
@@ -226,7 +260,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let out = CORE
         .with(|core| exchange(&mut core.borrow_mut(), &input))
         .expect("the server did not close the connection within 30 s of core time");
-    if let Err(e) = check(&out, mode > 0) {
+    if let Err(e) = check(&out, mode > 0, mode == 3) {
         panic!(
             "{e}\n--- in ({} bytes): {:?}\n--- out ({} bytes): {:?}",
             input.len(),
