@@ -1,12 +1,13 @@
 //! permessage-deflate (RFC 7692) on the engine, checked against the RFC's own bytes on raw
 //! sockets: the negotiated answer, the exact frames of §7.2.3 in both directions, context
-//! takeover in the dedicated mode, a publish compressed once for all of a core's subscribers,
-//! and the cap on dedicated streams.
+//! takeover in the dedicated mode (and its refusal when the client asks for none), a publish
+//! compressed once for all of a core's subscribers, the cap on dedicated streams, and messages
+//! that end their DEFLATE stream with a final block.
 
 mod engine_support;
 
 use engine_support::{Raw, frame};
-use flate2::{Decompress, FlushDecompress};
+use flate2::{Compress, Compression as Level, Decompress, FlushCompress, FlushDecompress};
 use imphnen::{App, Compression, Config, Server, WsConfig, WsHandler};
 
 /// RFC 7692 §7.2.3.1: "Hello" compressed.
@@ -98,8 +99,13 @@ fn next_frame(raw: &mut Raw) -> Vec<u8> {
     }
 }
 
-/// Inflates a compressed frame's payload (RSV1 set) with zlib, tail appended (§7.2.2).
+/// Inflates a compressed frame's payload (RSV1 set) with a fresh zlib stream (§7.2.2).
 fn inflate(frame: &[u8]) -> Vec<u8> {
+    inflate_with(&mut Decompress::new(false), frame)
+}
+
+/// Inflates a compressed frame's payload with `z`, which keeps its context, tail appended.
+fn inflate_with(z: &mut Decompress, frame: &[u8]) -> Vec<u8> {
     assert_eq!(frame[0] & 0x40, 0x40, "RSV1 is set: {:#x}", frame[0]);
     let header = match frame[1] & 0x7f {
         126 => 4,
@@ -108,7 +114,6 @@ fn inflate(frame: &[u8]) -> Vec<u8> {
     };
     let mut input = frame[header..].to_vec();
     input.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
-    let mut z = Decompress::new(false);
     let mut out = Vec::with_capacity(1 << 20);
     z.decompress_vec(&input, &mut out, FlushDecompress::Sync)
         .expect("valid DEFLATE data");
@@ -245,4 +250,70 @@ fn past_the_cap_on_dedicated_streams_connections_are_offered_the_shared_mode() {
         answer.as_deref(),
         Some("permessage-deflate; server_max_window_bits=12; client_max_window_bits=12")
     );
+}
+
+#[test]
+fn server_no_context_takeover_is_honoured_in_the_dedicated_mode() {
+    let server = start(config(Compression::Dedicated { window_bits: 15 }, 0));
+    let (mut raw, answer) = connect(
+        &server,
+        "/echo",
+        Some("permessage-deflate; server_no_context_takeover"),
+    );
+    assert_eq!(
+        answer.as_deref(),
+        Some("permessage-deflate; server_no_context_takeover")
+    );
+    // The client keeps its context (§7.2.3.2's second frame), the server may not: both echoes
+    // are the whole "Hello", never a back-reference.
+    raw.send(&client_frame(0xc1, &HELLO));
+    raw.send(&client_frame(0xc1, &HELLO_AGAIN));
+    for _ in 0..2 {
+        let mut expected = vec![0xc1, 0x07];
+        expected.extend_from_slice(&HELLO);
+        assert_eq!(next_frame(&mut raw), expected);
+    }
+}
+
+/// `text` compressed by zlib into one DEFLATE stream that ends with a final block (BFINAL),
+/// as some clients send (RFC 7692 §7.2.3.4): the tail is not there to strip.
+fn final_block(text: &[u8]) -> Vec<u8> {
+    let mut z = Compress::new(Level::default(), false);
+    let mut out = Vec::with_capacity(text.len() + 64);
+    z.compress_vec(text, &mut out, FlushCompress::Finish)
+        .unwrap();
+    out
+}
+
+#[test]
+fn messages_ending_in_a_final_block_of_any_size_are_inflated_and_the_next_ones_too() {
+    for mode in [
+        Compression::Shared,
+        Compression::Dedicated { window_bits: 15 },
+    ] {
+        let server = start(config(mode, 1024));
+        let (mut raw, _) = connect(&server, "/echo", Some("permessage-deflate"));
+        // The server's context, kept in the dedicated mode.
+        let mut theirs = Decompress::new(false);
+        let short = b"after a final block".to_vec();
+        let long: Vec<u8> = (0..6000u32)
+            .flat_map(|i| (i % 251).to_string().into_bytes())
+            .collect();
+        for text in [&short, &long, &short, &long] {
+            raw.send(&client_frame(0xc1, &final_block(text)));
+            let echo = next_frame(&mut raw);
+            let got = if echo[0] & 0x40 != 0 {
+                inflate_with(&mut theirs, &echo)
+            } else {
+                echo[2..].to_vec()
+            };
+            if mode == Compression::Shared {
+                theirs.reset(false);
+            }
+            assert_eq!(&got, text, "{mode:?}: {} bytes", text.len());
+        }
+        // A message compressed the usual way still follows.
+        raw.send(&client_frame(0xc1, &HELLO));
+        assert_eq!(next_frame(&mut raw), b"\x81\x05Hello");
+    }
 }

@@ -88,22 +88,29 @@ impl Inflater {
         max: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), InflateError> {
-        let result = self
-            .feed(payload, max, out)
-            .and_then(|()| self.feed(&TAIL, max, out));
+        // A payload whose DEFLATE stream ends with a final block has nothing the tail could
+        // complete: the tail would be the start of a stream of its own, cut short.
+        let result = self.feed(payload, max, out).and_then(|ended| {
+            if ended {
+                Ok(())
+            } else {
+                self.feed(&TAIL, max, out).map(drop)
+            }
+        });
         if result.is_err() || self.no_context_takeover {
             self.stream.reset(false);
         }
         result
     }
 
-    /// Inflates all of `input` into `out`, bounded by `max`.
+    /// Inflates all of `input` into `out`, bounded by `max`. `Ok(true)`: the input ended with
+    /// the final block of a DEFLATE stream (the next byte starts a new one).
     fn feed(
         &mut self,
         mut input: &[u8],
         max: usize,
         out: &mut Vec<u8>,
-    ) -> Result<(), InflateError> {
+    ) -> Result<bool, InflateError> {
         loop {
             // One byte past the limit is room enough to tell that the limit is passed.
             let room = (max + 1).saturating_sub(out.len()).min(CHUNK);
@@ -129,13 +136,13 @@ impl Inflater {
                     // A final block: what follows (the appended tail at least) starts anew.
                     self.stream.reset(false);
                     if input.is_empty() {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
                 Status::Ok | Status::BufError => {
                     // Done when the input is used and the output was not what stopped it.
                     if input.is_empty() && produced < room {
-                        return Ok(());
+                        return Ok(false);
                     }
                     if used == 0 && produced == 0 {
                         return Err(InflateError::Corrupt);
@@ -240,6 +247,15 @@ mod tests {
         let last = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
         let mut i = Inflater::new(15, false);
         assert_eq!(inflate_all(&mut i, &last, 1000).unwrap(), b"Hello");
+        assert_eq!(inflate_all(&mut i, &hello, 1000).unwrap(), b"Hello");
+        // A stream that ends with its final block and nothing after (zlib's Z_FINISH), with
+        // context takeover: the next message inflates too.
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut finished = Vec::with_capacity(64);
+        z.compress_vec(b"Hello", &mut finished, flate2::FlushCompress::Finish)
+            .unwrap();
+        assert_eq!(inflate_all(&mut i, &finished, 1000).unwrap(), b"Hello");
+        assert_eq!(inflate_all(&mut i, &finished, 1000).unwrap(), b"Hello");
         assert_eq!(inflate_all(&mut i, &hello, 1000).unwrap(), b"Hello");
         // §7.2.3.5: two DEFLATE blocks in one message.
         let two = [
