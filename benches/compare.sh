@@ -131,6 +131,13 @@ columns() { # the servers to measure, in column order, each with its port
 
 start_server() { # name
   local name=$1 port=${SPORT[$1]} cmd
+  # A server killed with connections open on io_uring leaves its listening socket to the
+  # kernel's asynchronous teardown of its ring for a moment; the next start waits it out
+  # rather than fail with EADDRINUSE.
+  for _ in $(seq 1 200); do
+    [[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]] && break
+    sleep 0.05
+  done
   # The compression workloads (z_*) run every server with permessage-deflate in its shared mode.
   local compression=off
   [[ ${w:-} == z_* ]] && compression=shared

@@ -8,13 +8,17 @@
 //                       subscribers, the sender included (publishers need no role flag)
 // Limits match imphnen's: 16 MiB max payload, 64 KiB backpressure, 120 s idle timeout.
 // COMPRESSION=shared turns on perMessageDeflate (Bun's shared compressor and decompressor, as
-// imphnen's COMPRESSION=shared) and asks for every send and publish to be compressed, as imphnen
+// imphnen's COMPRESSION=shared; =dedicated gives each connection its own, for
+// benches/deflate_memory.py) and asks for every send and publish to be compressed, as imphnen
 // compresses every message of 1 KiB or more (the compression workloads send 2 and 16 KiB).
 // Otherwise no compression. Listens on 127.0.0.1:$PORT (default 3000).
 
 const port = Number(process.env.PORT ?? 3000);
 const topic = "bench";
-const compress = process.env.COMPRESSION === "shared";
+const mode = process.env.COMPRESSION ?? "off";
+const compress = mode === "shared" || mode === "dedicated";
+// Bun's compressor names: "shared", or "dedicated" (a 32 KiB window per connection).
+const perMessageDeflate = compress ? { compress: mode, decompress: mode } : false;
 
 const server = Bun.serve({
   hostname: "127.0.0.1",
@@ -37,7 +41,7 @@ const server = Bun.serve({
     backpressureLimit: 64 * 1024,
     closeOnBackpressureLimit: false,
     idleTimeout: 120,
-    perMessageDeflate: compress,
+    perMessageDeflate,
     publishToSelf: true,
     open(ws) {
       if (ws.data.broadcast) ws.subscribe(topic);
