@@ -17,6 +17,11 @@ const HELLO_AGAIN: [u8; 5] = [0xf2, 0x00, 0x11, 0x00, 0x00];
 const MASK: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
 
 fn start(ws: WsConfig) -> Server {
+    start_with(ws, |_| {})
+}
+
+/// The test app, with more routes from `more`.
+fn start_with(ws: WsConfig, more: impl FnOnce(&mut App)) -> Server {
     let mut app = App::new(Config {
         workers: 1,
         websocket: ws,
@@ -37,6 +42,7 @@ fn start(ws: WsConfig) -> Server {
             Ok(())
         }),
     );
+    more(&mut app);
     app.listen("127.0.0.1:0").expect("listen")
 }
 
@@ -316,4 +322,58 @@ fn messages_ending_in_a_final_block_of_any_size_are_inflated_and_the_next_ones_t
         raw.send(&client_frame(0xc1, &HELLO));
         assert_eq!(next_frame(&mut raw), b"\x81\x05Hello");
     }
+}
+
+#[test]
+fn the_sender_decides_per_message_and_the_queued_count_holds_the_compressed_frame() {
+    let buffered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = buffered.clone();
+    let server = start_with(config(Compression::Shared, 1024), move |app| {
+        app.ws(
+            "/choice",
+            WsHandler::new().on_message(move |ctx, msg| {
+                let text = msg.as_text().unwrap_or("").to_owned();
+                // A short message compressed anyway, a long one sent as it is.
+                ctx.ws
+                    .send(imphnen::Message::from("short, compressed").with_compression(true));
+                ctx.ws
+                    .send(imphnen::Message::from(text.repeat(100)).with_compression(false));
+                // 10,000 bytes, compressed by size to a few dozen.
+                ctx.ws.send(text.repeat(1000));
+                // Published to this connection's topic: compressed by size.
+                ctx.publisher().publish("choice", text.repeat(200));
+                seen.lock().unwrap().push(ctx.ws.buffered_amount());
+                Ok(())
+            }),
+        );
+        app.ws(
+            "/choice-sub",
+            WsHandler::new().on_open(|ctx| {
+                ctx.ws.subscribe("choice");
+                ctx.ws.send("subscribed");
+                Ok(())
+            }),
+        );
+    });
+    let (mut sub, _) = connect(&server, "/choice-sub", Some("permessage-deflate"));
+    assert_eq!(next_frame(&mut sub), b"\x81\x0asubscribed");
+    let (mut raw, _) = connect(&server, "/choice", Some("permessage-deflate"));
+    raw.send(&client_frame(0x81, b"0123456789"));
+    let first = next_frame(&mut raw);
+    assert_eq!(first[0], 0xc1);
+    assert_eq!(inflate(&first), b"short, compressed");
+    let second = next_frame(&mut raw);
+    assert_eq!(second[0], 0x81, "sent as it is");
+    assert_eq!(&second[4..], "0123456789".repeat(100).as_bytes());
+    let third = next_frame(&mut raw);
+    assert_eq!(third[0], 0xc1);
+    assert!(third.len() < 200, "{} bytes", third.len());
+    assert_eq!(inflate(&third), "0123456789".repeat(1000).as_bytes());
+    let published = next_frame(&mut sub);
+    assert_eq!(published[0], 0xc1);
+    assert_eq!(inflate(&published), "0123456789".repeat(200).as_bytes());
+    // What the handler saw queued right after its sends: the 1,004-byte plain frame and two
+    // small compressed ones, not the 10,004 bytes the last message would take plain.
+    let queued = buffered.lock().unwrap()[0];
+    assert!((1004..2000).contains(&queued), "{queued} bytes queued");
 }
