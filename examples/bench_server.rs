@@ -5,8 +5,11 @@
 //! `ctx.publisher()`; `ctx.ws.publish` would skip the sender). Limits are the defaults, as Bun's
 //! anchor sets them: 16 MiB max payload, 64 KiB backpressure, 120 s idle timeout.
 //!
-//! `PORT` (default 3000), `WORKERS` (default: every core) and `COMPRESSION` (`off`, `shared`,
-//! `dedicated`; default off) come from the environment.
+//! `PORT` (default 3000), `WORKERS` (default: every core), `COMPRESSION` (`off`, `shared`,
+//! `dedicated`; default off) and `RUST_LOG` (default `info`) come from the environment.
+
+#[path = "support/mod.rs"]
+mod support;
 
 use imphnen::{App, Config, Ctx, Response, WsHandler};
 
@@ -14,6 +17,7 @@ use imphnen::{App, Config, Ctx, Response, WsHandler};
 const TOPIC: &str = "bench";
 
 fn main() -> std::io::Result<()> {
+    support::init_tracing();
     let config = Config::from_env();
     let mut app = App::new(config);
     app.get("/", |_ctx: Ctx| {
@@ -38,18 +42,7 @@ fn main() -> std::io::Result<()> {
                 Ok(())
             }),
     );
-    let port: u16 = env_or("PORT", 3000);
-    let server = app.listen(format!("127.0.0.1:{port}"))?;
+    let server = support::listen(&app, "127.0.0.1")?;
     println!("bench_server listening on {}", server.local_addr());
-    let handle = server.handle();
-    ctrlc::set_handler(move || handle.shutdown()).expect("install the Ctrl-C handler");
-    server.wait();
-    Ok(())
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    server.wait_for_shutdown_signal()
 }

@@ -1,13 +1,17 @@
 //! Echo server: `/echo` answers every message with the same message (text stays text, binary
 //! stays binary). The server the conformance suite and the load generator run against.
 //!
-//! `PORT` (default 3000), `WORKERS` (default: every core) and `COMPRESSION` (`off`, `shared`,
-//! `dedicated`; default off) come from the environment;
-//! Ctrl-C shuts down gracefully.
+//! `PORT` (default 3000), `WORKERS` (default: every core), `COMPRESSION` (`off`, `shared`,
+//! `dedicated`; default off) and `RUST_LOG` (default `info`) come from the environment;
+//! SIGINT (Ctrl-C) or SIGTERM shuts down gracefully.
+
+#[path = "support/mod.rs"]
+mod support;
 
 use imphnen::{App, Config, WsHandler};
 
 fn main() -> std::io::Result<()> {
+    support::init_tracing();
     let config = Config::from_env();
     let mut app = App::new(config);
     app.ws(
@@ -25,18 +29,7 @@ fn main() -> std::io::Result<()> {
             Ok(())
         }),
     );
-    let server =
-        app.listen(("0.0.0.0:".to_owned() + &env_or::<u16>("PORT", 3000).to_string()).as_str())?;
+    let server = support::listen(&app, "0.0.0.0")?;
     println!("echo: ws://127.0.0.1:{}/echo", server.local_addr().port());
-    let handle = server.handle();
-    ctrlc::set_handler(move || handle.shutdown()).expect("install the Ctrl-C handler");
-    server.wait();
-    Ok(())
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    server.wait_for_shutdown_signal()
 }

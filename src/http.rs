@@ -110,7 +110,7 @@ impl Ctx {
         match serde_json::to_vec(value) {
             Ok(body) => Response::json_bytes(body),
             Err(e) => {
-                eprintln!("imphnen: cannot serialize a JSON response: {e}");
+                tracing::error!(error = %e, "cannot serialize a JSON response; answering 500");
                 Response::new(500)
             }
         }
@@ -222,7 +222,7 @@ impl<T: IntoResponse, E: fmt::Display> IntoResponse for Result<T, E> {
         match self {
             Ok(v) => v.into_response(),
             Err(e) => {
-                eprintln!("imphnen: HTTP handler failed: {e}");
+                tracing::error!(error = %e, "HTTP handler failed; answering 500");
                 Response::new(500)
             }
         }

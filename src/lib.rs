@@ -32,7 +32,8 @@
 //!     ..Default::default()
 //! });
 //! app.ws("/chat", Chat);
-//! app.listen(3000).expect("port 3000 is free").wait();
+//! // Serves until SIGINT or SIGTERM, then drains and returns.
+//! app.listen(3000).expect("port 3000 is free").wait_for_shutdown_signal().expect("signals");
 //! ```
 //!
 //! The connection handle ([`WebSocket`]) is `Clone + Send + Sync + Eq + Hash`: keep it in sets

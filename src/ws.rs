@@ -523,7 +523,7 @@ impl<D: 'static> WebSocketHandler<D> for WsHandler<D> {
     async fn error(&self, ctx: &WsCtx<D>, error: &HandlerError) {
         match &self.error {
             Some(f) => f(ctx, error),
-            None => eprintln!("imphnen: WebSocket handler error: {error}"),
+            None => tracing::error!(%error, "WebSocket handler error"),
         }
     }
 

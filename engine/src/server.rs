@@ -131,6 +131,11 @@ impl Server {
         self.local_addr
     }
 
+    /// The number of cores (worker threads) serving.
+    pub fn workers(&self) -> usize {
+        self.hub.cores.len()
+    }
+
     /// The driver the cores run (what [`DriverKind::Auto`] resolved to).
     pub fn driver(&self) -> &DriverKind {
         &self.driver
@@ -151,6 +156,38 @@ impl Server {
     pub fn shutdown(&self) {
         self.handle().shutdown();
         self.wait();
+    }
+
+    /// Serves until the process gets SIGINT or SIGTERM (Ctrl-C, `docker stop`, Kubernetes),
+    /// then shuts down gracefully as [`shutdown`](Self::shutdown) does: no new connections,
+    /// every WebSocket closed with 1001 after its queued messages, in-flight HTTP requests
+    /// finished, all within `Config::shutdown_timeout`. A second signal during the drain ends
+    /// the process at once (exit status 128 + the signal, as a shell reports a killed one).
+    ///
+    /// ```no_run
+    /// # fn demo(server: imphnen_engine::Server) -> std::io::Result<()> {
+    /// server.wait_for_shutdown_signal()?; // returns once every connection is closed
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_shutdown_signal(&self) -> io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let handle = self.handle();
+        std::thread::Builder::new()
+            .name("imphnen-signals".into())
+            .spawn(move || {
+                let mut signals = signals.forever();
+                if let Some(signal) = signals.next() {
+                    tracing::info!(signal, "shutting down: draining connections");
+                    handle.shutdown();
+                }
+                if let Some(signal) = signals.next() {
+                    tracing::warn!(signal, "second signal: exiting without draining");
+                    std::process::exit(128 + signal);
+                }
+            })?;
+        self.wait();
+        Ok(())
     }
 
     /// Blocks until every core has stopped (after `shutdown`, possibly from another thread).
