@@ -21,6 +21,8 @@ fn main() -> std::io::Result<()> {
             Ok(())
         }),
     );
+    // 200 while serving, 503 once the graceful shutdown has started.
+    app.health("/healthz");
     // Autobahn|Testsuite connects to the root path.
     app.ws(
         "/",

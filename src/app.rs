@@ -185,6 +185,19 @@ impl App {
         self.route("GET", path, handler)
     }
 
+    /// Registers a health check at `path` (`GET` and `HEAD`): `200 ok` while the server
+    /// serves, `503 shutting down` once its graceful shutdown has started, so that a load
+    /// balancer stops sending new work while open connections drain.
+    pub fn health(&mut self, path: &str) -> &mut App {
+        self.get(path, |ctx: Ctx| {
+            if ctx.publisher().is_shutting_down() {
+                Response::text("shutting down").with_status(503)
+            } else {
+                Response::text("ok")
+            }
+        })
+    }
+
     /// Registers a `POST` route.
     pub fn post<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
         self.route("POST", path, handler)

@@ -366,6 +366,9 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// Starts the graceful shutdown without waiting; `Server::wait` returns when it completes.
     pub fn shutdown(&self) {
+        self.hub
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::Release);
         let deadline = Instant::now() + self.cfg.shutdown_timeout;
         for core in 0..self.hub.cores.len() {
             // The shutdown must get through: a full plain-thread queue is retried.
@@ -406,5 +409,13 @@ impl Publisher {
     /// Connections subscribed to `topic`, across every core.
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.0.subscriber_count(topic)
+    }
+
+    /// The server's graceful shutdown has started (a health check then answers 503, so a
+    /// load balancer stops sending work during the drain).
+    pub fn is_shutting_down(&self) -> bool {
+        self.0
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 }

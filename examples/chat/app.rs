@@ -19,6 +19,8 @@ use serde_json::Value;
 pub fn app(config: Config) -> App {
     let mut app = App::new(config);
     app.ws("/chat", Chat::default());
+    // 200 while serving, 503 once the graceful shutdown has started.
+    app.health("/healthz");
     // Serve chat client
     app.get("/", |ctx: Ctx| ctx.html(PAGE));
     app

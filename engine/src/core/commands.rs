@@ -170,9 +170,14 @@ impl<I: Io> State<I> {
         };
         let next = match &c.phase {
             Phase::Http(h) => {
-                c.flags.set(Flags::CLOSE_AFTER_FLUSH);
-                let idle =
-                    h.request_started.is_none() && !c.flags.has(Flags::BUSY) && c.input.is_empty();
+                let busy = c.flags.has(Flags::BUSY);
+                let idle = h.request_started.is_none() && !busy && c.input.is_empty();
+                if idle || busy {
+                    // The response in flight, if any, is the connection's last.
+                    c.flags.set(Flags::CLOSE_AFTER_FLUSH);
+                }
+                // Else a request is still arriving: it is finished, and answered with
+                // `Connection: close` like every response during the shutdown.
                 match (idle, c.output.is_empty() && !c.flags.has(Flags::SENDING)) {
                     (true, true) => Next::End,
                     (true, false) => Next::Flush,

@@ -96,7 +96,9 @@ impl<I: Io> State<I> {
             head_only: false,
             keep_alive: false,
         });
-        let keep_alive = framing.keep_alive && !c.flags.has(Flags::CLOSE_AFTER_FLUSH);
+        let keep_alive = framing.keep_alive
+            && !c.flags.has(Flags::CLOSE_AFTER_FLUSH)
+            && self.shutdown_at.is_none();
         let date = &self.date;
         c.output.write(&mut self.queues, None, |out| {
             resp.write_to(out, date, framing.head_only, !keep_alive)

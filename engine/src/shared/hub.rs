@@ -2,7 +2,7 @@
 //! inbox, the topic registry, and the limits that are the same for every connection.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use imphnen_protocol::ws::{OpCode, encode_frame};
@@ -32,6 +32,8 @@ pub(crate) struct Hub {
     pub(crate) registry: Registry,
     /// Commands refused because the receiving core's ring or queue was full.
     pub(crate) refused: AtomicU64,
+    /// The graceful shutdown has started (set once, never cleared).
+    pub(crate) shutting_down: AtomicBool,
 }
 
 impl Hub {
@@ -50,6 +52,7 @@ impl Hub {
             cores,
             ws,
             refused: AtomicU64::new(0),
+            shutting_down: AtomicBool::new(false),
         })
     }
 
