@@ -13,13 +13,26 @@
 # the heavy abuse runs (scripts/abuse-heavy.sh, about a minute) — each of these on every network
 # driver (io_uring where the kernel allows it, and epoll) — interop with independent clients
 # (scripts/interop.sh: Python websockets, Node ws, curl, headless Chromium) and the fuzz targets
-# for a bounded time.
+# for a bounded time. At the end it checks that no process it started (marked by
+# IMPHNEN_TEST_RUN) is still running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 stage() { printf '\n==> %s\n' "$*"; }
+# Every process this run starts inherits the mark; at the end none of ours may be left.
+export IMPHNEN_TEST_RUN="test.sh-$$-$(date +%s%N)"
+left_running() { # PIDs of binaries under target/ that carry this run's mark
+  local env exe pid
+  for env in /proc/[0-9]*/environ; do
+    pid=${env#/proc/}; pid=${pid%/environ}
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    [[ $exe == "$root"/target/* ]] || continue
+    tr '\0' '\n' < "$env" 2>/dev/null | grep -qx "IMPHNEN_TEST_RUN=$IMPHNEN_TEST_RUN" && echo "$pid"
+  done
+  return 0
+}
 
 # ---------------------------------------------------------------- tools
 stage "tools"
@@ -200,6 +213,14 @@ if [ ${#deflate_pids[@]} -gt 0 ]; then
   done
   trap - EXIT
   [ $failed = 0 ] || { echo "permessage-deflate conformance failed" >&2; exit 1; }
+fi
+
+stage "no server or client started by this run is still running"
+sleep 1
+leftover=$(left_running)
+if [ -n "$leftover" ]; then
+  for pid in $leftover; do echo "still running: $pid $(tr '\0' ' ' < "/proc/$pid/cmdline")"; done
+  exit 1
 fi
 
 stage "all checks passed"
