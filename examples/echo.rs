@@ -23,6 +23,8 @@ fn main() -> std::io::Result<()> {
     );
     // 200 while serving, 503 once the graceful shutdown has started.
     app.health("/healthz");
+    // The server's counters, for Prometheus.
+    app.metrics("/metrics");
     // Autobahn|Testsuite connects to the root path.
     app.ws(
         "/",

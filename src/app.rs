@@ -198,6 +198,17 @@ impl App {
         })
     }
 
+    /// Serves the server's counters at `path` (`GET`) in the Prometheus text format: open
+    /// connections and WebSockets, upgrades, messages and bytes in and out, closes by code,
+    /// backpressure pauses, handler errors and panics, loop turns, compressed messages. Each
+    /// core keeps its own counters; a scrape sums them.
+    pub fn metrics(&mut self, path: &str) -> &mut App {
+        self.get(path, |ctx: Ctx| {
+            Response::text(ctx.publisher().metrics().to_prometheus())
+                .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        })
+    }
+
     /// Registers a `POST` route.
     pub fn post<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
         self.route("POST", path, handler)

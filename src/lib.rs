@@ -93,8 +93,8 @@ pub use app::{App, ListenAddr};
 pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
 pub use imphnen_engine::{
     BoxError, Call, CloseCode, Compression, Config, DriverKind, HandlerError, HandlerResult,
-    HttpConfig, HttpLimits, Message, Publisher, ReadyState, Request, Response, SendStatus, Server,
-    ServerHandle, UringConfig, WebSocket, WsConfig, memory,
+    HttpConfig, HttpLimits, Message, Metrics, Publisher, ReadyState, Request, Response, SendStatus,
+    Server, ServerHandle, UringConfig, WebSocket, WsConfig, memory,
 };
 pub use imphnen_router::{Params, Query};
 pub use upgrade::UpgradeRequest;

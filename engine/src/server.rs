@@ -24,6 +24,7 @@ use crate::shared::command::{Command, MAX_CORES};
 use crate::shared::hub::Hub;
 use crate::shared::inbox::RING_CAPACITY;
 use crate::shared::local;
+use crate::shared::metrics::Metrics;
 use crate::shared::ring::{Consumer, Producer, ring};
 use crate::sys::listener::bind_per_core;
 
@@ -214,11 +215,13 @@ impl Server {
     /// shared-mode subscribers, however many they are; a dedicated stream counts each of its
     /// messages.
     pub fn compressed_messages(&self) -> u64 {
-        self.hub
-            .cores
-            .iter()
-            .map(|c| c.deflated.load(std::sync::atomic::Ordering::Relaxed))
-            .sum()
+        self.metrics().compressed_messages
+    }
+
+    /// The server's counters now, summed over its cores ([`Metrics::to_prometheus`] writes
+    /// them for a scraper).
+    pub fn metrics(&self) -> Metrics {
+        Metrics::sum(self.hub.cores.iter().map(|c| &*c.counters))
     }
 
     /// A cloneable, thread-safe handle for publishing (e.g. from a plain thread).
@@ -409,6 +412,11 @@ impl Publisher {
     /// Connections subscribed to `topic`, across every core.
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.0.subscriber_count(topic)
+    }
+
+    /// The server's counters now, summed over its cores (for a `/metrics` route).
+    pub fn metrics(&self) -> Metrics {
+        Metrics::sum(self.0.cores.iter().map(|c| &*c.counters))
     }
 
     /// The server's graceful shutdown has started (a health check then answers 503, so a

@@ -21,6 +21,8 @@ pub fn app(config: Config) -> App {
     app.ws("/chat", Chat::default());
     // 200 while serving, 503 once the graceful shutdown has started.
     app.health("/healthz");
+    // The server's counters, for Prometheus.
+    app.metrics("/metrics");
     // Serve chat client
     app.get("/", |ctx: Ctx| ctx.html(PAGE));
     app

@@ -126,6 +126,7 @@ impl<I: Io> State<I> {
                 });
             }
             let over = c.output.len() > self.cfg.websocket.backpressure_limit;
+            self.counters.messages_out.add(1);
             self.mark_dirty(t);
             if over {
                 // Past the limit within one turn: try the socket now rather than grow further.

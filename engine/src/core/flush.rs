@@ -8,6 +8,7 @@
 //! our close into a reset that destroys the last response); receiving is paused or resumed; and
 //! `on_drain` runs once the output is back under the limit.
 
+use crate::shared::metrics::Counter;
 use std::rc::Rc;
 
 use super::{State, list_dirty};
@@ -62,7 +63,10 @@ enum Handed {
     Failed,
 }
 
-/// Hands the connection's waiting output to the driver, unless a send is already in flight.
+/// Hands the connection's waiting output to the driver, unless a send is already in flight;
+/// what the kernel took at once is added to `bytes_out`.
+// Disjoint borrows of the core's parts, so that the caller keeps its borrow of the connection.
+#[allow(clippy::too_many_arguments)]
 #[inline]
 fn send<I: Io>(
     t: Token,
@@ -72,6 +76,7 @@ fn send<I: Io>(
     io: &mut I,
     queues: &mut QueuePool,
     now: Millis,
+    bytes_out: &Counter,
 ) -> Handed {
     if c.flags.has(Flags::SENDING) || c.flags.has(Flags::FAILED) {
         return Handed::Nothing;
@@ -81,6 +86,7 @@ fn send<I: Io>(
     };
     match io.send(t, queue, when) {
         Sending::Done(queue) => {
+            bytes_out.add(queue.submitted as u64);
             Output::finish_send(queue, cell, queues);
             c.sent_at(now);
         }
@@ -192,6 +198,7 @@ impl<I: Io> State<I> {
                 &mut self.io,
                 &mut self.queues,
                 now,
+                &self.counters.bytes_out,
             );
             if handed == Handed::Failed {
                 list_dirty(t, c, &mut self.dirty);
@@ -247,7 +254,17 @@ impl<I: Io> State<I> {
         let Some((c, cell)) = self.conns.get(t) else {
             return false;
         };
-        match send(t, When::Now, c, cell, &mut self.io, &mut self.queues, now) {
+        let bytes_out = &self.counters.bytes_out;
+        match send(
+            t,
+            When::Now,
+            c,
+            cell,
+            &mut self.io,
+            &mut self.queues,
+            now,
+            bytes_out,
+        ) {
             Handed::Nothing => false,
             Handed::Over => true,
             Handed::Failed => {
@@ -260,6 +277,7 @@ impl<I: Io> State<I> {
     /// A send of `t` is over.
     pub(super) fn sent(&mut self, t: Token, queue: Box<SendQueue>) {
         let now = self.now;
+        self.counters.bytes_out.add(queue.submitted as u64);
         Output::finish_send(
             queue,
             super::cell_of(&self.hub, self.index, t),
@@ -307,6 +325,7 @@ impl<I: Io> State<I> {
                 &mut self.queues,
             );
         }
+        self.counters.connections_closed.add(1);
         self.conns.remove(t);
     }
 

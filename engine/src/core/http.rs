@@ -83,6 +83,7 @@ impl<I: Io> State<I> {
     /// Writes the response of the request in flight.
     pub(super) fn http_done(&mut self, t: Token, r: Result<Response, String>) {
         let resp = r.unwrap_or_else(|panic| {
+            self.counters.handler_panics.add(1);
             tracing::error!(core = self.index, %panic, "HTTP handler panicked; answering 500");
             Response::new(500)
         });
@@ -214,6 +215,7 @@ impl<I: Io> State<I> {
             c.flags.set(d.flags);
         }
         c.phase = Phase::Ws(WsConn::new(session.clone()));
+        self.counters.websockets_opened.add(1);
         c.output.start_counting(cell);
         cell.set_state(ReadyState::Open);
         self.mark_dirty(t);

@@ -34,6 +34,7 @@ impl<I: Io> State<I> {
     /// Bytes arrived for `t`.
     pub(super) fn received(&mut self, t: Token, bytes: &mut [u8]) {
         let now = self.now;
+        self.counters.bytes_in.add(bytes.len() as u64);
         let Some(c) = self.conns.conn(t) else {
             return;
         };
@@ -140,7 +141,9 @@ impl<I: Io> State<I> {
                 }
                 Phase::Ws(w) => {
                     if cell.buffered() >= ws_limit {
-                        return pos; // the peer is not reading: hold the rest
+                        // The peer is not reading: hold the rest.
+                        self.counters.backpressure_pauses.add(1);
+                        return pos;
                     }
                     let mut io = WsIo {
                         queues: &mut self.queues,
@@ -160,6 +163,7 @@ impl<I: Io> State<I> {
                     match event {
                         None => return pos,
                         Some(WsEvent::Message(msg)) => {
+                            self.counters.messages_in.add(1);
                             let session = w.session.clone();
                             self.run_ws(t, move || session.on_message(msg));
                         }

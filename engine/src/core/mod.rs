@@ -45,6 +45,7 @@ use crate::service::Service;
 use crate::shared::command::Command;
 use crate::shared::hub::Hub;
 use crate::shared::local;
+use crate::shared::metrics::CoreCounters;
 use crate::shared::ring::Consumer;
 use crate::shared::slots::SlotCell;
 
@@ -94,6 +95,8 @@ pub(crate) struct State<I: Io> {
     delivery: Delivery,
     /// permessage-deflate streams, and the connections with parameters of their own.
     deflate: crate::proto::deflate::Deflate,
+    /// This core's counters (the hub's, held here too: one pointer away).
+    counters: Arc<CoreCounters>,
     /// Frame decoders not held by any connection (see `WsConn::decoder`).
     #[allow(clippy::vec_box)] // boxes move between this list and the connections, unmoved
     decoders: Vec<Box<Decoder>>,
@@ -127,7 +130,11 @@ impl<D: Driver> Core<D> {
                 io,
                 index,
                 conns: Slab::new(hub.clone(), index),
-                deflate: crate::proto::deflate::Deflate::new(hub.clone(), index),
+                deflate: crate::proto::deflate::Deflate::new(
+                    hub.ws.compression_level,
+                    hub.cores[index as usize].counters.clone(),
+                ),
+                counters: hub.cores[index as usize].counters.clone(),
                 hub,
                 cfg,
                 service,
@@ -206,6 +213,7 @@ impl<D: Driver> Core<D> {
     /// connection that changed. `polled`: the driver's waiter fired.
     pub(crate) fn turn(&mut self, polled: bool) {
         local::set_in_turn(true);
+        self.st.counters.turns.add(1);
         // Commands the core's own handlers queued outside a turn (in handler futures that
         // finished while the core waited, or in tasks of their own) go first: they were
         // queued before anything this turn will do.
@@ -294,6 +302,7 @@ impl<I: Io> State<I> {
                     tracing::warn!(core = self.index, "no free connection slot");
                     return;
                 };
+                self.counters.connections_opened.add(1);
                 if let Err(error) = self.io.open(t, socket) {
                     tracing::warn!(core = self.index, %error, "cannot register a connection");
                     self.forget(t);
@@ -364,6 +373,7 @@ impl<I: Io> State<I> {
 
     /// A connection the driver never opened: forgotten at once.
     fn forget(&mut self, t: Token) {
+        self.counters.connections_closed.add(1);
         self.conns.remove(t);
     }
 

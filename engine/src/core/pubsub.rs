@@ -129,6 +129,7 @@ impl<I: Io> State<I> {
                 });
             }
             let over = c.output.len() > limit;
+            self.counters.messages_out.add(1);
             super::list_dirty(t, c, &mut self.dirty);
             if over {
                 // A burst within one turn: hand the kernel what it takes now, so a subscriber

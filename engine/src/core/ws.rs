@@ -43,6 +43,7 @@ impl<I: Io> State<I> {
 
     /// Hands a complete message to the handler.
     fn deliver(&mut self, t: Token, msg: Message) {
+        self.counters.messages_in.add(1);
         let Some(session) = self.session_of(t) else {
             return;
         };
@@ -89,6 +90,12 @@ impl<I: Io> State<I> {
             Err(panic) => HandlerError::Panicked(panic),
         };
         let panicked = matches!(error, HandlerError::Panicked(_));
+        let counters = &self.counters;
+        if panicked {
+            counters.handler_panics.add(1);
+        } else {
+            counters.handler_errors.add(1);
+        }
         if panicked {
             tracing::error!(core = self.index, %error, "WebSocket handler panicked; closing with 1011");
         }
@@ -160,6 +167,7 @@ impl<I: Io> State<I> {
             });
         }
         self.mark_dirty(t);
+        self.counters.closed_with(code);
         self.detach(move || session.on_close(code, reason));
     }
 
@@ -185,6 +193,7 @@ impl<I: Io> State<I> {
             });
         }
         self.mark_dirty(t);
+        self.counters.closed_with(code.0);
         self.detach(move || session.on_close(code.0, String::new()));
     }
 
@@ -268,6 +277,7 @@ impl<I: Io> State<I> {
             // never answered ours (report our code, as `WsSession::on_close` says) or TCP
             // ended without any close frame (1006).
             let code = close_sent.map_or(1006, |sent| sent.code);
+            self.counters.closed_with(code);
             self.detach(move || session.on_close(code, String::new()));
         }
     }

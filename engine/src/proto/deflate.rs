@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use imphnen_protocol::ws::deflate::{
@@ -23,7 +22,7 @@ use imphnen_protocol::ws::{FrameHeader, OpCode, encode_compressed};
 use crate::Message;
 use crate::config::{Compression, WsConfig};
 use crate::conn::Flags;
-use crate::shared::hub::Hub;
+use crate::shared::metrics::CoreCounters;
 
 /// Index of a window size (9..=15) in the per-size tables.
 fn window_index(bits: u8) -> usize {
@@ -60,8 +59,7 @@ pub(crate) struct Deflate {
     /// zlib level of every compressor (`WsConfig::compression_level`).
     level: u32,
     /// Where the core's count of compressed messages is reported.
-    hub: Arc<Hub>,
-    core: usize,
+    counters: Arc<CoreCounters>,
 }
 
 /// What an upgrade agreed on: the flags of the connection and the answer for the 101.
@@ -71,25 +69,22 @@ pub(crate) struct Negotiated {
 }
 
 impl Deflate {
-    /// No streams yet, for core `core` of `hub`'s server.
-    pub(crate) fn new(hub: Arc<Hub>, core: u32) -> Deflate {
+    /// No streams yet, compressing at zlib level `level`, counting in `counters`.
+    pub(crate) fn new(level: u8, counters: Arc<CoreCounters>) -> Deflate {
         Deflate {
             shared_inflater: None,
             shared_deflaters: Default::default(),
             own: HashMap::new(),
             dedicated: 0,
             scratch: Vec::new(),
-            level: u32::from(hub.ws.compression_level),
-            hub,
-            core: core as usize,
+            level: u32::from(level),
+            counters,
         }
     }
 
     /// One more message compressed.
     fn count(&self) {
-        self.hub.cores[self.core]
-            .deflated
-            .fetch_add(1, Ordering::Relaxed);
+        self.counters.compressed.add(1);
     }
 
     /// Answers the client's offers (`Sec-WebSocket-Extensions` values) for the connection in

@@ -10,6 +10,7 @@ use imphnen_protocol::ws::{OpCode, encode_frame};
 use super::command::{Command, ConnId, Slot};
 use super::inbox::Inbox;
 use super::local;
+use super::metrics::CoreCounters;
 use super::slots::SlotTable;
 use super::topics::Registry;
 use crate::{Message, WsConfig};
@@ -20,8 +21,8 @@ pub(crate) struct CoreShared {
     pub(crate) slots: SlotTable,
     /// Where other threads' commands for the core arrive.
     pub(crate) inbox: Inbox,
-    /// Messages the core compressed (permessage-deflate); written by the core alone.
-    pub(crate) deflated: AtomicU64,
+    /// The core's counters (written by the core alone, read when metrics are scraped).
+    pub(crate) counters: Arc<CoreCounters>,
 }
 
 /// The server-wide shared state.
@@ -43,7 +44,7 @@ impl Hub {
                 Ok(CoreShared {
                     slots: SlotTable::default(),
                     inbox: Inbox::new()?,
-                    deflated: AtomicU64::new(0),
+                    counters: Arc::default(),
                 })
             })
             .collect::<std::io::Result<Box<[_]>>>()?;

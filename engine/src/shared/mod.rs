@@ -8,6 +8,7 @@
 //! - `local`: the thread-local identity of a core thread, which picks each command's path.
 //! - `topics`: the topic registry, the one authority on subscriptions.
 //! - `hub`: what one server's cores and handles share.
+//! - `metrics`: per-core counters, summed into [`Metrics`](crate::Metrics) when read.
 //!
 //! Architecture invariant: nothing here depends on the core, its connections or its driver. The
 //! core reads this layer; this layer never reaches into the core: it only queues commands.
@@ -17,6 +18,7 @@ pub(crate) mod handle;
 pub(crate) mod hub;
 pub(crate) mod inbox;
 pub(crate) mod local;
+pub(crate) mod metrics;
 pub(crate) mod ring;
 pub(crate) mod slots;
 pub(crate) mod topics;
