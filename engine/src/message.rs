@@ -126,6 +126,14 @@ impl Message {
         self.compress.unwrap_or(self.len() >= min_size)
     }
 
+    /// The opcode of this message's frame (RFC 6455 §5.6).
+    pub(crate) fn opcode(&self) -> imphnen_protocol::ws::OpCode {
+        match self.kind {
+            Kind::Text => imphnen_protocol::ws::OpCode::Text,
+            Kind::Binary => imphnen_protocol::ws::OpCode::Binary,
+        }
+    }
+
     /// `true` for a text message.
     pub fn is_text(&self) -> bool {
         self.kind == Kind::Text

@@ -118,7 +118,7 @@ impl<I: Io> State<I> {
                 let deflate = &mut self.deflate;
                 let flags = c.flags;
                 c.output.write(&mut self.queues, Some(cell), |out| {
-                    deflate.write_frame(to.index, flags, opcode_of(&msg), msg.as_bytes(), out)
+                    deflate.write_frame(to.index, flags, msg.opcode(), msg.as_bytes(), out)
                 });
             } else {
                 c.output.write(&mut self.queues, None, |out| {
@@ -194,14 +194,5 @@ impl<I: Io> State<I> {
             Next::Flush => self.mark_dirty(t),
             Next::CloseWs => self.close_ws(t, 1001, "Server shutting down"),
         }
-    }
-}
-
-/// The opcode of a data message's frame.
-fn opcode_of(msg: &Message) -> imphnen_protocol::ws::OpCode {
-    if msg.is_text() {
-        imphnen_protocol::ws::OpCode::Text
-    } else {
-        imphnen_protocol::ws::OpCode::Binary
     }
 }

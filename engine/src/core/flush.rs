@@ -8,7 +8,6 @@
 //! our close into a reset that destroys the last response); receiving is paused or resumed; and
 //! `on_drain` runs once the output is back under the limit.
 
-use crate::shared::metrics::Counter;
 use std::rc::Rc;
 
 use super::{State, list_dirty};
@@ -16,6 +15,7 @@ use crate::buf::{BytePool, QueuePool, SendQueue};
 use crate::conn::{Conn, Flags, Millis, Output, Phase, WsConn};
 use crate::driver::{Io, Sending, Token, When};
 use crate::service::WsSession;
+use crate::shared::metrics::Counter;
 use crate::shared::slots::{SHED, SlotCell, WANTS_DRAIN};
 
 /// Passes over the dirty list per turn: flushing one connection can dirty others (its handlers

@@ -262,7 +262,6 @@ impl<D: Driver> Core<D> {
     }
 }
 
-/// Encodes a data message as one unmasked server frame.
 /// Lists connection `c` (token `t`) for the turn's flush, once.
 #[inline]
 fn list_dirty(t: Token, c: &mut crate::conn::Conn, dirty: &mut Vec<Token>) {
@@ -272,14 +271,9 @@ fn list_dirty(t: Token, c: &mut crate::conn::Conn, dirty: &mut Vec<Token>) {
     }
 }
 
+/// Encodes a data message as one unmasked server frame.
 pub(crate) fn encode_message(out: &mut Vec<u8>, msg: &crate::Message) {
-    use imphnen_protocol::ws::{OpCode, encode_frame};
-    let op = if msg.is_text() {
-        OpCode::Text
-    } else {
-        OpCode::Binary
-    };
-    encode_frame(out, true, op, None, msg.as_bytes());
+    imphnen_protocol::ws::encode_frame(out, true, msg.opcode(), None, msg.as_bytes());
 }
 
 /// The cell of `t`'s slot on core `core` (it exists for every token ever handed out).

@@ -25,6 +25,7 @@ use crate::ReadyState;
 use crate::buf::SHARE_MIN_LEN;
 use crate::conn::{Flags, Phase};
 use crate::driver::{Io, Token, slot_of};
+use crate::proto::deflate::{WINDOW_SIZES, window_index};
 use crate::shared::command::{ConnId, Slot};
 use crate::shared::slots::{SHED, WANTS_DRAIN};
 
@@ -71,7 +72,7 @@ impl<I: Io> State<I> {
         let limit = self.hub.ws.backpressure_limit;
         let close_on_limit = self.hub.ws.close_on_backpressure_limit;
         // The frame compressed by a shared stream, once per window size, when first needed.
-        let mut compressed: [Option<Bytes>; 7] = Default::default();
+        let mut compressed: [Option<Bytes>; WINDOW_SIZES] = Default::default();
         let mut urgent = smallvec::SmallVec::<[Token; 8]>::new();
         for &t in subs {
             let (index, generation) = slot_of(t);
@@ -95,38 +96,34 @@ impl<I: Io> State<I> {
                 } else {
                     continue;
                 }
-            } else if compressible && c.flags.has(Flags::COMPRESS) {
-                match self.deflate.shared_window(index, c.flags) {
-                    Some(bits) => {
-                        let shared = &mut compressed[usize::from(bits - 9)];
-                        if shared.is_none() {
-                            *shared = self.deflate.compress_shared(frame, bits);
-                        }
-                        match shared {
-                            Some(z) if z.len() >= SHARE_MIN_LEN => {
-                                c.output.push_shared(&mut self.queues, cell, z.clone())
-                            }
-                            Some(z) => c.output.write(&mut self.queues, Some(cell), |out| {
-                                out.extend_from_slice(z)
-                            }),
-                            None => {}
-                        }
-                    }
-                    None => {
-                        // The connection keeps its own context: its own stream compresses.
-                        let deflate = &mut self.deflate;
-                        let flags = c.flags;
-                        c.output.write(&mut self.queues, Some(cell), |out| {
-                            deflate.write_published(index, flags, frame, out)
-                        });
-                    }
-                }
-            } else if frame.len() >= SHARE_MIN_LEN {
-                c.output.push_shared(&mut self.queues, cell, frame.clone());
             } else {
-                c.output.write(&mut self.queues, Some(cell), |out| {
-                    out.extend_from_slice(frame)
-                });
+                // The frame this subscriber gets, shared with the others of its kind.
+                let shared = if !(compressible && c.flags.has(Flags::COMPRESS)) {
+                    Some(frame)
+                } else if let Some(bits) = self.deflate.shared_window(index, c.flags) {
+                    let z = &mut compressed[window_index(bits)];
+                    if z.is_none() {
+                        *z = self.deflate.compress_shared(frame, bits);
+                    }
+                    z.as_ref()
+                } else {
+                    // The connection keeps its own context: its own stream compresses.
+                    let deflate = &mut self.deflate;
+                    let flags = c.flags;
+                    c.output.write(&mut self.queues, Some(cell), |out| {
+                        deflate.write_published(index, flags, frame, out)
+                    });
+                    None
+                };
+                match shared {
+                    Some(f) if f.len() >= SHARE_MIN_LEN => {
+                        c.output.push_shared(&mut self.queues, cell, f.clone())
+                    }
+                    Some(f) => c
+                        .output
+                        .write(&mut self.queues, Some(cell), |out| out.extend_from_slice(f)),
+                    None => {}
+                }
             }
             let over = c.output.len() > limit;
             self.counters.messages_out.add(1);

@@ -90,14 +90,11 @@ impl<I: Io> State<I> {
             Err(panic) => HandlerError::Panicked(panic),
         };
         let panicked = matches!(error, HandlerError::Panicked(_));
-        let counters = &self.counters;
         if panicked {
-            counters.handler_panics.add(1);
-        } else {
-            counters.handler_errors.add(1);
-        }
-        if panicked {
+            self.counters.handler_panics.add(1);
             tracing::error!(core = self.index, %error, "WebSocket handler panicked; closing with 1011");
+        } else {
+            self.counters.handler_errors.add(1);
         }
         if let Some(session) = self.session_of(t) {
             self.detach(move || session.on_error(error));

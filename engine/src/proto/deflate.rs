@@ -24,9 +24,36 @@ use crate::config::{Compression, WsConfig};
 use crate::conn::Flags;
 use crate::shared::metrics::CoreCounters;
 
+/// The window sizes a compressor may be made with: 9..=15 bits.
+pub(crate) const WINDOW_SIZES: usize = 7;
+
 /// Index of a window size (9..=15) in the per-size tables.
-fn window_index(bits: u8) -> usize {
+pub(crate) fn window_index(bits: u8) -> usize {
     usize::from(bits.clamp(9, 15) - 9)
+}
+
+/// The own state of the connection in `slot`, if its `flags` say it has one.
+fn own_of(own: &mut HashMap<u32, Box<Own>>, slot: u32, flags: Flags) -> Option<&mut Own> {
+    if flags.has(Flags::DEFLATE_OWN) {
+        own.get_mut(&slot).map(|o| &mut **o)
+    } else {
+        None
+    }
+}
+
+/// The shared compressor for windows of `bits` (made on first use).
+fn shared_deflater(
+    deflaters: &mut [Option<Deflater>; WINDOW_SIZES],
+    level: u32,
+    bits: u8,
+) -> &mut Deflater {
+    deflaters[window_index(bits)].get_or_insert_with(|| Deflater::new(level, bits, true))
+}
+
+/// The opcode and payload of a published frame (unmasked, one frame, as the hub encodes it).
+fn split_frame(frame: &[u8]) -> Option<(OpCode, &[u8])> {
+    let (header, header_len) = FrameHeader::parse(frame).ok()??;
+    Some((header.opcode, &frame[header_len..]))
 }
 
 /// The connection's own permessage-deflate state.
@@ -49,7 +76,7 @@ pub(crate) struct Deflate {
     /// Inflates every message whose sender resets its context (any window fits in 15 bits).
     shared_inflater: Option<Inflater>,
     /// Compresses for connections without server context takeover, by window size.
-    shared_deflaters: [Option<Deflater>; 7],
+    shared_deflaters: [Option<Deflater>; WINDOW_SIZES],
     /// Connections with parameters of their own, by slot index.
     own: HashMap<u32, Box<Own>>,
     /// Connections in `own` that keep a context (counted against `max_dedicated_streams`).
@@ -172,12 +199,7 @@ impl Deflate {
         payload: &[u8],
         max: usize,
     ) -> Result<Message, InflateError> {
-        let own = if flags.has(Flags::DEFLATE_OWN) {
-            self.own.get_mut(&slot)
-        } else {
-            None
-        };
-        let inflater = match own {
+        let inflater = match own_of(&mut self.own, slot, flags) {
             Some(own) if !own.agreement.client_no_context_takeover => {
                 let bits = own.agreement.client_window_bits;
                 own.inflater
@@ -208,13 +230,8 @@ impl Deflate {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) {
-        let own = if flags.has(Flags::DEFLATE_OWN) {
-            self.own.get_mut(&slot)
-        } else {
-            None
-        };
         let level = self.level;
-        let deflater = match own {
+        let deflater = match own_of(&mut self.own, slot, flags) {
             Some(own) if !own.agreement.server_no_context_takeover => {
                 let bits = own.agreement.server_window_bits.unwrap_or(15);
                 own.deflater
@@ -224,8 +241,7 @@ impl Deflate {
                 let bits = own
                     .and_then(|o| o.agreement.server_window_bits)
                     .unwrap_or(15);
-                self.shared_deflaters[window_index(bits)]
-                    .get_or_insert_with(|| Deflater::new(level, bits, true))
+                shared_deflater(&mut self.shared_deflaters, level, bits)
             }
         };
         self.scratch.clear();
@@ -243,8 +259,8 @@ impl Deflate {
         frame: &[u8],
         out: &mut Vec<u8>,
     ) {
-        if let Ok(Some((header, header_len))) = FrameHeader::parse(frame) {
-            self.write_frame(slot, flags, header.opcode, &frame[header_len..], out);
+        if let Some((opcode, payload)) = split_frame(frame) {
+            self.write_frame(slot, flags, opcode, payload, out);
         }
     }
 
@@ -263,15 +279,13 @@ impl Deflate {
 
     /// A published `frame` (unmasked, one frame) compressed with a shared stream of `bits`.
     pub(crate) fn compress_shared(&mut self, frame: &[u8], bits: u8) -> Option<Bytes> {
-        let (header, header_len) = FrameHeader::parse(frame).ok()??;
-        let level = self.level;
-        let deflater = self.shared_deflaters[window_index(bits)]
-            .get_or_insert_with(|| Deflater::new(level, bits, true));
+        let (opcode, payload) = split_frame(frame)?;
+        let deflater = shared_deflater(&mut self.shared_deflaters, self.level, bits);
         self.scratch.clear();
-        deflater.deflate(&frame[header_len..], &mut self.scratch);
+        deflater.deflate(payload, &mut self.scratch);
         self.count();
         let mut out = Vec::with_capacity(self.scratch.len() + 10);
-        encode_compressed(&mut out, header.opcode, None, &self.scratch);
+        encode_compressed(&mut out, opcode, None, &self.scratch);
         Some(Bytes::from(out))
     }
 }

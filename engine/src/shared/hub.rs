@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
-use imphnen_protocol::ws::{OpCode, encode_frame};
+use imphnen_protocol::ws::encode_frame;
 
 use super::command::{Command, ConnId, Slot};
 use super::inbox::Inbox;
@@ -116,11 +116,6 @@ impl Hub {
 /// The frame of `msg`, encoded once for every subscriber.
 fn encode_shared(msg: &Message) -> Bytes {
     let mut out = Vec::with_capacity(msg.len() + 10);
-    let op = if msg.is_text() {
-        OpCode::Text
-    } else {
-        OpCode::Binary
-    };
-    encode_frame(&mut out, true, op, None, msg.as_bytes());
+    encode_frame(&mut out, true, msg.opcode(), None, msg.as_bytes());
     Bytes::from(out)
 }
