@@ -133,6 +133,13 @@ pub struct Config {
     pub driver: DriverKind,
     /// The io_uring driver's receive buffers.
     pub uring: UringConfig,
+    /// At most this many TCP connections open in the whole server (HTTP and WebSocket). Beyond
+    /// it a new connection is answered `503 Service Unavailable` with `Retry-After: 1` and
+    /// closed, without reading its request. Default `None`: no limit but the descriptors.
+    pub max_connections: Option<usize>,
+    /// At most this many connections open from one client address (an IPv4 address, or an
+    /// IPv6 /64 network), answered like `max_connections` beyond it. Default `None`.
+    pub max_connections_per_address: Option<usize>,
 }
 
 impl Default for Config {
@@ -144,6 +151,8 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             driver: DriverKind::Auto,
             uring: UringConfig::default(),
+            max_connections: None,
+            max_connections_per_address: None,
         }
     }
 }

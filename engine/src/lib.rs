@@ -48,7 +48,7 @@ pub use service::{
     BoxError, Call, HandlerError, HandlerResult, LocalFuture, Service, Upgrade, WsSession,
 };
 pub use shared::handle::{ReadyState, SendStatus, WebSocket};
-pub use shared::metrics::Metrics;
+pub use shared::metrics::{Metrics, SendCounts};
 
 /// The core-to-core ring, for its benchmark (`benches/rings.rs`); not part of the API.
 #[doc(hidden)]

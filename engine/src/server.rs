@@ -75,7 +75,7 @@ impl Server {
             }
         };
         let cfg = Arc::new(config);
-        let hub = Arc::new(Hub::new(workers, cfg.websocket.clone())?);
+        let hub = Arc::new(Hub::new(workers, &cfg)?);
         let service = Arc::new(service);
         let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
         let mut starts = rings(workers, listeners);
@@ -221,7 +221,10 @@ impl Server {
     /// The server's counters now, summed over its cores ([`Metrics::to_prometheus`] writes
     /// them for a scraper).
     pub fn metrics(&self) -> Metrics {
-        Metrics::sum(self.hub.cores.iter().map(|c| &*c.counters))
+        Metrics::sum(
+            self.hub.cores.iter().map(|c| &*c.counters),
+            &self.hub.foreign_sends,
+        )
     }
 
     /// A cloneable, thread-safe handle for publishing (e.g. from a plain thread).
@@ -416,7 +419,10 @@ impl Publisher {
 
     /// The server's counters now, summed over its cores (for a `/metrics` route).
     pub fn metrics(&self) -> Metrics {
-        Metrics::sum(self.0.cores.iter().map(|c| &*c.counters))
+        Metrics::sum(
+            self.0.cores.iter().map(|c| &*c.counters),
+            &self.0.foreign_sends,
+        )
     }
 
     /// The server's graceful shutdown has started (a health check then answers 503, so a

@@ -72,7 +72,7 @@ impl Stepper {
         let runtime = RuntimeBuilder::<LegacyDriver>::new()
             .enable_timer()
             .build()?;
-        let hub = Arc::new(Hub::new(1, config.websocket.clone())?);
+        let hub = Arc::new(Hub::new(1, &config)?);
         let driver = MemoryDriver::stepped(&net);
         let core = Core::new(
             0,

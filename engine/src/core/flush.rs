@@ -96,7 +96,7 @@ fn send<I: Io>(
             Output::finish_send(queue, cell, queues);
             c.flags.set(Flags::FAILED);
             c.flags.clear(Flags::RECEIVING);
-            tracing::debug!(%error, "send failed");
+            tracing::debug!(conn = t, %error, "send failed");
             return Handed::Failed;
         }
     }
@@ -308,7 +308,7 @@ impl<I: Io> State<I> {
 
     /// The socket of `t` failed: the connection ends.
     pub(super) fn failed(&mut self, t: Token, error: &std::io::Error) {
-        tracing::debug!(core = self.index, %error, "connection failed");
+        tracing::debug!(core = self.index, conn = t, %error, "connection failed");
         if let Some(c) = self.conns.conn(t) {
             c.flags.set(Flags::FAILED);
             c.flags.clear(Flags::SENDING | Flags::RECEIVING);
@@ -325,6 +325,7 @@ impl<I: Io> State<I> {
                 &mut self.queues,
             );
         }
+        self.admission_ended(t);
         self.counters.connections_closed.add(1);
         self.conns.remove(t);
     }

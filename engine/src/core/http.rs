@@ -84,7 +84,7 @@ impl<I: Io> State<I> {
     pub(super) fn http_done(&mut self, t: Token, r: Result<Response, String>) {
         let resp = r.unwrap_or_else(|panic| {
             self.counters.handler_panics.add(1);
-            tracing::error!(core = self.index, %panic, "HTTP handler panicked; answering 500");
+            tracing::error!(core = self.index, conn = t, %panic, "HTTP handler panicked; answering 500");
             Response::new(500)
         });
         let Some(c) = self.conns.conn(t) else {
@@ -113,7 +113,7 @@ impl<I: Io> State<I> {
     /// Answers a malformed request with its status and closes the connection.
     #[inline(never)]
     fn refuse(&mut self, t: Token, e: HttpError) {
-        tracing::debug!(core = self.index, error = %e, "refused a malformed request");
+        tracing::debug!(core = self.index, conn = t, error = %e, "refused a malformed request");
         let date = &self.date;
         if let Some(c) = self.conns.conn(t) {
             c.output
@@ -154,7 +154,7 @@ impl<I: Io> State<I> {
         let hs = match handshake::validate(head) {
             Ok(hs) => hs,
             Err(e) => {
-                tracing::debug!(core = self.index, error = %e, "refused a WebSocket handshake");
+                tracing::debug!(core = self.index, conn = t, error = %e, "refused a WebSocket handshake");
                 let date = &self.date;
                 c.output
                     .write(&mut self.queues, None, |out| e.write_response(out, date));

@@ -10,7 +10,7 @@
 //!
 //! Owns: every connection of the core and everything about them. The fields are private to this
 //! module; its files are its parts: `input` (bytes to protocol events), `http` and `ws` (what the
-//! events mean), `flush` (requests to the driver), `commands` (the inbox and shutdown), `pubsub`
+//! events mean), `flush` (requests to the driver), `admit` (connection limits), `commands` (the inbox and shutdown), `pubsub`
 //! (delivery of published frames), `timers` (timeouts), `tasks` (handler futures).
 //!
 //! Architecture invariant: user code runs only through the service and its sessions, called
@@ -18,6 +18,7 @@
 //! carries those out after each callback returns. No borrow of core state is ever held across
 //! user code, because the core's state is plain fields, not shared cells.
 
+mod admit;
 mod commands;
 mod flush;
 mod http;
@@ -39,7 +40,7 @@ use imphnen_protocol::ws::Decoder;
 
 use crate::buf::{BytePool, QueuePool};
 use crate::config::Config;
-use crate::conn::{Conn, Millis, Slab};
+use crate::conn::{Millis, Slab};
 use crate::driver::{Completion, Driver, Io, Token};
 use crate::service::Service;
 use crate::shared::command::Command;
@@ -111,6 +112,8 @@ pub(crate) struct State<I: Io> {
     rings: Vec<Consumer<Command>>,
     /// The inbox's wake-up fired: drain it this turn.
     woken: bool,
+    /// What the core's connections hold of the server's connection limits.
+    admissions: admit::Admissions,
 }
 
 impl<D: Driver> Core<D> {
@@ -150,6 +153,7 @@ impl<D: Driver> Core<D> {
                 shutdown_at: None,
                 rings,
                 woken: false,
+                admissions: admit::Admissions::default(),
             },
         }
     }
@@ -288,20 +292,7 @@ impl<I: Io> State<I> {
     /// Hands one completion to the connection it concerns.
     fn on_completion(&mut self, c: Completion<'_, I::Socket>) {
         match c {
-            Completion::Accepted { socket, peer } => {
-                if self.shutdown_at.is_some() {
-                    return; // dropping the socket closes it
-                }
-                let Some(t) = self.conns.insert(Conn::new_http(peer, self.now)) else {
-                    tracing::warn!(core = self.index, "no free connection slot");
-                    return;
-                };
-                self.counters.connections_opened.add(1);
-                if let Err(error) = self.io.open(t, socket) {
-                    tracing::warn!(core = self.index, %error, "cannot register a connection");
-                    self.forget(t);
-                }
-            }
+            Completion::Accepted { socket, peer } => self.accepted(socket, peer),
             Completion::Received { token, bytes } => self.received(token, bytes),
             Completion::PeerFinished { token } => self.peer_finished(token),
             Completion::Sent { token, queue } => self.sent(token, queue),
@@ -367,6 +358,7 @@ impl<I: Io> State<I> {
 
     /// A connection the driver never opened: forgotten at once.
     fn forget(&mut self, t: Token) {
+        self.admission_ended(t);
         self.counters.connections_closed.add(1);
         self.conns.remove(t);
     }

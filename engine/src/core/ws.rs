@@ -30,7 +30,12 @@ impl<I: Io> State<I> {
             WsEvent::Message(msg) => self.deliver(t, msg),
             WsEvent::PeerClose { code, reason } => self.peer_closed(t, code, reason),
             WsEvent::Fail(code) => {
-                tracing::debug!(core = self.index, code = code.0, "WebSocket protocol error");
+                tracing::debug!(
+                    core = self.index,
+                    conn = t,
+                    code = code.0,
+                    "WebSocket protocol error"
+                );
                 self.fail_ws(t, code)
             }
         }
@@ -92,7 +97,12 @@ impl<I: Io> State<I> {
         let panicked = matches!(error, HandlerError::Panicked(_));
         if panicked {
             self.counters.handler_panics.add(1);
-            tracing::error!(core = self.index, %error, "WebSocket handler panicked; closing with 1011");
+            tracing::error!(
+                core = self.index,
+                conn = t,
+                %error,
+                "WebSocket handler panicked; closing with 1011"
+            );
         } else {
             self.counters.handler_errors.add(1);
         }

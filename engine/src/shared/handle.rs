@@ -147,7 +147,14 @@ impl WebSocket {
     /// under the limit. With `WsConfig::close_on_backpressure_limit`, a `Dropped` message also
     /// closes the connection (see that option).
     pub fn send(&self, msg: impl Into<Message>) -> SendStatus {
-        let msg = msg.into();
+        let status = self.queue(msg.into());
+        self.hub.count_send(status);
+        status
+    }
+
+    /// `send` without the counting.
+    #[inline]
+    fn queue(&self, msg: Message) -> SendStatus {
         let cell = self.cell();
         if cell.state(self.slot.generation) != ReadyState::Open {
             return SendStatus::Closed;

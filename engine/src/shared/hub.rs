@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use bytes::Bytes;
 use imphnen_protocol::ws::encode_frame;
 
+use super::admission::Admission;
 use super::command::{Command, ConnId, Slot};
 use super::inbox::Inbox;
 use super::local;
 use super::metrics::CoreCounters;
 use super::slots::SlotTable;
 use super::topics::Registry;
-use crate::{Message, WsConfig};
+use crate::{Config, Message, WsConfig};
 
 /// The shared side of one core.
 pub(crate) struct CoreShared {
@@ -35,10 +36,15 @@ pub(crate) struct Hub {
     pub(crate) refused: AtomicU64,
     /// The graceful shutdown has started (set once, never cleared).
     pub(crate) shutting_down: AtomicBool,
+    /// The connection limits and the counts they are checked against.
+    pub(crate) admission: Admission,
+    /// `WebSocket::send` results on threads that are not a core of this server, by
+    /// [`SendStatus`](crate::SendStatus) (a core counts its own sends in its counters).
+    pub(crate) foreign_sends: [AtomicU64; 4],
 }
 
 impl Hub {
-    pub(crate) fn new(cores: usize, ws: WsConfig) -> std::io::Result<Hub> {
+    pub(crate) fn new(cores: usize, cfg: &Config) -> std::io::Result<Hub> {
         let cores = (0..cores)
             .map(|_| {
                 Ok(CoreShared {
@@ -51,10 +57,25 @@ impl Hub {
         Ok(Hub {
             registry: Registry::new(cores.len()),
             cores,
-            ws,
+            ws: cfg.websocket.clone(),
             refused: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
+            admission: Admission::new(cfg.max_connections, cfg.max_connections_per_address),
+            foreign_sends: Default::default(),
         })
+    }
+
+    /// Counts one `WebSocket::send` result: in the calling core's counters when this thread is
+    /// one of the server's cores (their only writer), otherwise in the shared ones.
+    #[inline]
+    pub(crate) fn count_send(&self, status: crate::SendStatus) {
+        let i = super::metrics::send_index(status);
+        match local::core_of(self) {
+            Some(core) => self.cores[core as usize].counters.sends[i].add(1),
+            None => {
+                self.foreign_sends[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Hands `cmd` to core `core` by the path that fits the calling thread (`local.rs`);

@@ -80,6 +80,15 @@ pub(crate) fn leave() {
     drop(local);
 }
 
+/// The core of `hub`'s server this thread is, if it is one.
+#[inline]
+pub(crate) fn core_of(hub: &Hub) -> Option<u32> {
+    IDENTITY
+        .get()
+        .filter(|(me, _)| std::ptr::eq(*me, hub))
+        .map(|(_, index)| index)
+}
+
 /// Routes `cmd` to core `core` of `hub`'s server; `Err(cmd)` when its ring or queue is full.
 pub(crate) fn route(hub: &Arc<Hub>, core: u32, cmd: Command) -> Result<(), Command> {
     let Some((me, index)) = IDENTITY.get().filter(|(me, _)| *me == Arc::as_ptr(hub)) else {

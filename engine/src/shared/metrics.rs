@@ -9,6 +9,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::SendStatus;
+
 /// One counter, written by one thread (its core) and read by any.
 #[derive(Default)]
 pub(crate) struct Counter(AtomicU64);
@@ -52,6 +54,24 @@ pub(crate) struct CoreCounters {
     pub(crate) compressed: Counter,
     /// By `CLOSE_CODES`, then one for any other code.
     pub(crate) closes: [Counter; CLOSE_CODES.len() + 1],
+    /// `WebSocket::send` on this core's thread, by [`SendStatus`] (`SEND_STATUSES` order).
+    pub(crate) sends: [Counter; 4],
+    /// Connections refused over `max_connections`, and over `max_connections_per_address`.
+    pub(crate) refused_server_limit: Counter,
+    pub(crate) refused_address_limit: Counter,
+}
+
+/// The names of [`SendStatus`] values, in the order of `CoreCounters::sends`.
+pub(crate) const SEND_STATUSES: [&str; 4] = ["sent", "backpressure", "dropped", "closed"];
+
+/// `status`'s place in `CoreCounters::sends`.
+pub(crate) fn send_index(status: SendStatus) -> usize {
+    match status {
+        SendStatus::Sent(_) => 0,
+        SendStatus::Backpressure => 1,
+        SendStatus::Dropped => 2,
+        SendStatus::Closed => 3,
+    }
 }
 
 impl CoreCounters {
@@ -97,11 +117,47 @@ pub struct Metrics {
     pub compressed_messages: u64,
     /// WebSocket closes by code (`None`: a code not listed on its own).
     pub closes: Vec<(Option<u16>, u64)>,
+    /// `WebSocket::send` calls by the [`SendStatus`] they returned.
+    pub sends: SendCounts,
+    /// Connections answered 503 (or closed) because `max_connections` was reached.
+    pub refused_server_limit: u64,
+    /// Connections answered 503 (or closed) because their address had
+    /// `max_connections_per_address` open.
+    pub refused_address_limit: u64,
+}
+
+/// `WebSocket::send` calls by result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendCounts {
+    /// [`SendStatus::Sent`].
+    pub sent: u64,
+    /// [`SendStatus::Backpressure`].
+    pub backpressure: u64,
+    /// [`SendStatus::Dropped`].
+    pub dropped: u64,
+    /// [`SendStatus::Closed`].
+    pub closed: u64,
+}
+
+impl SendCounts {
+    fn add(&mut self, by_status: [u64; 4]) {
+        self.sent += by_status[0];
+        self.backpressure += by_status[1];
+        self.dropped += by_status[2];
+        self.closed += by_status[3];
+    }
+
+    fn by_status(&self) -> [u64; 4] {
+        [self.sent, self.backpressure, self.dropped, self.closed]
+    }
 }
 
 impl Metrics {
-    /// The sum of `cores`' counters.
-    pub(crate) fn sum<'a>(cores: impl Iterator<Item = &'a CoreCounters>) -> Metrics {
+    /// The sum of `cores`' counters, with `foreign_sends` (sends on other threads).
+    pub(crate) fn sum<'a>(
+        cores: impl Iterator<Item = &'a CoreCounters>,
+        foreign_sends: &[AtomicU64; 4],
+    ) -> Metrics {
         let mut m = Metrics::default();
         let mut closes = [0u64; CLOSE_CODES.len() + 1];
         let (mut opened, mut closed, mut ws_opened, mut ws_closed) = (0, 0, 0, 0);
@@ -122,7 +178,12 @@ impl Metrics {
             for (sum, c) in closes.iter_mut().zip(&c.closes) {
                 *sum += c.get();
             }
+            m.sends.add(c.sends.each_ref().map(Counter::get));
+            m.refused_server_limit += c.refused_server_limit.get();
+            m.refused_address_limit += c.refused_address_limit.get();
         }
+        m.sends
+            .add(foreign_sends.each_ref().map(|n| n.load(Ordering::Relaxed)));
         // Read one counter at a time while the cores run: a close may be seen before its open.
         m.connections_open = opened.saturating_sub(closed);
         m.websockets_open = ws_opened.saturating_sub(ws_closed);
@@ -232,21 +293,48 @@ impl Metrics {
             "Messages compressed with permessage-deflate.",
             self.compressed_messages,
         );
-        let _ = writeln!(
-            out,
-            "# HELP imphnen_websocket_closes_total WebSocket closes by close code."
+        labelled(
+            &mut out,
+            "websocket_sends_total",
+            "WebSocket sends by result (SendStatus).",
+            "status",
+            SEND_STATUSES.iter().copied().zip(self.sends.by_status()),
         );
-        let _ = writeln!(out, "# TYPE imphnen_websocket_closes_total counter");
-        for (code, n) in &self.closes {
-            match code {
-                Some(code) => {
-                    let _ = writeln!(out, "imphnen_websocket_closes_total{{code=\"{code}\"}} {n}");
-                }
-                None => {
-                    let _ = writeln!(out, "imphnen_websocket_closes_total{{code=\"other\"}} {n}");
-                }
-            }
-        }
+        labelled(
+            &mut out,
+            "connections_refused_total",
+            "Connections refused by a connection limit.",
+            "limit",
+            [
+                ("server", self.refused_server_limit),
+                ("address", self.refused_address_limit),
+            ],
+        );
+        labelled(
+            &mut out,
+            "websocket_closes_total",
+            "WebSocket closes by close code.",
+            "code",
+            self.closes.iter().map(|(code, n)| match code {
+                Some(code) => (code.to_string(), *n),
+                None => ("other".to_string(), *n),
+            }),
+        );
         out
+    }
+}
+
+/// A counter with one label, one sample per value.
+fn labelled<V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl IntoIterator<Item = (V, u64)>,
+) {
+    let _ = writeln!(out, "# HELP imphnen_{name} {help}");
+    let _ = writeln!(out, "# TYPE imphnen_{name} counter");
+    for (value, n) in samples {
+        let _ = writeln!(out, "imphnen_{name}{{{label}=\"{value}\"}} {n}");
     }
 }

@@ -8,11 +8,13 @@
 //! - `local`: the thread-local identity of a core thread, which picks each command's path.
 //! - `topics`: the topic registry, the one authority on subscriptions.
 //! - `hub`: what one server's cores and handles share.
+//! - `admission`: the connection limits, counted across cores at accept and close.
 //! - `metrics`: per-core counters, summed into [`Metrics`](crate::Metrics) when read.
 //!
 //! Architecture invariant: nothing here depends on the core, its connections or its driver. The
 //! core reads this layer; this layer never reaches into the core: it only queues commands.
 
+pub(crate) mod admission;
 pub(crate) mod command;
 pub(crate) mod handle;
 pub(crate) mod hub;

@@ -36,6 +36,6 @@ pub use limits::Limits;
 pub use request::{Method, Parsed, RequestHead, Version, parse_request};
 pub use response::{
     HeaderError, ResponseWriter, write_chunk, write_continue, write_empty_closing, write_error,
-    write_last_chunk, write_upgrade_required,
+    write_last_chunk, write_service_unavailable, write_upgrade_required,
 };
 pub use status::StatusCode;

@@ -218,6 +218,17 @@ pub fn write_empty_closing(out: &mut Vec<u8>, status: StatusCode, date: &DateCac
     response.body(b"");
 }
 
+/// Append `503 Service Unavailable` with `Retry-After: retry_after_secs` (RFC 9110 §10.2.3) and
+/// `Connection: close`: the answer to a connection over the server's connection limits.
+pub fn write_service_unavailable(out: &mut Vec<u8>, retry_after_secs: u64, date: &DateCache) {
+    let mut response = ResponseWriter::new(out, StatusCode::SERVICE_UNAVAILABLE, date);
+    let mut digits = [0u8; 20];
+    let digits = format_decimal(retry_after_secs, &mut digits);
+    response.write_field(b"Retry-After", digits);
+    response.close();
+    response.body(b"");
+}
+
 /// Append `426 Upgrade Required` for a WebSocket version this server does not speak: it names the
 /// version it does, `Sec-WebSocket-Version: 13` (RFC 6455 §4.2.2), and the protocol to upgrade
 /// to (RFC 9110 §15.5.22), then closes.
