@@ -168,7 +168,21 @@ impl App {
         handler: H,
     ) -> &mut App {
         let handler = Arc::new(handler);
-        let erased: ErasedHttp = Arc::new(move |ctx| handler.call(ctx));
+        let route: Arc<str> = path.into();
+        let erased: ErasedHttp = Arc::new(move |ctx| {
+            // Events of the handler (its error, a failed serialization) carry the route. With
+            // nothing listening at `error` the span is disabled and costs one check.
+            let span = tracing::error_span!("request", method, route = &*route);
+            if span.is_disabled() {
+                return handler.call(ctx);
+            }
+            match span.in_scope(|| handler.call(ctx)) {
+                Call::Future(fut) => {
+                    Call::Future(Box::pin(tracing::Instrument::instrument(fut, span)))
+                }
+                ready => ready,
+            }
+        });
         let table = match self.http.get_or_insert_with(path, MethodTable::default) {
             Ok(t) => t,
             Err(e) => panic!("imphnen: cannot register HTTP route: {e}"),

@@ -95,8 +95,8 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
 
     /// A handler returned an error or panicked (after a panic the connection closes with 1011).
     fn error(&self, ctx: &WsCtx<D>, error: &HandlerError) -> impl Future<Output = ()> {
-        let _ = ctx;
-        tracing::error!(%error, "WebSocket handler error");
+        tracing::error!(route = &*ctx.route.pattern, peer = %ctx.ws.remote_addr(), %error,
+            "WebSocket handler error");
         async {}
     }
 
@@ -523,7 +523,8 @@ impl<D: 'static> WebSocketHandler<D> for WsHandler<D> {
     async fn error(&self, ctx: &WsCtx<D>, error: &HandlerError) {
         match &self.error {
             Some(f) => f(ctx, error),
-            None => tracing::error!(%error, "WebSocket handler error"),
+            None => tracing::error!(route = &*ctx.route.pattern, peer = %ctx.ws.remote_addr(),
+                %error, "WebSocket handler error"),
         }
     }
 

@@ -1,0 +1,85 @@
+//! Diagnostics carry the fields an operator filters by: a failing HTTP handler's error names
+//! its method and route, a failing WebSocket handler's its route and peer (the events are read
+//! back from a `tracing-subscriber` formatter writing into memory).
+
+mod engine_support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use engine_support::{Raw, frame, read_frame, ws_connect};
+use imphnen::{App, Config, WsHandler};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[test]
+fn handler_errors_name_their_route() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter("error")
+        .with_writer(move || writer.clone())
+        .init();
+
+    let mut app = App::new(Config {
+        workers: 1,
+        ..Config::default()
+    });
+    app.get("/rooms/:room", |_ctx| -> Result<String, String> {
+        Err("no database".into())
+    });
+    app.ws(
+        "/chat/:room",
+        WsHandler::new().on_message(|_ctx, _msg| Err("cannot store the message".into())),
+    );
+    let server = app.listen("127.0.0.1:0").expect("listen");
+
+    let mut raw = Raw::to(&server);
+    raw.send(b"GET /rooms/lobby HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(raw.response(false).status, 500);
+
+    let mut ws = ws_connect(&server, "/chat/lobby");
+    ws.send(&frame(0x1, b"hello", Some([1, 2, 3, 4])));
+    // Sent after the failing message: once it is answered, the error was handled.
+    ws.send(&frame(0x9, b"after", Some([1, 2, 3, 4])));
+    assert_eq!(read_frame(&mut ws), Some((0xA, b"after".to_vec())));
+    drop((raw, ws));
+    server.handle().shutdown();
+    server.wait();
+
+    let log = captured.text();
+    let http = log
+        .lines()
+        .find(|l| l.contains("no database"))
+        .unwrap_or_else(|| panic!("no HTTP handler error in {log}"));
+    assert!(
+        http.contains("route=\"/rooms/:room\"") && http.contains("method=\"GET\""),
+        "{http}"
+    );
+    let ws = log
+        .lines()
+        .find(|l| l.contains("cannot store the message"))
+        .unwrap_or_else(|| panic!("no WebSocket handler error in {log}"));
+    assert!(
+        ws.contains("route=\"/chat/:room\"") && ws.contains("peer=127.0.0.1:"),
+        "{ws}"
+    );
+}
