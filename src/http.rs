@@ -2,7 +2,6 @@
 //! conversions into a response.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -14,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::MethodTable;
+use crate::error::JsonRejection;
 
 /// The context of one HTTP request: what came in (method, path, params, query, headers, body,
 /// remote address) and helpers that build the response (`json`, `text`, `html`, `redirect`).
@@ -87,7 +87,10 @@ impl Ctx {
 
     /// The request body: `body().bytes()`, `body().text()`, `body().json::<T>()`.
     pub fn body(&self) -> Body<'_> {
-        Body(self.request.body())
+        Body {
+            bytes: self.request.body(),
+            content_type: self.header("content-type"),
+        }
     }
 
     /// The peer's address.
@@ -136,7 +139,7 @@ impl Ctx {
 ///
 /// ```
 /// use imphnen::testing::TestServer;
-/// use imphnen::{App, Config, Ctx};
+/// use imphnen::{App, Config, Ctx, Error};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Note {
@@ -145,47 +148,57 @@ impl Ctx {
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let mut app = App::new(Config::default());
-/// app.post("/notes", |ctx: Ctx| -> Result<String, serde_json::Error> {
-///     let note: Note = ctx.body().json()?; // a malformed body is a logged 500
+/// app.post("/notes", |ctx: Ctx| -> Result<String, Error> {
+///     let note: Note = ctx.body().json()?;
 ///     Ok(format!("noted: {}", note.text))
 /// });
 ///
 /// let server = TestServer::start(app)?;
-/// let res = server.request("POST", "/notes", br#"{"text":"milk"}"#)?;
+/// let res = server.post_json("/notes", br#"{"text":"milk"}"#)?;
 /// assert_eq!(res.text(), "noted: milk");
-/// assert_eq!(server.request("POST", "/notes", b"{oops")?.status, 500);
+/// assert_eq!(server.post_json("/notes", b"{oops")?.status, 400);
+/// let wrong = server.post_json("/notes", br#"{"txt":"milk"}"#)?;
+/// assert_eq!(wrong.status, 422);
+/// assert_eq!(wrong.text(), r#"{"error":"missing field `text` at line 1 column 14","field":"."}"#);
+/// assert_eq!(server.request("POST", "/notes", br#"{"text":"milk"}"#)?.status, 415);
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Clone, Copy)]
-pub struct Body<'a>(&'a Bytes);
+pub struct Body<'a> {
+    bytes: &'a Bytes,
+    content_type: Option<&'a str>,
+}
 
 impl<'a> Body<'a> {
     /// The raw bytes.
     pub fn bytes(&self) -> &'a Bytes {
-        self.0
+        self.bytes
     }
 
     /// The body as UTF-8 text.
     pub fn text(&self) -> Result<&'a str, std::str::Utf8Error> {
-        std::str::from_utf8(self.0)
+        std::str::from_utf8(self.bytes)
     }
 
-    /// The body deserialized from JSON.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(self.0)
+    /// The body deserialized from JSON, for a request whose `Content-Type` is
+    /// `application/json` (or `application/*+json`). A [`JsonRejection`] answers 415 (another
+    /// content type), 400 (not JSON) or 422 (the wrong shape, naming the field); `?` in a
+    /// handler returning [`Error`](crate::Error) sends it as it is.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, JsonRejection> {
+        crate::error::read_json(self.content_type, self.bytes)
     }
 }
 
-/// Anything a handler may return: a [`Response`], text, or a `Result` whose error becomes a
-/// logged `500`.
+/// Anything a handler may return: a [`Response`], text, an [`Error`](crate::Error), or a
+/// `Result` of two of them.
 ///
 /// ```
-/// use imphnen::{IntoResponse, Response};
+/// use imphnen::{Error, IntoResponse, Response};
 ///
 /// assert_eq!("hello".into_response().status(), 200);
 /// assert_eq!((404, "no such room".to_owned()).into_response().status(), 404);
-/// let failed: Result<Response, std::fmt::Error> = Err(std::fmt::Error);
+/// let failed: Result<Response, Error> = Err(std::fmt::Error.into());
 /// assert_eq!(failed.into_response().status(), 500);
 /// ```
 pub trait IntoResponse {
@@ -217,14 +230,11 @@ impl IntoResponse for (u16, String) {
     }
 }
 
-impl<T: IntoResponse, E: fmt::Display> IntoResponse for Result<T, E> {
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
     fn into_response(self) -> Response {
         match self {
             Ok(v) => v.into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "HTTP handler failed; answering 500");
-                Response::new(500)
-            }
+            Err(e) => e.into_response(),
         }
     }
 }

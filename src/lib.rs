@@ -83,6 +83,7 @@
 #![deny(missing_docs)]
 
 mod app;
+mod error;
 mod http;
 mod kept;
 pub mod testing;
@@ -90,6 +91,7 @@ mod upgrade;
 mod ws;
 
 pub use app::{App, ListenAddr};
+pub use error::{Error, JsonRejection};
 pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
 pub use imphnen_engine::{
     BoxError, Call, CloseCode, Compression, Config, DriverKind, HandlerError, HandlerResult,

@@ -108,7 +108,18 @@ impl TestServer {
 
     /// `method path` with `body` (sent with a `Content-Length`) on a fresh connection.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> io::Result<TestResponse> {
-        http_request(self.addr, method, path, body)
+        http_request(self.addr, method, path, &[], body)
+    }
+
+    /// `POST path` with `body` as `Content-Type: application/json`.
+    pub fn post_json(&self, path: &str, body: &[u8]) -> io::Result<TestResponse> {
+        http_request(
+            self.addr,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body,
+        )
     }
 
     /// Shuts the server down now and waits for its cores to stop (the same as dropping it).
@@ -496,10 +507,14 @@ fn http_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<TestResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, DEFAULT_TIMEOUT)?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
     if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
         req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }

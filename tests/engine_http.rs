@@ -23,8 +23,8 @@ fn app() -> App {
     app.post("/echo", |ctx: Ctx| {
         Response::new(200).with_body(ctx.body().bytes().clone())
     });
-    app.get("/fail", |_: Ctx| -> Result<&'static str, std::io::Error> {
-        Err(std::io::Error::other("boom"))
+    app.get("/fail", |_: Ctx| -> Result<&'static str, imphnen::Error> {
+        Err(std::io::Error::other("boom"))?
     });
     app.get("/panic", |_: Ctx| -> &'static str {
         panic!("handler panic on purpose")

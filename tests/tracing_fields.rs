@@ -43,8 +43,8 @@ fn handler_errors_name_their_route() {
         workers: 1,
         ..Config::default()
     });
-    app.get("/rooms/:room", |_ctx| -> Result<String, String> {
-        Err("no database".into())
+    app.get("/rooms/:room", |_ctx| -> Result<String, imphnen::Error> {
+        Err(std::io::Error::other("no database"))?
     });
     app.ws(
         "/chat/:room",
