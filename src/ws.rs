@@ -95,8 +95,7 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
 
     /// A handler returned an error or panicked (after a panic the connection closes with 1011).
     fn error(&self, ctx: &WsCtx<D>, error: &HandlerError) -> impl Future<Output = ()> {
-        tracing::error!(route = &*ctx.route.pattern, peer = %ctx.ws.remote_addr(), %error,
-            "WebSocket handler error");
+        log_handler_error(ctx, error);
         async {}
     }
 
@@ -160,6 +159,16 @@ pub struct WsCtx<D = ()> {
 // bytes for `D = ()`): see `Conn`'s size check in the engine.
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<WsCtx>() <= 56);
+
+/// What a WebSocket handler's error says in the log when the route does not handle it.
+fn log_handler_error<D>(ctx: &WsCtx<D>, error: &HandlerError) {
+    tracing::error!(
+        route = &*ctx.route.pattern,
+        peer = %ctx.ws.remote_addr(),
+        %error,
+        "WebSocket handler error"
+    );
+}
 
 /// What all connections of one route share: its pattern (to find the parameters in a path),
 /// and its handler, type-erased so that the context does not depend on the handler's type.
@@ -523,8 +532,7 @@ impl<D: 'static> WebSocketHandler<D> for WsHandler<D> {
     async fn error(&self, ctx: &WsCtx<D>, error: &HandlerError) {
         match &self.error {
             Some(f) => f(ctx, error),
-            None => tracing::error!(route = &*ctx.route.pattern, peer = %ctx.ws.remote_addr(),
-                %error, "WebSocket handler error"),
+            None => log_handler_error(ctx, error),
         }
     }
 

@@ -66,18 +66,17 @@ fn handler_errors_name_their_route() {
     server.wait();
 
     let log = captured.text();
-    let http = log
-        .lines()
-        .find(|l| l.contains("no database"))
-        .unwrap_or_else(|| panic!("no HTTP handler error in {log}"));
+    let line_with = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no event with {needle:?} in {log}"))
+    };
+    let http = line_with("no database");
     assert!(
         http.contains("route=\"/rooms/:room\"") && http.contains("method=\"GET\""),
         "{http}"
     );
-    let ws = log
-        .lines()
-        .find(|l| l.contains("cannot store the message"))
-        .unwrap_or_else(|| panic!("no WebSocket handler error in {log}"));
+    let ws = line_with("cannot store the message");
     assert!(
         ws.contains("route=\"/chat/:room\"") && ws.contains("peer=127.0.0.1:"),
         "{ws}"

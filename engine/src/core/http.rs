@@ -84,7 +84,12 @@ impl<I: Io> State<I> {
     pub(super) fn http_done(&mut self, t: Token, r: Result<Response, String>) {
         let resp = r.unwrap_or_else(|panic| {
             self.counters.handler_panics.add(1);
-            tracing::error!(core = self.index, conn = t, %panic, "HTTP handler panicked; answering 500");
+            tracing::error!(
+                core = self.index,
+                conn = t,
+                %panic,
+                "HTTP handler panicked; answering 500"
+            );
             Response::new(500)
         });
         let Some(c) = self.conns.conn(t) else {
@@ -154,7 +159,12 @@ impl<I: Io> State<I> {
         let hs = match handshake::validate(head) {
             Ok(hs) => hs,
             Err(e) => {
-                tracing::debug!(core = self.index, conn = t, error = %e, "refused a WebSocket handshake");
+                tracing::debug!(
+                    core = self.index,
+                    conn = t,
+                    error = %e,
+                    "refused a WebSocket handshake"
+                );
                 let date = &self.date;
                 c.output
                     .write(&mut self.queues, None, |out| e.write_response(out, date));

@@ -10,8 +10,9 @@
 //!
 //! Owns: every connection of the core and everything about them. The fields are private to this
 //! module; its files are its parts: `input` (bytes to protocol events), `http` and `ws` (what the
-//! events mean), `flush` (requests to the driver), `admit` (connection limits), `commands` (the inbox and shutdown), `pubsub`
-//! (delivery of published frames), `timers` (timeouts), `tasks` (handler futures).
+//! events mean), `flush` (requests to the driver), `admit` (connection limits), `commands` (the
+//! inbox and shutdown), `pubsub` (delivery of published frames), `timers` (timeouts), `tasks`
+//! (handler futures).
 //!
 //! Architecture invariant: user code runs only through the service and its sessions, called
 //! from here, and can reach the core only by queueing commands (`shared/local.rs`); the core

@@ -91,11 +91,10 @@ pub(crate) fn core_of(hub: &Hub) -> Option<u32> {
 
 /// Routes `cmd` to core `core` of `hub`'s server; `Err(cmd)` when its ring or queue is full.
 pub(crate) fn route(hub: &Arc<Hub>, core: u32, cmd: Command) -> Result<(), Command> {
-    let Some((me, index)) = IDENTITY.get().filter(|(me, _)| *me == Arc::as_ptr(hub)) else {
+    let Some(index) = core_of(hub) else {
         // Not a core of this server: the plain-thread queue.
         return hub.cores[core as usize].inbox.push_plain(cmd);
     };
-    let _ = me;
     if core == index {
         if let Some(lent) = LENT.take() {
             // SAFETY: `lent` was lent by `lend`, whose caller holds the `&mut` it came from
@@ -137,9 +136,7 @@ pub(crate) fn route(hub: &Arc<Hub>, core: u32, cmd: Command) -> Result<(), Comma
 /// Routes a send to connection `to` of core `core` (as `route` does a `Command::Send`).
 #[inline]
 pub(crate) fn send(hub: &Arc<Hub>, core: u32, to: Slot, msg: Message) -> Result<(), Command> {
-    if let Some((me, index)) = IDENTITY.get()
-        && me == Arc::as_ptr(hub)
-        && index == core
+    if core_of(hub) == Some(core)
         && let Some(lent) = LENT.take()
     {
         // SAFETY: as in `route`.
