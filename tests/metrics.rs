@@ -98,13 +98,22 @@ fn metrics_count_connections_messages_and_closes() {
     // reports `Closed` and is counted too.
     let sends = |s: &Scrape, status| sample(s, "imphnen_websocket_sends_total", ("status", status));
     assert_eq!((sends(&s, "sent"), sends(&s, "closed")), (15.0, 0.0));
-    let closed: Vec<_> = handles
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|ws| ws.ready_state() == ReadyState::Closed)
-        .cloned()
-        .collect();
+    // The close is counted when the peer's close frame arrives; the handle reads `Closed` once
+    // the connection is over, a moment later.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let closed = loop {
+        let closed: Vec<_> = handles
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|ws| ws.ready_state() == ReadyState::Closed)
+            .cloned()
+            .collect();
+        if !closed.is_empty() || Instant::now() > deadline {
+            break closed;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].send("too late"), SendStatus::Closed);
     let s = scrape(&server);
