@@ -118,12 +118,12 @@ impl<'a> Pattern<'a> {
                 }
                 _ => {}
             }
-            if let Some(name) = param_name(segment) {
-                if segments.iter().any(|s| param_name(*s) == Some(name)) {
-                    return Err(malformed(MalformedReason::DuplicateParamName {
-                        name: name.to_owned(),
-                    }));
-                }
+            if let Some(name) = param_name(segment)
+                && segments.iter().any(|s| param_name(*s) == Some(name))
+            {
+                return Err(malformed(MalformedReason::DuplicateParamName {
+                    name: name.to_owned(),
+                }));
             }
             segments.push(segment);
         }

@@ -137,19 +137,19 @@ impl Node {
                 Some(i) => (&rest[..i], Some(&rest[i + 1..])),
                 None => (rest, None),
             };
-            if let Some(child) = self.static_child(segment) {
+            if let Some(child) = self.static_child(segment)
+                && let Some(id) = child.walk(next, values)
+            {
+                return Some(id);
+            }
+            if let Some(child) = &self.param
+                && !segment.is_empty()
+            {
+                values.push(segment);
                 if let Some(id) = child.walk(next, values) {
                     return Some(id);
                 }
-            }
-            if let Some(child) = &self.param {
-                if !segment.is_empty() {
-                    values.push(segment);
-                    if let Some(id) = child.walk(next, values) {
-                        return Some(id);
-                    }
-                    values.pop();
-                }
+                values.pop();
             }
         }
         self.wildcard.inspect(|_| values.push(rest))
