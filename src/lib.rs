@@ -94,9 +94,9 @@ pub use app::{App, ListenAddr};
 pub use error::{Error, JsonRejection};
 pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
 pub use imphnen_engine::{
-    BoxError, Call, CloseCode, Compression, Config, DriverKind, HandlerError, HandlerResult,
-    HttpConfig, HttpLimits, Message, Metrics, Publisher, ReadyState, Request, Response, SendStatus,
-    Server, ServerHandle, UringConfig, WebSocket, WsConfig, memory,
+    BoxError, Broker, BrokerEvent, BrokerStats, Call, CloseCode, Compression, Config, DriverKind,
+    HandlerError, HandlerResult, HttpConfig, HttpLimits, Message, Metrics, Publisher, ReadyState,
+    Request, Response, SendStatus, Server, ServerHandle, UringConfig, WebSocket, WsConfig, memory,
 };
 pub use imphnen_router::{Params, Query};
 pub use upgrade::UpgradeRequest;

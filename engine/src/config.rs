@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub use imphnen_protocol::http::Limits as HttpLimits;
 
+use crate::broker::Broker;
 use crate::memory::MemoryNet;
 
 /// The longest timeout the core clock can measure (24 days): longer ones are treated as this.
@@ -140,6 +141,10 @@ pub struct Config {
     /// At most this many connections open from one client address (an IPv4 address, or an
     /// IPv6 /64 network), answered like `max_connections` beyond it. Default `None`.
     pub max_connections_per_address: Option<usize>,
+    /// The broker that carries publishes to the server's other nodes (processes or machines
+    /// serving the same application), so a topic's subscribers on every node get them.
+    /// Default `None`: publishes stay in this process.
+    pub broker: Option<Broker>,
 }
 
 impl Default for Config {
@@ -153,6 +158,7 @@ impl Default for Config {
             uring: UringConfig::default(),
             max_connections: None,
             max_connections_per_address: None,
+            broker: None,
         }
     }
 }
@@ -193,8 +199,9 @@ impl UringConfig {
 
 impl Config {
     /// The defaults, with what the environment sets: `WORKERS` (the worker count, 0 for every
-    /// core) and `COMPRESSION` (`off`, `shared` or `dedicated`: permessage-deflate both ways,
-    /// dedicated with 15-bit windows). `IMPHNEN_DRIVER` is read when the driver is resolved
+    /// core), `COMPRESSION` (`off`, `shared` or `dedicated`: permessage-deflate both ways,
+    /// dedicated with 15-bit windows) and `REDIS_URL` (a [`Broker::redis`] to share topics
+    /// with the other nodes). `IMPHNEN_DRIVER` is read when the driver is resolved
     /// ([`DriverKind::Auto`]). A value that does not parse is reported once and ignored.
     pub fn from_env() -> Config {
         let mut config = Config::default();
@@ -204,6 +211,9 @@ impl Config {
         if let Some(mode) = env_setting("COMPRESSION", Compression::parse) {
             config.websocket.compression = mode;
             config.websocket.decompression = mode;
+        }
+        if let Some(url) = env_setting("REDIS_URL", |v| (!v.is_empty()).then(|| v.to_string())) {
+            config.broker = Some(Broker::redis(url));
         }
         config
     }

@@ -23,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod broker;
 mod buf;
 mod config;
 mod conn;
@@ -38,6 +39,7 @@ mod shared;
 mod stepper;
 mod sys;
 
+pub use broker::{Broker, BrokerEvent, BrokerStats};
 pub use config::{Compression, Config, DriverKind, HttpConfig, HttpLimits, UringConfig, WsConfig};
 pub use imphnen_protocol::ws::CloseCode;
 pub use message::Message;

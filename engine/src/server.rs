@@ -42,6 +42,8 @@ pub struct Server {
     threads: Mutex<Vec<JoinHandle<()>>>,
     cfg: Arc<Config>,
     driver: DriverKind,
+    /// The broker link's threads, stopped once the cores are.
+    broker: Mutex<Option<crate::broker::Threads>>,
 }
 
 /// What one core thread starts with.
@@ -76,6 +78,10 @@ impl Server {
         };
         let cfg = Arc::new(config);
         let hub = Arc::new(Hub::new(workers, &cfg)?);
+        let broker = match &cfg.broker {
+            Some(b) => Some(b.start(&hub)?),
+            None => None,
+        };
         let service = Arc::new(service);
         let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
         let mut starts = rings(workers, listeners);
@@ -110,6 +116,7 @@ impl Server {
             threads: Mutex::new(threads),
             cfg,
             driver,
+            broker: Mutex::new(broker),
         };
         for _ in 0..workers {
             match ready_rx.recv() {
@@ -197,6 +204,10 @@ impl Server {
         for t in threads {
             let _ = t.join();
         }
+        let broker = self.broker.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(threads) = broker {
+            threads.stop();
+        }
     }
 
     /// Sends `msg` to every connection subscribed to `topic`, on every core. Returns the number
@@ -208,6 +219,11 @@ impl Server {
     /// Connections subscribed to `topic`, across every core.
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.hub.subscriber_count(topic)
+    }
+
+    /// The broker link's counters; `None` without a [`Config::broker`].
+    pub fn broker_stats(&self) -> Option<crate::BrokerStats> {
+        self.hub.broker.as_ref().map(|l| l.stats())
     }
 
     /// Messages compressed with permessage-deflate since the server started, over every core.
@@ -415,6 +431,11 @@ impl Publisher {
     /// Connections subscribed to `topic`, across every core.
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.0.subscriber_count(topic)
+    }
+
+    /// The broker link's counters; `None` without a [`Config::broker`].
+    pub fn broker_stats(&self) -> Option<crate::BrokerStats> {
+        self.0.broker.as_ref().map(|l| l.stats())
     }
 
     /// The server's counters now, summed over its cores (for a `/metrics` route).

@@ -1,11 +1,12 @@
 //! [`Hub`]: what every core and every handle of one server shares — each core's slot cells and
-//! inbox, the topic registry, and the limits that are the same for every connection.
+//! inbox, the topic registry, the broker link, and the limits that are the same for every
+//! connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
-use imphnen_protocol::ws::encode_frame;
+use imphnen_protocol::ws::{OpCode, encode_frame};
 
 use super::admission::Admission;
 use super::command::{Command, ConnId, Slot};
@@ -14,6 +15,7 @@ use super::local;
 use super::metrics::CoreCounters;
 use super::slots::SlotTable;
 use super::topics::Registry;
+use crate::broker::link::Link;
 use crate::{Config, Message, WsConfig};
 
 /// The shared side of one core.
@@ -41,6 +43,8 @@ pub(crate) struct Hub {
     /// `WebSocket::send` results on threads that are not a core of this server, by
     /// [`SendStatus`](crate::SendStatus) (a core counts its own sends in its counters).
     pub(crate) foreign_sends: [AtomicU64; 4],
+    /// The link to the other nodes through a broker, when one is configured.
+    pub(crate) broker: Option<Arc<Link>>,
 }
 
 impl Hub {
@@ -54,8 +58,10 @@ impl Hub {
                 })
             })
             .collect::<std::io::Result<Box<[_]>>>()?;
+        let broker = cfg.broker.as_ref().map(|b| Arc::new(b.link()));
         Ok(Hub {
-            registry: Registry::new(cores.len()),
+            registry: Registry::new(cores.len(), broker.clone()),
+            broker,
             cores,
             ws: cfg.websocket.clone(),
             refused: AtomicU64::new(0),
@@ -99,33 +105,67 @@ impl Hub {
         routed
     }
 
-    /// Sends `msg` to every subscriber of `topic` on every core, except connection `exclude`.
-    /// Returns the number of subscribers when the publish started.
+    /// Sends `msg` to every subscriber of `topic` on every core, except connection `exclude`,
+    /// and to the other nodes through the broker, if there is one. Returns the number of this
+    /// node's subscribers when the publish started.
     pub(crate) fn publish(
         self: &Arc<Self>,
         topic: &str,
         msg: &Message,
         exclude: Option<ConnId>,
     ) -> usize {
-        let Some(audience) = self.registry.audience(topic) else {
-            return 0;
-        };
+        if let Some(link) = &self.broker {
+            link.publish(topic, msg);
+        }
         let compress = msg.wants_compression(self.ws.compress_min_size);
-        let frame = encode_shared(msg);
+        self.deliver(topic, msg.opcode(), msg.as_bytes(), compress, exclude)
+            .0
+    }
+
+    /// Sends a message that came from the broker to this node's subscribers of `topic`.
+    /// `false` when a core's queue was too full to take it (counted in `refused`).
+    pub(crate) fn deliver_from_broker(
+        self: &Arc<Self>,
+        topic: &str,
+        text: bool,
+        payload: &[u8],
+    ) -> bool {
+        let opcode = if text { OpCode::Text } else { OpCode::Binary };
+        let compress = payload.len() >= self.ws.compress_min_size;
+        self.deliver(topic, opcode, payload, compress, None).1
+    }
+
+    /// Hands one frame to every core with subscribers of `topic`: the subscriber count, and
+    /// whether every core took it.
+    fn deliver(
+        self: &Arc<Self>,
+        topic: &str,
+        opcode: OpCode,
+        payload: &[u8],
+        compress: bool,
+        exclude: Option<ConnId>,
+    ) -> (usize, bool) {
+        let Some(audience) = self.registry.audience(topic) else {
+            return (0, true);
+        };
+        let frame = encode_shared(opcode, payload);
+        let mut all = true;
         for core in audience.cores {
             // A refusal (a full ring) loses this message for that core's subscribers alone; it
             // is counted in `refused`.
-            let _ = self.route(
-                core,
-                Command::Publish {
-                    topic: audience.topic.clone(),
-                    frame: frame.clone(),
-                    exclude,
-                    compress,
-                },
-            );
+            all &= self
+                .route(
+                    core,
+                    Command::Publish {
+                        topic: audience.topic.clone(),
+                        frame: frame.clone(),
+                        exclude,
+                        compress,
+                    },
+                )
+                .is_ok();
         }
-        audience.subscribers
+        (audience.subscribers, all)
     }
 
     /// Subscribers of `topic` across every core.
@@ -134,9 +174,9 @@ impl Hub {
     }
 }
 
-/// The frame of `msg`, encoded once for every subscriber.
-fn encode_shared(msg: &Message) -> Bytes {
-    let mut out = Vec::with_capacity(msg.len() + 10);
-    encode_frame(&mut out, true, msg.opcode(), None, msg.as_bytes());
+/// A message's frame, encoded once for every subscriber.
+fn encode_shared(opcode: OpCode, payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(payload.len() + 10);
+    encode_frame(&mut out, true, opcode, None, payload);
     Bytes::from(out)
 }

@@ -7,7 +7,9 @@
 //! follows the registry and is never read by anyone else.
 //!
 //! The registry also counts subscribers per topic and per core, so a publish reaches only the
-//! cores that have subscribers, and a topic's count going 0 → 1 or 1 → 0 is seen in one place.
+//! cores that have subscribers, and a topic's count going 0 → 1 or 1 → 0 is seen in one place:
+//! the broker link (`broker/link.rs`), when there is one, hears of both under the registry's
+//! lock, so the node's subscriptions on the broker follow the registry in its own order.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,11 +18,14 @@ use smallvec::SmallVec;
 
 use super::command::ConnId;
 use super::slots::{SUBSCRIBED, SlotCell};
+use crate::broker::link::Link;
 
 /// The subscriptions of every connection of one server.
 pub(crate) struct Registry {
     cores: usize,
     inner: Mutex<Inner>,
+    /// Told of every topic's first subscriber and last unsubscribe.
+    broker: Option<Arc<Link>>,
 }
 
 #[derive(Default)]
@@ -44,10 +49,11 @@ pub(crate) struct Audience {
 }
 
 impl Registry {
-    pub(crate) fn new(cores: usize) -> Registry {
+    pub(crate) fn new(cores: usize, broker: Option<Arc<Link>>) -> Registry {
         Registry {
             cores,
             inner: Mutex::new(Inner::default()),
+            broker,
         }
     }
 
@@ -71,9 +77,14 @@ impl Registry {
             None => Arc::from(topic),
         };
         list.push(topic.clone());
-        let counts = topics.entry(topic.clone()).or_insert_with(|| Counts {
-            total: 0,
-            per_core: smallvec::smallvec![0; self.cores],
+        let counts = topics.entry(topic.clone()).or_insert_with(|| {
+            if let Some(link) = &self.broker {
+                link.interest(&topic, true);
+            }
+            Counts {
+                total: 0,
+                per_core: smallvec::smallvec![0; self.cores],
+            }
         });
         counts.total += 1;
         counts.per_core[id.core() as usize] += 1;
@@ -90,7 +101,7 @@ impl Registry {
         if list.is_empty() {
             by_conn.remove(&id);
         }
-        uncount(topics, &removed, id.core());
+        uncount(topics, &removed, id.core(), self.broker.as_deref());
         Some(removed)
     }
 
@@ -100,7 +111,7 @@ impl Registry {
         let Inner { topics, by_conn } = &mut *inner;
         let list = by_conn.remove(&id).unwrap_or_default();
         for topic in &list {
-            uncount(topics, topic, id.core());
+            uncount(topics, topic, id.core(), self.broker.as_deref());
         }
         list
     }
@@ -139,14 +150,26 @@ impl Registry {
                 .collect(),
         })
     }
+
+    /// Every topic with a subscriber, for a broker connection that must subscribe them all
+    /// again. The link's pending changes are cleared in the same critical section: what it
+    /// hears next happened after this snapshot.
+    pub(crate) fn resync_broker(&self, link: &Link) -> Vec<Arc<str>> {
+        let inner = self.lock();
+        link.clear_changes();
+        inner.topics.keys().cloned().collect()
+    }
 }
 
-fn uncount(topics: &mut HashMap<Arc<str>, Counts>, topic: &str, core: u32) {
+fn uncount(topics: &mut HashMap<Arc<str>, Counts>, topic: &str, core: u32, broker: Option<&Link>) {
     if let Some(counts) = topics.get_mut(topic) {
         counts.total -= 1;
         counts.per_core[core as usize] -= 1;
         if counts.total == 0 {
-            topics.remove(topic);
+            let removed = topics.remove_entry(topic);
+            if let (Some((name, _)), Some(link)) = (removed, broker) {
+                link.interest(&name, false);
+            }
         }
     }
 }
