@@ -40,6 +40,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v curl >/dev/null || need_apt+=(curl)
+# tests/broker.rs starts its own redis-server on a free loopback port
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
 fi

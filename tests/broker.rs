@@ -231,6 +231,18 @@ async fn a_publish_reaches_every_node_exactly_once() {
     assert_eq!(a.echoes, 1);
     let b_stats = nodes[1].broker_stats().unwrap();
     assert_eq!((b_stats.received, b_stats.gaps), (1, 0));
+    // The same counters in the Prometheus exposition that a `/metrics` route serves.
+    let exposition = nodes[0].metrics().to_prometheus();
+    for line in [
+        "imphnen_broker_connected 1",
+        "imphnen_broker_published_total 1",
+        "imphnen_broker_echoes_total 1",
+    ] {
+        assert!(
+            exposition.lines().any(|l| l == line),
+            "no {line:?} in\n{exposition}"
+        );
+    }
     // A server-level publish on B reaches A's two subscribers too.
     nodes[1].publish("t", "from b");
     for ws in [&mut a1, &mut a2, &mut b, &mut c] {

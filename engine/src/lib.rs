@@ -19,6 +19,7 @@
 //!    +-- buf                  byte containers shared by conn and driver
 //!   shared                    the Send + Sync side: WebSocket handles, per-slot atomics, rings,
 //!                             inboxes, the topic registry, the hub
+//!   broker                    the link to the other nodes through Redis, on threads of its own
 //!   config, message, request, response, service     the types of the API
 //! ```
 #![deny(missing_docs)]

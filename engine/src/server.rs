@@ -210,8 +210,9 @@ impl Server {
         }
     }
 
-    /// Sends `msg` to every connection subscribed to `topic`, on every core. Returns the number
-    /// of subscribers when the publish started.
+    /// Sends `msg` to every connection subscribed to `topic`, on every core, and to the other
+    /// nodes through the [`Config::broker`], if there is one. Returns the number of this
+    /// node's subscribers when the publish started.
     pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
         self.hub.publish(topic, &msg.into(), None)
     }
@@ -240,6 +241,7 @@ impl Server {
         Metrics::sum(
             self.hub.cores.iter().map(|c| &*c.counters),
             &self.hub.foreign_sends,
+            self.hub.broker.as_ref().map(|l| l.stats()),
         )
     }
 
@@ -423,7 +425,8 @@ impl Publisher {
         local::hub().map(Publisher)
     }
 
-    /// Sends `msg` to every subscriber of `topic`; returns the subscriber count.
+    /// Sends `msg` to every subscriber of `topic` (and through the broker, if there is one, to
+    /// the other nodes); returns this node's subscriber count.
     pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
         self.0.publish(topic, &msg.into(), None)
     }
@@ -443,6 +446,7 @@ impl Publisher {
         Metrics::sum(
             self.0.cores.iter().map(|c| &*c.counters),
             &self.0.foreign_sends,
+            self.0.broker.as_ref().map(|l| l.stats()),
         )
     }
 

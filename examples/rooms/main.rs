@@ -4,8 +4,10 @@
 //! `POST /rooms/rust/announce` (body: text) speaks to the whole room.
 //!
 //! `PORT` (default 3000), `WORKERS` (default: every core), `COMPRESSION` (`off`, `shared`,
-//! `dedicated`; default off) and `RUST_LOG` (default `info`) come from the environment;
-//! SIGINT (Ctrl-C) or SIGTERM shuts down gracefully.
+//! `dedicated`; default off), `REDIS_URL` and `RUST_LOG` (default `info`) come from the
+//! environment; SIGINT (Ctrl-C) or SIGTERM shuts down gracefully. With `REDIS_URL` set, two
+//! processes on two ports share their rooms: a message typed in a room on one appears in the
+//! same room on the other (member counts stay each process's own).
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -22,6 +22,9 @@ pub(crate) const PUBLISHER: usize = 0;
 /// The node's connection that receives the topics it subscribes to.
 pub(crate) const SUBSCRIBER: usize = 1;
 
+/// How often a full outbox is logged while it stays full (every drop is counted).
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(10);
+
 /// The shared side of one node's broker link.
 pub(crate) struct Link {
     /// This node's id, written into every envelope it publishes.
@@ -63,6 +66,8 @@ struct Outbox {
     resync: bool,
     /// The writing thread is asleep on `work`.
     waiting: bool,
+    /// When a full queue was last logged.
+    full_warned: Option<Instant>,
 }
 
 /// One publish on its way to the broker.
@@ -120,8 +125,21 @@ impl Link {
         }
         let mut outbox = self.outbox();
         if outbox.publishes.len() >= self.capacity {
+            let warn = outbox
+                .full_warned
+                .is_none_or(|t| t.elapsed() >= FULL_WARNING_EVERY);
+            if warn {
+                outbox.full_warned = Some(Instant::now());
+            }
             drop(outbox);
-            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            let dropped = self.counts.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if warn {
+                tracing::warn!(
+                    capacity = self.capacity,
+                    dropped,
+                    "the broker queue is full: publishes to other nodes are dropped and counted"
+                );
+            }
             return false;
         }
         let (topic, seq) = match outbox.seqs.get_key_value(topic) {

@@ -290,6 +290,10 @@ impl WebSocket {
 
     /// Sends `msg` to every subscriber of `topic` on every core, except this connection (unless
     /// `WsConfig::publish_to_self`). Returns the number of subscribers when the publish started.
+    ///
+    /// With a [`Config::broker`](crate::Config::broker) the message also goes to the other
+    /// nodes, and the count is this node's; a publish the broker link could not take (down, or
+    /// its queue full) is counted in `BrokerStats::dropped` and logged, never waited for.
     pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
         let exclude = (!self.hub.ws.publish_to_self).then(|| self.conn_id());
         self.hub.publish(topic, &msg.into(), exclude)

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::SendStatus;
+use crate::{BrokerStats, SendStatus};
 
 /// One counter, written by one thread (its core) and read by any.
 #[derive(Default)]
@@ -124,6 +124,8 @@ pub struct Metrics {
     /// Connections answered 503 (or closed) because their address had
     /// `max_connections_per_address` open.
     pub refused_address_limit: u64,
+    /// The broker link's counters, with a [`Config::broker`](crate::Config::broker).
+    pub broker: Option<BrokerStats>,
 }
 
 /// `WebSocket::send` calls by result.
@@ -153,12 +155,17 @@ impl SendCounts {
 }
 
 impl Metrics {
-    /// The sum of `cores`' counters, with `foreign_sends` (sends on other threads).
+    /// The sum of `cores`' counters, with `foreign_sends` (sends on other threads) and the
+    /// broker link's counters.
     pub(crate) fn sum<'a>(
         cores: impl Iterator<Item = &'a CoreCounters>,
         foreign_sends: &[AtomicU64; 4],
+        broker: Option<BrokerStats>,
     ) -> Metrics {
-        let mut m = Metrics::default();
+        let mut m = Metrics {
+            broker,
+            ..Metrics::default()
+        };
         let mut closes = [0u64; CLOSE_CODES.len() + 1];
         let (mut opened, mut closed, mut ws_opened, mut ws_closed) = (0, 0, 0, 0);
         for c in cores {
@@ -293,6 +300,55 @@ impl Metrics {
             "Messages compressed with permessage-deflate.",
             self.compressed_messages,
         );
+        if let Some(b) = &self.broker {
+            let up = u64::from(b.connected);
+            one("broker_connected", g, "1 while the broker link is up.", up);
+            for (name, help, value) in [
+                (
+                    "reconnects",
+                    "Times the broker link came back.",
+                    b.reconnects,
+                ),
+                ("published", "Publishes the broker took.", b.published),
+                (
+                    "dropped",
+                    "Publishes not sent to other nodes (link down, queue full, refused).",
+                    b.dropped,
+                ),
+                (
+                    "received",
+                    "Messages from the broker handed to the cores.",
+                    b.received,
+                ),
+                (
+                    "undelivered",
+                    "Broker messages a full core queue did not take.",
+                    b.undelivered,
+                ),
+                (
+                    "gaps",
+                    "Other nodes' messages missed, from holes in their sequences.",
+                    b.gaps,
+                ),
+                (
+                    "echoes",
+                    "This node's own messages back from the broker, dropped.",
+                    b.echoes,
+                ),
+                (
+                    "foreign",
+                    "Broker messages without an imphnen envelope.",
+                    b.foreign,
+                ),
+                (
+                    "malformed",
+                    "Broker messages that could not be read.",
+                    b.malformed,
+                ),
+            ] {
+                one(&format!("broker_{name}_total"), c, help, value);
+            }
+        }
         labelled(
             &mut out,
             "websocket_sends_total",
