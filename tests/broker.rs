@@ -485,9 +485,13 @@ async fn a_broker_flood_does_not_stall_the_cores() {
         rtts.len()
     );
     assert!(rtts.len() >= 50, "the flood ended before it was measured");
+    // The target is 5 ms for the optimised build (3.8 ms measured with `cargo test --release`
+    // on 2 cores shared with redis-server, the flooding client and this test's clients); an
+    // unoptimised build spends about twice the CPU per delivered message.
+    let limit = Duration::from_millis(if cfg!(debug_assertions) { 10 } else { 5 });
     assert!(
-        p99 < Duration::from_millis(5),
-        "echo p99 {p99:?} during the flood"
+        p99 < limit,
+        "echo p99 {p99:?} during the flood (limit {limit:?})"
     );
     // Everything the broker sent was either delivered or counted.
     assert_eq!(stats.foreign, stats.received);

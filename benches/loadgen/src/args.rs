@@ -22,6 +22,9 @@ options:
   --url ws://127.0.0.1:3000/echo   target (loopback addresses only)
   --connections N (--subscribers)  connections (default 100; idle 10000; connect 50 at once)
   --publishers P                   broadcast publishers among the connections (default 1)
+  --publish-url ws://..            broadcast: publishers connect here, subscribers to --url
+                                   (another node of the same broker: cross-node delivery;
+                                   only the subscribers' deliveries are counted and timed)
   --inflight K                     messages in flight per connection / publisher (default 1)
   --size BYTES                     payload size (default 20; broadcast minimum 32)
   --binary | --text                message type (default binary)
@@ -114,6 +117,8 @@ pub struct Args {
     pub connections: usize,
     /// Publishers for broadcast (taken from the connections).
     pub publishers: usize,
+    /// Broadcast: where the publishers connect, when not to `target`.
+    pub publish_target: Option<Target>,
     /// Messages in flight per connection (echo) or per publisher (broadcast).
     pub inflight: usize,
     /// Payload bytes.
@@ -172,6 +177,7 @@ impl Args {
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut url = String::from("ws://127.0.0.1:3000/echo");
+        let mut publish_url = None;
         let mut a = Args {
             mode,
             target: Target::parse(&url)?,
@@ -182,6 +188,7 @@ impl Args {
                 _ => 100,
             },
             publishers: 1,
+            publish_target: None,
             inflight: 1,
             size: 20,
             binary: true,
@@ -207,6 +214,7 @@ impl Args {
                 "--url" => url = value(&name, next())?,
                 "--connections" | "--subscribers" | "-c" => a.connections = value(&name, next())?,
                 "--publishers" => a.publishers = value(&name, next())?,
+                "--publish-url" => publish_url = Some(value::<String>(&name, next())?),
                 "--inflight" => a.inflight = value(&name, next())?,
                 "--size" => a.size = value(&name, next())?,
                 "--binary" => a.binary = true,
@@ -227,6 +235,10 @@ impl Args {
             }
         }
         a.target = Target::parse(&url)?;
+        a.publish_target = publish_url.as_deref().map(Target::parse).transpose()?;
+        if a.publish_target.is_some() && a.mode != Mode::Broadcast {
+            return Err("--publish-url is for broadcast only".into());
+        }
         if a.connections == 0 || a.threads == 0 || a.inflight == 0 {
             return Err("--connections, --threads and --inflight must be at least 1".into());
         }

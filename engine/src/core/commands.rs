@@ -12,6 +12,10 @@ use crate::shared::command::{Command, Slot};
 use crate::shared::local::{self, Direct};
 
 /// What a handler's commands for its own core do while the core runs it: carried out at once.
+/// Commands from plain threads (the broker link, a `Publisher` on a `std::thread`) carried out
+/// per turn at most.
+const PLAIN_BATCH: usize = 256;
+
 impl<I: Io> Direct for State<I> {
     fn execute(&mut self, cmd: Command) {
         match cmd {
@@ -65,9 +69,21 @@ impl<I: Io> State<I> {
             ring.release();
         }
         self.rings = rings;
+        // A bounded batch from plain threads per turn: a thread that refills the queue as fast
+        // as it drains (the broker link in a flood) cannot hold the turn, and the core's own
+        // connections are served between batches.
         let hub = self.hub.clone();
-        while let Some(cmd) = hub.cores[self.index as usize].inbox.pop_plain() {
+        let inbox = &hub.cores[self.index as usize].inbox;
+        let mut budget = PLAIN_BATCH;
+        while budget > 0
+            && let Some(cmd) = inbox.pop_plain()
+        {
+            budget -= 1;
             self.command(cmd);
+        }
+        if budget == 0 {
+            // What is left waits for the next turn, which this wake-up makes come at once.
+            inbox.wake();
         }
         self.run_own();
     }

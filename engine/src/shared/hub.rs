@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use imphnen_protocol::ws::{OpCode, encode_frame};
@@ -118,52 +119,62 @@ impl Hub {
             link.publish(topic, msg);
         }
         let compress = msg.wants_compression(self.ws.compress_min_size);
-        self.deliver(topic, msg.opcode(), msg.as_bytes(), compress, exclude)
+        let frame = (msg.opcode(), msg.as_bytes());
+        self.deliver(topic, frame, compress, exclude, Duration::ZERO)
             .0
     }
 
-    /// Sends a message that came from the broker to this node's subscribers of `topic`.
-    /// `false` when a core's queue was too full to take it (counted in `refused`).
+    /// Sends a message that came from the broker to this node's subscribers of `topic`,
+    /// waiting up to `patience` for a core whose queue is full (the broker's reading thread
+    /// may wait, which leaves the backlog in the broker's socket; a core never does). `false`
+    /// when a core still had no room (counted in `refused`).
     pub(crate) fn deliver_from_broker(
         self: &Arc<Self>,
         topic: &str,
         text: bool,
         payload: &[u8],
+        patience: Duration,
     ) -> bool {
         let opcode = if text { OpCode::Text } else { OpCode::Binary };
         let compress = payload.len() >= self.ws.compress_min_size;
-        self.deliver(topic, opcode, payload, compress, None).1
+        self.deliver(topic, (opcode, payload), compress, None, patience)
+            .1
     }
 
-    /// Hands one frame to every core with subscribers of `topic`: the subscriber count, and
-    /// whether every core took it.
+    /// Hands one frame to every core with subscribers of `topic`, trying a full core again
+    /// until `patience` has passed: the subscriber count, and whether every core took it.
     fn deliver(
         self: &Arc<Self>,
         topic: &str,
-        opcode: OpCode,
-        payload: &[u8],
+        (opcode, payload): (OpCode, &[u8]),
         compress: bool,
         exclude: Option<ConnId>,
+        patience: Duration,
     ) -> (usize, bool) {
         let Some(audience) = self.registry.audience(topic) else {
             return (0, true);
         };
         let frame = encode_shared(opcode, payload);
         let mut all = true;
+        let mut deadline = None;
         for core in audience.cores {
-            // A refusal (a full ring) loses this message for that core's subscribers alone; it
-            // is counted in `refused`.
-            all &= self
-                .route(
-                    core,
-                    Command::Publish {
-                        topic: audience.topic.clone(),
-                        frame: frame.clone(),
-                        exclude,
-                        compress,
-                    },
-                )
-                .is_ok();
+            let mut cmd = Command::Publish {
+                topic: audience.topic.clone(),
+                frame: frame.clone(),
+                exclude,
+                compress,
+            };
+            while let Err(back) = local::route(self, core, cmd) {
+                let until = *deadline.get_or_insert_with(|| Instant::now() + patience);
+                if Instant::now() >= until {
+                    // Lost for this core's subscribers alone, and counted.
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    all = false;
+                    break;
+                }
+                std::thread::sleep(RETRY_PAUSE);
+                cmd = back;
+            }
         }
         (audience.subscribers, all)
     }
@@ -173,6 +184,9 @@ impl Hub {
         self.registry.count(topic)
     }
 }
+
+/// How long a patient delivery sleeps before trying a full core's queue again.
+const RETRY_PAUSE: Duration = Duration::from_micros(20);
 
 /// A message's frame, encoded once for every subscriber.
 fn encode_shared(opcode: OpCode, payload: &[u8]) -> Bytes {

@@ -9,6 +9,9 @@
 //! cap). After the window, publishers stop, report how many they sent, and every thread
 //! drains until each subscriber has seen every message (or 3 s pass): what is missing then
 //! counts as lost.
+//!
+//! With `--publish-url`, the publishers connect to another node of the same broker and only
+//! the subscribers' deliveries (the ones that crossed the broker) are counted and timed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -148,15 +151,19 @@ fn worker(
     let sources = net::auto_source_ips(args.source_ips, args.connections);
     let mut subs = Vec::new();
     for i in control::owned_by(t, args.threads, args.connections) {
+        let publisher = (i < args.publishers).then_some(i);
+        let target = match (&args.publish_target, publisher) {
+            (Some(p), Some(_)) => p,
+            _ => &args.target,
+        };
         let conn = Conn::start(
-            &args.target,
-            net::source_for(i, sources, args.target.addr),
+            target,
+            net::source_for(i, sources, target.addr),
             poll.registry(),
             Token(subs.len()),
             args.deflate,
         )
-        .map_err(|e| format!("connect {}: {e}", args.target.addr))?;
-        let publisher = (i < args.publishers).then_some(i);
+        .map_err(|e| format!("connect {}: {e}", target.addr))?;
         subs.push(Sub {
             conn,
             track: Track {
@@ -174,6 +181,8 @@ fn worker(
         .rate
         .map(|r| Pacer::new(r * pubs.len() as f64 / args.publishers as f64, pubs.len()));
     let cap = args.inflight as u64;
+    // Cross-node runs count and time only deliveries that crossed the broker.
+    let timed = |s: &Track| args.publish_target.is_none() || s.publisher.is_none();
     let mut rbuf = vec![0u8; 256 * 1024];
     let mut o = Outcome {
         hist: Some(new_histogram()),
@@ -240,7 +249,9 @@ fn worker(
             let now = shared.now_ns();
             let Sub { conn, track: s } = &mut subs[i];
             let ready = conn.on_ready(&mut rbuf, ev.is_read_closed(), &mut |op, payload, wbuf| {
-                if let Some(ts) = deliver(s, op, payload, template, want_op, &mut o) {
+                if let Some(ts) = deliver(s, op, payload, template, want_op, &mut o)
+                    && timed(s)
+                {
                     if measuring {
                         hist.saturating_record(now.saturating_sub(ts).max(1));
                     }

@@ -33,6 +33,9 @@ use wire::Conn;
 const SILENCE: Duration = Duration::from_secs(15);
 /// A quiet link sends a `PING` this often on its subscriber connection.
 const KEEPALIVE: Duration = Duration::from_secs(5);
+/// How long the reading thread waits for a core whose queue is full before it drops the
+/// message for that core's subscribers (counted in `undelivered`).
+const PATIENCE: Duration = Duration::from_millis(50);
 /// Channels per `SUBSCRIBE` or `UNSUBSCRIBE` command.
 const CHANNELS_PER_COMMAND: usize = 512;
 /// The first wait before reconnecting, and the longest.
@@ -240,6 +243,11 @@ fn lose_subscriber(shared: &Shared, e: &io::Error) {
 
 /// Reads pushed messages until the connection fails.
 fn read_messages(shared: &Shared, conn: &mut Conn, seqs: &mut Sequences) -> io::Error {
+    // A core with a full queue is waited for (the backlog stays in the socket and in the
+    // broker's output buffer) until it takes a message again; one that stays full for
+    // `PATIENCE` is not waited for again until it does, so that a stuck core costs its own
+    // subscribers messages but neither the other cores nor the link.
+    let mut patience = PATIENCE;
     loop {
         let items = match conn.read() {
             Ok(Value::Array(items)) => items,
@@ -260,7 +268,8 @@ fn read_messages(shared: &Shared, conn: &mut Conn, seqs: &mut Sequences) -> io::
         };
         match (kind.as_slice(), items.next()) {
             (b"message" | b"smessage", Some(Value::BulkString(payload))) => {
-                deliver(shared, seqs, topic, &payload)
+                let taken = deliver(shared, seqs, topic, &payload, patience);
+                patience = if taken { PATIENCE } else { Duration::ZERO };
             }
             (b"unsubscribe" | b"sunsubscribe", _) => seqs.forget(topic),
             _ => {}
@@ -268,14 +277,21 @@ fn read_messages(shared: &Shared, conn: &mut Conn, seqs: &mut Sequences) -> io::
     }
 }
 
-/// Hands one message from the broker to the cores with subscribers to `topic`.
-fn deliver(shared: &Shared, seqs: &mut Sequences, topic: &str, payload: &[u8]) {
+/// Hands one message from the broker to the cores with subscribers to `topic`; `false` when
+/// a core had no room for it within `patience`.
+fn deliver(
+    shared: &Shared,
+    seqs: &mut Sequences,
+    topic: &str,
+    payload: &[u8],
+    patience: Duration,
+) -> bool {
     let link = &shared.link;
     let counts = &link.counts;
     let (text, body) = match envelope::read(payload) {
         Received::Node(h) if h.node == link.node => {
             counts.echoes.fetch_add(1, Ordering::Relaxed);
-            return;
+            return true;
         }
         Received::Node(h) => {
             let skipped = seqs.note(topic, h.node, h.seq);
@@ -290,17 +306,19 @@ fn deliver(shared: &Shared, seqs: &mut Sequences, topic: &str, payload: &[u8]) {
         }
         Received::Unknown => {
             counts.malformed.fetch_add(1, Ordering::Relaxed);
-            return;
+            return true;
         }
     };
     if text && std::str::from_utf8(body).is_err() {
         counts.malformed.fetch_add(1, Ordering::Relaxed);
-        return;
+        return true;
     }
     counts.received.fetch_add(1, Ordering::Relaxed);
-    if !shared.hub.deliver_from_broker(topic, text, body) {
+    let taken = shared.hub.deliver_from_broker(topic, text, body, patience);
+    if !taken {
         counts.undelivered.fetch_add(1, Ordering::Relaxed);
     }
+    taken
 }
 
 /// The writing thread: publishes, and the subscriber connection's commands.
