@@ -1,204 +1,18 @@
 //! Pub/sub across nodes through a real `redis-server` (Debian's package): servers in this process
 //! with distinct node ids, and two processes of the `rooms` example, all on one broker that each
 //! test starts on a free loopback port and stops by PID. Clients are tokio-tungstenite; the
-//! broker is inspected and flooded with the `redis` crate's own client.
+//! broker is inspected with the `redis` crate's own client. The flood test is a binary of its
+//! own (`broker_flood.rs`): it measures latency, so nothing else may run beside it.
 
-use std::net::TcpListener;
+mod broker_support;
+
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use imphnen::{App, Broker, BrokerEvent, Config, Server, WsHandler};
-use tokio::time::timeout;
+use broker_support::*;
+use futures_util::SinkExt;
+use imphnen::{App, Broker, BrokerEvent, Config, Server};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// How long any single step may take.
-const T: Duration = Duration::from_secs(10);
-
-/// A `redis-server` of this test's own, without persistence.
-struct Redis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = free_port();
-        let mut redis = Redis { port, child: None };
-        redis.restart();
-        redis
-    }
-
-    /// Starts the server (again) on the same port and waits until it answers.
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian's package redis-server; scripts/test.sh installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + T;
-        while self.client().get_connection().is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kills the server (SIGKILL: no goodbye to its clients) and reaps it.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).unwrap()
-    }
-
-    /// `PUBSUB NUMSUB topic` (or `SHARDNUMSUB`): how many connections subscribe to it.
-    fn numsub(&self, topic: &str, sharded: bool) -> i64 {
-        let mut con = self.client().get_connection().unwrap();
-        let which = if sharded { "SHARDNUMSUB" } else { "NUMSUB" };
-        let (_, n): (String, i64) = redis::cmd("PUBSUB")
-            .arg(which)
-            .arg(topic)
-            .query(&mut con)
-            .unwrap();
-        n
-    }
-
-    /// Waits until `n` imphnen nodes have their publishing connection open.
-    async fn await_publishers(&self, n: usize) {
-        let deadline = Instant::now() + T;
-        loop {
-            let mut con = self.client().get_connection().unwrap();
-            let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
-            let now = list
-                .lines()
-                .filter(|l| l.contains("name=imphnen-") && l.contains("-pub "))
-                .count();
-            if now == n {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{now} nodes publish, not {n}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Waits until `topic` has `n` subscribers on the broker.
-    async fn await_numsub(&self, topic: &str, n: i64, sharded: bool) {
-        let deadline = Instant::now() + T;
-        loop {
-            let now = self.numsub(topic, sharded);
-            if now == n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{topic}: {now} subscribers on the broker, not {n}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The broker events one node heard.
-type Events = Arc<Mutex<Vec<BrokerEvent>>>;
-
-/// A node on two workers: `WS /sub/:topic` subscribes to `topic` and says `ready`; a text
-/// `pub:<m>` is `ws.publish(topic, m)` (everyone but the sender), `leave` unsubscribes (and
-/// says `left`), anything else is echoed.
-fn node(broker: Broker, events: &Events) -> Server {
-    let events = events.clone();
-    let mut app = App::new(Config {
-        workers: 2,
-        broker: Some(broker.on_event(move |e| events.lock().unwrap().push(e.clone()))),
-        shutdown_timeout: Duration::from_millis(300),
-        ..Default::default()
-    });
-    app.ws(
-        "/sub/:topic",
-        WsHandler::new()
-            .on_open(|ctx| {
-                let topic = ctx.param("topic").unwrap_or_default();
-                ctx.ws.subscribe(&topic);
-                ctx.ws.send("ready");
-                Ok(())
-            })
-            .on_message(|ctx, msg| {
-                let topic = ctx.param("topic").unwrap_or_default().into_owned();
-                let text = msg.as_text().unwrap_or_default();
-                if let Some(m) = text.strip_prefix("pub:") {
-                    ctx.ws.publish(&topic, m.to_owned());
-                } else if text == "leave" {
-                    ctx.ws.unsubscribe(&topic);
-                    ctx.ws.send("left");
-                } else {
-                    ctx.ws.send(msg);
-                }
-                Ok(())
-            }),
-    );
-    let server = app.listen("127.0.0.1:0").expect("bind a free port");
-    await_connected(&server);
-    server
-}
-
-/// Waits until the node's link is up.
-fn await_connected(server: &Server) {
-    let deadline = Instant::now() + T;
-    while !server.broker_stats().unwrap().connected {
-        assert!(Instant::now() < deadline, "the broker link did not come up");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-async fn connect(server: &Server, path: &str) -> Ws {
-    let url = format!("ws://{}{path}", server.local_addr());
-    let (mut ws, _) = timeout(T, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("handshake timed out")
-        .expect("handshake");
-    assert_eq!(next(&mut ws).await, "ready");
-    ws
-}
-
-async fn next(ws: &mut Ws) -> String {
-    match timeout(T, ws.next()).await {
-        Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
-        other => panic!("expected a text message, got {other:?}"),
-    }
-}
-
-/// Sends `probe` to `ws`, whose echo must be the next message: nothing else was pending.
-async fn nothing_else(ws: &mut Ws, probe: &str) {
-    ws.send(Message::text(probe)).await.unwrap();
-    assert_eq!(next(ws).await, probe, "an unexpected message came first");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_reaches_every_node_exactly_once() {
@@ -365,7 +179,15 @@ async fn after_a_broker_restart_the_nodes_resubscribe_by_themselves() {
     // Local publish and delivery go on; what could not reach the broker is counted.
     a1.send(Message::text("pub:during")).await.unwrap();
     assert_eq!(next(&mut a2).await, "during");
-    assert!(a.broker_stats().unwrap().dropped >= 1);
+    // Counted by A's broker thread, which may learn of the outage only when this publish fails.
+    let deadline = Instant::now() + T;
+    while a.broker_stats().unwrap().dropped == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the publish during the outage was not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     redis.restart();
     await_connected(&a);
@@ -436,67 +258,6 @@ async fn a_server_starts_without_its_broker_and_joins_when_it_appears() {
         "{events:?}"
     );
     drop(events);
-    server.shutdown();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_flood_does_not_stall_the_cores() {
-    let redis = Redis::start();
-    let events = Events::default();
-    let server = node(Broker::redis(redis.url()), &events);
-    let mut flooded = connect(&server, "/sub/flood").await;
-    let mut echo = connect(&server, "/sub/quiet").await;
-    redis.await_numsub("flood", 1, false).await;
-    // Another client of the broker publishes a million messages (foreign: no envelope).
-    const FLOOD: u64 = 1_000_000;
-    let client = redis.client();
-    let flood = std::thread::spawn(move || {
-        let mut con = client.get_connection().unwrap();
-        for _ in 0..FLOOD / 10_000 {
-            let mut pipe = redis::pipe();
-            for i in 0..10_000 {
-                pipe.cmd("PUBLISH").arg("flood").arg(i).ignore();
-            }
-            pipe.query::<()>(&mut con).unwrap();
-        }
-    });
-    // The flooded subscriber reads all it gets, in a task of its own.
-    let reader = tokio::spawn(async move {
-        let mut got = 0u64;
-        while let Ok(Some(Ok(_))) = timeout(Duration::from_secs(2), flooded.next()).await {
-            got += 1;
-        }
-        got
-    });
-    let mut rtts = Vec::new();
-    while !flood.is_finished() {
-        let sent = Instant::now();
-        nothing_else(&mut echo, "ping").await;
-        rtts.push(sent.elapsed());
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    flood.join().unwrap();
-    let got = reader.await.unwrap();
-    rtts.sort();
-    let p99 = rtts[rtts.len() * 99 / 100];
-    let stats = server.broker_stats().unwrap();
-    eprintln!(
-        "flood: {} echo samples, p99 {p99:?}; {stats:?}; the subscriber got {got}",
-        rtts.len()
-    );
-    assert!(rtts.len() >= 50, "the flood ended before it was measured");
-    // The target is 5 ms for the optimised build (3.8 ms measured with `cargo test --release`
-    // on 2 cores shared with redis-server, the flooding client and this test's clients); an
-    // unoptimised build spends about twice the CPU per delivered message.
-    let limit = Duration::from_millis(if cfg!(debug_assertions) { 10 } else { 5 });
-    assert!(
-        p99 < limit,
-        "echo p99 {p99:?} during the flood (limit {limit:?})"
-    );
-    // Everything the broker sent was either delivered or counted.
-    assert_eq!(stats.foreign, stats.received);
-    assert!(stats.received <= FLOOD);
-    assert!(got <= stats.received - stats.undelivered);
     server.shutdown();
 }
 
