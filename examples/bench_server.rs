@@ -3,10 +3,12 @@
 //! `/broadcast` subscribes every connection to one topic when it opens and publishes every
 //! message to all subscribers, the sender included (Bun's `server.publish`, here
 //! `ctx.publisher()`; `ctx.ws.publish` would skip the sender). Limits are the defaults, as Bun's
-//! anchor sets them: 16 MiB max payload, 64 KiB backpressure, 120 s idle timeout.
+//! anchor sets them: 16 MiB max payload, 64 KiB backpressure, 120 s idle timeout. `GET /metrics`
+//! (which the anchor lacks) is for scripts reading counters after a run.
 //!
 //! `PORT` (default 3000), `WORKERS` (default: every core), `COMPRESSION` (`off`, `shared`,
-//! `dedicated`; default off) and `RUST_LOG` (default `info`) come from the environment.
+//! `dedicated`; default off), `REDIS_URL` (a broker shared with other nodes; default none) and
+//! `RUST_LOG` (default `info`) come from the environment.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -23,6 +25,8 @@ fn main() -> std::io::Result<()> {
     app.get("/", |_ctx: Ctx| {
         Response::text("Hello, World!").with_header("content-type", "text/plain")
     });
+    // For scripts that read the counters after a run (benches/cross_node.sh: the broker's).
+    app.metrics("/metrics");
     app.ws(
         "/echo",
         WsHandler::new().on_message(|ctx, msg| {

@@ -177,8 +177,10 @@ fn worker(
     let pubs: Vec<usize> = (0..subs.len())
         .filter(|&i| subs[i].track.publisher.is_some())
         .collect();
+    // A thread without publishers (all of them on other threads) paces nothing.
     let mut pacer = args
         .rate
+        .filter(|_| !pubs.is_empty())
         .map(|r| Pacer::new(r * pubs.len() as f64 / args.publishers as f64, pubs.len()));
     let cap = args.inflight as u64;
     // Cross-node runs count and time only deliveries that crossed the broker.
