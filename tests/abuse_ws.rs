@@ -233,8 +233,13 @@ fn slow_reader_makes_the_server_hold_at_most_about_backpressure_limit() {
     for _ in 0..64 {
         ws.frame(true, 1, b"more", true);
     }
+    // The kernel's buffers fill somewhere inside one callback's 64 sends; the sends after that
+    // point queue up to the limit and then are refused. When the kernel fills within the last
+    // four sends of a callback (about one run in 16) the queue ends that callback at the limit
+    // with nothing refused, and the next callback is held back instead: either way the queue
+    // reaches the limit and stops there.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while dropped.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+    while max_buffered.load(Ordering::Relaxed) < LIMIT && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
     }
     // Give the server time to do whatever else it would do with the remaining requests.
@@ -246,8 +251,9 @@ fn slow_reader_makes_the_server_hold_at_most_about_backpressure_limit() {
         "the server held {held} bytes for a reader that does not read (limit {LIMIT})"
     );
     assert!(
-        dropped.load(Ordering::Relaxed) > 0,
-        "no send was ever refused: the test did not reach the limit"
+        held >= LIMIT,
+        "the queue never reached the limit ({held} bytes, {} sends refused)",
+        dropped.load(Ordering::Relaxed)
     );
     // The connection is still alive: reading now yields complete frames.
     assert!(matches!(ws.next_frame().unwrap(), Frame::Binary(b) if b.len() == CHUNK));
