@@ -66,20 +66,19 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
 REDIS_PID=$!
 wait_port "$REDIS_PORT" || { echo "redis-server did not start" >&2; exit 1; }
 
-# start_nodes LOG_PREFIX: starts node A and node B; sets A_PORT, B_PORT and NODE_PIDS.
+# start_nodes LOG_PREFIX COMMAND...: starts COMMAND as node A and as node B (PORT and
+# REDIS_URL in its environment), logs in LOG_PREFIX.node-{a,b}.log; sets A_PORT and B_PORT.
 start_nodes() {
+  local log=$1 node port
+  shift
   A_PORT=$(free_port)
   B_PORT=$(free_port)
-  NODE_PIDS=()
-  local node port
   for node in a b; do
     port=$A_PORT; [ $node = b ] && port=$B_PORT
-    REDIS_URL=redis://127.0.0.1:$REDIS_PORT PORT=$port WORKERS=1 RUST_LOG=warn "$SERVER" \
-      >"$1.node-$node.log" 2>&1 &
-    NODE_PIDS+=($!)
-    wait_port "$port" || { echo "node $node did not start (see $1.node-$node.log)" >&2; exit 1; }
+    REDIS_URL=redis://127.0.0.1:$REDIS_PORT PORT=$port "$@" >"$log.node-$node.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port" || { echo "node $node did not start (see $log.node-$node.log)" >&2; exit 1; }
   done
-  PIDS=("${NODE_PIDS[@]}")
   sleep 0.5 # both broker links up
 }
 
@@ -87,7 +86,7 @@ start_nodes() {
 run() {
   local case=$1 name=$2 subs=$3 size=$4
   shift 4
-  start_nodes "$OUT/$case.$name"
+  start_nodes "$OUT/$case.$name" env WORKERS=1 RUST_LOG=warn "$SERVER"
   "$LOADGEN" broadcast --url "ws://127.0.0.1:$B_PORT/broadcast" \
     --publish-url "ws://127.0.0.1:$A_PORT/broadcast" --connections $((subs + 1)) \
     --publishers 1 --size "$size" --duration "$DURATION" --warmup "$WARMUP" --quiet \
@@ -99,18 +98,9 @@ run() {
 
 # run_socketio CASE RUN SUBS SIZE [client options...]: the same on two Socket.IO nodes.
 run_socketio() {
-  local case=$1 name=$2 subs=$3 size=$4 node port
+  local case=$1 name=$2 subs=$3 size=$4
   shift 4
-  A_PORT=$(free_port)
-  B_PORT=$(free_port)
-  for node in a b; do
-    port=$A_PORT; [ $node = b ] && port=$B_PORT
-    REDIS_URL=redis://127.0.0.1:$REDIS_PORT PORT=$port node "$ANCHOR/server.js" \
-      >"$OUT/$case.$name.node-$node.log" 2>&1 &
-    PIDS+=($!)
-    wait_port "$port" || { echo "socket.io node $node did not start" >&2; exit 1; }
-  done
-  sleep 0.5
+  start_nodes "$OUT/$case.$name" node "$ANCHOR/server.js"
   node "$ANCHOR/client.js" --url "http://127.0.0.1:$B_PORT" --publish-url "http://127.0.0.1:$A_PORT" \
     --subscribers "$subs" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
     --json "$OUT/$case.$name.json" "$@" >"$OUT/$case.$name.txt" 2>&1 ||
@@ -148,11 +138,11 @@ for subs in $SUBSCRIBERS; do
     case=s${subs}_b${size}
     run "$case" closed "$subs" "$size" --inflight 16
     row "$case" closed "$subs" "$size"
+    light=$((LIGHT_DELIVERIES / subs))
     rate=$(python3 -c 'import json,sys; print(max(1, int(json.load(open(sys.argv[1]))["msgs_per_s"] / int(sys.argv[2]) / 2)))' \
-      "$OUT/$case.closed.json" "$subs" 2>/dev/null || echo $((LIGHT_DELIVERIES / subs)))
+      "$OUT/$case.closed.json" "$subs" 2>/dev/null || echo "$light")
     run "$case" half "$subs" "$size" --inflight 64 --rate "$rate"
     row "$case" half "$subs" "$size"
-    light=$((LIGHT_DELIVERIES / subs))
     run "$case" light "$subs" "$size" --inflight 64 --rate "$light"
     row "$case" light "$subs" "$size"
     if [ "$SOCKETIO" = 1 ]; then

@@ -167,6 +167,15 @@ pub fn node(broker: Broker, events: &Events) -> Server {
     server
 }
 
+/// Waits (at most `T`) until `done` holds; `what` names it when it does not.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits until the node's link is up.
 pub fn await_connected(server: &Server) {
     let deadline = Instant::now() + T;
