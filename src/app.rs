@@ -3,43 +3,17 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
-use std::sync::Arc;
 
+use http::Method;
 use imphnen_engine::memory::Stepper;
-use imphnen_engine::{Call, Config, Request, Response, Server, Service, Upgrade, WebSocket};
-use imphnen_router::Router;
+use imphnen_engine::{Config, Response, Server};
 
-use crate::http::{Ctx, HttpHandler};
+use crate::handler::{Ctx, HttpHandler};
+use crate::middleware::IntoMiddleware;
+use crate::routes::{self, Routes};
+use crate::service::{AppService, CoreApp, upgrade_endpoint};
 use crate::upgrade::UpgradeRequest;
 use crate::ws::{WebSocketHandler, WsRoute};
-
-type ErasedHttp = Arc<dyn Fn(Ctx) -> Call<Response> + Send + Sync>;
-
-/// The handlers of one path, by method.
-#[derive(Clone, Default)]
-pub(crate) struct MethodTable {
-    handlers: Vec<(&'static str, ErasedHttp)>,
-}
-
-impl MethodTable {
-    fn get(&self, method: &str) -> Option<&ErasedHttp> {
-        let found = self.handlers.iter().find(|(m, _)| *m == method);
-        // RFC 9110 §9.3.2: HEAD is answered like GET, without the body.
-        match found {
-            None if method == "HEAD" => self.handlers.iter().find(|(m, _)| *m == "GET"),
-            other => other,
-        }
-        .map(|(_, h)| h)
-    }
-
-    fn allow(&self) -> String {
-        let mut methods: Vec<&str> = self.handlers.iter().map(|(m, _)| *m).collect();
-        if methods.contains(&"GET") && !methods.contains(&"HEAD") {
-            methods.push("HEAD");
-        }
-        methods.join(", ")
-    }
-}
 
 /// An application: WebSocket and HTTP routes plus the configuration, started with
 /// [`listen`](App::listen).
@@ -61,8 +35,7 @@ impl MethodTable {
 /// ```
 pub struct App {
     config: Config,
-    http: Router<MethodTable>,
-    ws: Router<WsRoute>,
+    routes: Routes,
 }
 
 impl App {
@@ -70,8 +43,7 @@ impl App {
     pub fn new(config: Config) -> App {
         App {
             config,
-            http: Router::new(),
-            ws: Router::new(),
+            routes: Routes::default(),
         }
     }
 
@@ -86,9 +58,8 @@ impl App {
     /// When `path` is malformed or conflicts with a WebSocket route already registered (the
     /// message names both patterns), as a misconfigured program should fail at start-up.
     pub fn ws<H: WebSocketHandler>(&mut self, path: &str, handler: H) -> &mut App {
-        if let Err(e) = self.ws.insert(path, WsRoute::new(path, handler)) {
-            panic!("imphnen: cannot register WebSocket route: {e}");
-        }
+        let route = WsRoute::new(path, handler);
+        self.routes.add_ws(path, route, upgrade_endpoint());
         self
     }
 
@@ -147,56 +118,30 @@ impl App {
         U: Fn(&mut UpgradeRequest<'_>) -> Result<D, Response> + Send + Sync + 'static,
         H: WebSocketHandler<D>,
     {
-        if let Err(e) = self
-            .ws
-            .insert(path, WsRoute::with_upgrade(path, upgrade, handler))
-        {
-            panic!("imphnen: cannot register WebSocket route: {e}");
-        }
+        let route = WsRoute::with_upgrade(path, upgrade, handler);
+        self.routes.add_ws(path, route, upgrade_endpoint());
         self
     }
 
-    /// Registers an HTTP route for `method` (an uppercase token such as `"GET"`).
+    /// Registers an HTTP route for `method` (`Method::GET`, or any other `http::Method`).
     ///
     /// # Panics
     /// When `path` is malformed, conflicts with another route, or `method` already has a
     /// handler for it.
     pub fn route<M, H: HttpHandler<M>>(
         &mut self,
-        method: &'static str,
+        method: Method,
         path: &str,
         handler: H,
     ) -> &mut App {
-        let handler = Arc::new(handler);
-        let route: Arc<str> = path.into();
-        let erased: ErasedHttp = Arc::new(move |ctx| {
-            // Events of the handler (its error, a failed serialization) carry the route. With
-            // nothing listening at `error` the span is disabled and costs one check.
-            let span = tracing::error_span!("request", method, route = &*route);
-            if span.is_disabled() {
-                return handler.call(ctx);
-            }
-            match span.in_scope(|| handler.call(ctx)) {
-                Call::Future(fut) => {
-                    Call::Future(Box::pin(tracing::Instrument::instrument(fut, span)))
-                }
-                ready => ready,
-            }
-        });
-        let table = match self.http.get_or_insert_with(path, MethodTable::default) {
-            Ok(t) => t,
-            Err(e) => panic!("imphnen: cannot register HTTP route: {e}"),
-        };
-        if table.handlers.iter().any(|(m, _)| *m == method) {
-            panic!("imphnen: {method} {path} is registered twice");
-        }
-        table.handlers.push((method, erased));
+        let endpoint = routes::endpoint(path, handler);
+        self.routes.add_http(method, path, endpoint);
         self
     }
 
     /// Registers a `GET` route (also answers `HEAD`).
     pub fn get<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
-        self.route("GET", path, handler)
+        self.route(Method::GET, path, handler)
     }
 
     /// Registers a health check at `path` (`GET` and `HEAD`): `200 ok` while the server
@@ -225,32 +170,177 @@ impl App {
 
     /// Registers a `POST` route.
     pub fn post<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
-        self.route("POST", path, handler)
+        self.route(Method::POST, path, handler)
     }
 
     /// Registers a `PUT` route.
     pub fn put<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
-        self.route("PUT", path, handler)
+        self.route(Method::PUT, path, handler)
     }
 
     /// Registers a `DELETE` route.
     pub fn delete<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
-        self.route("DELETE", path, handler)
+        self.route(Method::DELETE, path, handler)
     }
 
     /// Registers a `PATCH` route.
     pub fn patch<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
-        self.route("PATCH", path, handler)
+        self.route(Method::PATCH, path, handler)
     }
 
     /// Registers a `HEAD` route (otherwise `HEAD` is answered by the `GET` route).
     pub fn head<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
-        self.route("HEAD", path, handler)
+        self.route(Method::HEAD, path, handler)
     }
 
     /// Registers an `OPTIONS` route.
     pub fn options<M, H: HttpHandler<M>>(&mut self, path: &str, handler: H) -> &mut App {
-        self.route("OPTIONS", path, handler)
+        self.route(Method::OPTIONS, path, handler)
+    }
+
+    /// Shares `state` with every handler of the server, HTTP and WebSocket alike:
+    /// `ctx.state::<S>()`. One value for all cores, so it is `Send + Sync` (an `Arc` is made
+    /// for it): a connection pool, settings, atomic counters. For state without locks, see
+    /// [`per_core`](Self::per_core). Several states of different types may be registered.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use imphnen::testing::TestServer;
+    /// use imphnen::{App, Config, Ctx};
+    ///
+    /// struct Visits(AtomicU64);
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut app = App::new(Config::default());
+    /// app.with_state(Visits(AtomicU64::new(0)));
+    /// app.get("/", |ctx: Ctx| {
+    ///     let n = ctx.state::<Visits>().0.fetch_add(1, Ordering::Relaxed) + 1;
+    ///     format!("visit {n}")
+    /// });
+    ///
+    /// let server = TestServer::start(app)?;
+    /// assert_eq!(server.get("/")?.text(), "visit 1");
+    /// assert_eq!(server.get("/")?.text(), "visit 2");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When a state of type `S` is registered already.
+    pub fn with_state<S: Send + Sync + 'static>(&mut self, state: S) -> &mut App {
+        self.routes.states.add_shared(state);
+        self
+    }
+
+    /// Gives each core its own `S`, made by `make` once on that core's thread when the server
+    /// starts: `ctx.state::<S>()` in a handler is the value of the core it runs on. Nothing is
+    /// shared, so `S` need not be `Send` or `Sync` and no lock is taken: a
+    /// `RefCell<HashMap<..>>` cache, an `Rc`, a `Cell` counter. Handlers of one connection
+    /// always run on the same core. Do not hold a `RefCell` borrow across an `.await`.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use imphnen::testing::TestServer;
+    /// use imphnen::{App, Config, Ctx, WsHandler};
+    ///
+    /// struct Served(Cell<u64>);
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut app = App::new(Config { workers: 1, ..Config::default() });
+    /// app.per_core(|| Served(Cell::new(0)));
+    /// app.ws("/count", WsHandler::new().on_message(|ctx, _| {
+    ///     let served = ctx.state::<Served>();
+    ///     served.0.set(served.0.get() + 1);
+    ///     ctx.ws.send(served.0.get().to_string());
+    ///     Ok(())
+    /// }));
+    ///
+    /// let server = TestServer::start(app)?;
+    /// let mut client = server.connect("/count")?;
+    /// client.send("a")?;
+    /// assert_eq!(client.recv()?.as_text(), Some("1"));
+    /// client.send("b")?;
+    /// assert_eq!(client.recv()?.as_text(), Some("2"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When a state of type `S` is registered already.
+    pub fn per_core<S: 'static>(
+        &mut self,
+        make: impl Fn() -> S + Send + Sync + 'static,
+    ) -> &mut App {
+        self.routes.states.add_per_core(make);
+        self
+    }
+
+    /// Adds a middleware around every request's handler and every WebSocket upgrade (see
+    /// [`middleware`](crate::middleware)), after those added before: the first added is the
+    /// outermost. It runs for requests no route matches too (a 404, a CORS preflight).
+    #[doc(alias = "use")]
+    pub fn middleware<M>(&mut self, middleware: impl IntoMiddleware<M>) -> &mut App {
+        self.routes.middleware.push(middleware.into_erased());
+        self
+    }
+
+    /// Answers HTTP requests that no route matches with `handler` instead of `404 Not Found`
+    /// (a path with routes for other methods still gets `405`).
+    pub fn fallback<M, H: HttpHandler<M>>(&mut self, handler: H) -> &mut App {
+        self.routes.fallback = Some(routes::endpoint("fallback", handler));
+        self
+    }
+
+    /// Serves `other`'s routes under `prefix` (`"/api"`: its `/users` becomes `/api/users`,
+    /// its `/` is `/api`). Its middleware wraps its own routes only, inside this app's; its
+    /// state joins this app's; its fallback answers the paths under `prefix` that none of its
+    /// routes matches. Its configuration is not used: this app's serves.
+    ///
+    /// ```
+    /// use imphnen::middleware::Next;
+    /// use imphnen::testing::TestServer;
+    /// use imphnen::{App, Config, Ctx, Response};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut api = App::new(Config::default());
+    /// api.middleware(|ctx: Ctx, next: Next| {
+    ///     next.run(ctx).map(|res| res.with_header("cache-control", "no-store"))
+    /// });
+    /// api.get("/users/:id", |ctx: Ctx| format!("user {}", ctx.param("id").unwrap_or_default()));
+    /// api.fallback(|_: Ctx| Response::text("no such API").with_status(404));
+    ///
+    /// let mut app = App::new(Config::default());
+    /// app.get("/", |_: Ctx| "home");
+    /// app.nest("/api", api);
+    ///
+    /// let server = TestServer::start(app)?;
+    /// let user = server.get("/api/users/7")?;
+    /// assert_eq!(user.text(), "user 7");
+    /// assert_eq!(user.header("cache-control"), Some("no-store"));
+    /// assert_eq!(server.get("/")?.header("cache-control"), None);
+    /// assert_eq!(server.get("/api/nothing")?.text(), "no such API");
+    /// assert_eq!(server.get("/nothing")?.text(), "Not Found");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When a route of `other` conflicts with one of this app's, or both registered a state
+    /// of the same type.
+    pub fn nest(&mut self, prefix: &str, other: App) -> &mut App {
+        self.routes.absorb(prefix, other.routes);
+        self
+    }
+
+    /// Serves `other`'s routes beside this app's, as [`nest`](Self::nest) does under a prefix
+    /// (its middleware wraps its own routes only; its fallback becomes this app's, which must
+    /// not have one).
+    ///
+    /// # Panics
+    /// As [`nest`](Self::nest), and when both apps have a fallback.
+    pub fn merge(&mut self, other: App) -> &mut App {
+        self.routes.absorb("", other.routes);
+        self
     }
 
     /// Binds `addr` (`3000` or `":3000"` for every interface, `"127.0.0.1:0"` for a free port,
@@ -258,11 +348,11 @@ impl App {
     /// a busy port is an `AddrInUse` error.
     pub fn listen(&self, addr: impl ListenAddr) -> io::Result<Server> {
         let addr = addr.socket_addr()?;
-        let http = self.http.clone();
-        let ws = self.ws.clone();
+        let routes = self.routes.clone();
         Server::start(self.config.clone(), addr, move |_core| {
-            // Each core gets its own copy of the tables: matching never touches shared state.
-            AppService::for_core(&http, &ws)
+            // Each core gets its own copy of the tables and its own state, made on its thread:
+            // matching never touches shared state.
+            Rc::new(AppService(CoreApp::build(&routes)))
         })
     }
 
@@ -289,7 +379,7 @@ impl App {
     pub fn stepper(&self) -> io::Result<Stepper> {
         Stepper::new(
             self.config.clone(),
-            AppService::for_core(&self.http, &self.ws),
+            Rc::new(AppService(CoreApp::build(&self.routes))),
         )
     }
 }
@@ -341,58 +431,5 @@ impl ListenAddr for &str {
 impl ListenAddr for String {
     fn socket_addr(self) -> io::Result<SocketAddr> {
         self.as_str().socket_addr()
-    }
-}
-
-/// One core's application: its copies of the route tables.
-struct AppService {
-    http: Rc<Router<MethodTable>>,
-    ws: Rc<Router<WsRoute>>,
-}
-
-impl AppService {
-    fn for_core(http: &Router<MethodTable>, ws: &Router<WsRoute>) -> Rc<dyn Service> {
-        Rc::new(AppService {
-            http: Rc::new(http.clone()),
-            ws: Rc::new(ws.clone()),
-        })
-    }
-}
-
-impl Service for AppService {
-    fn call(&self, req: Request) -> Call<Response> {
-        let found = match self.http.at(req.path()) {
-            Some(m) => m.value.get(req.method()).ok_or_else(|| m.value.allow()),
-            None => {
-                if self.ws.at(req.path()).is_some() {
-                    // A WebSocket route asked for without the upgrade (RFC 9110 §15.5.22).
-                    return Call::Ready(
-                        Response::text("Upgrade Required")
-                            .with_status(426)
-                            .with_header("upgrade", "websocket")
-                            .with_header("connection", "Upgrade"),
-                    );
-                }
-                return Call::Ready(Response::text("Not Found").with_status(404));
-            }
-        };
-        let handler = match found {
-            Ok(handler) => handler,
-            Err(allow) => {
-                return Call::Ready(
-                    Response::text("Method Not Allowed")
-                        .with_status(405)
-                        .with_header("allow", allow),
-                );
-            }
-        };
-        handler(Ctx::new(req, self.http.clone()))
-    }
-
-    fn upgrade(&self, req: Request, ws: &WebSocket) -> Upgrade {
-        let Some(route) = self.ws.at(req.path()).map(|m| m.value.clone()) else {
-            return Upgrade::Reject(Response::text("Not Found").with_status(404));
-        };
-        route.upgrade(ws.clone(), req)
     }
 }

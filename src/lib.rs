@@ -84,19 +84,30 @@
 
 mod app;
 mod error;
-mod http;
+mod handler;
 mod kept;
+pub mod marker;
+pub mod middleware;
+mod routes;
+mod service;
+mod state;
 pub mod testing;
 mod upgrade;
 mod ws;
 
+/// The `http` crate, whose types the API uses: [`StatusCode`](http::StatusCode),
+/// [`Method`](http::Method), [`header`](http::header) names, [`Uri`](http::Uri), and
+/// `http::Request`/`http::Response` for conversions.
+pub use imphnen_engine::http;
+
 pub use app::{App, ListenAddr};
 pub use error::{Error, JsonRejection};
-pub use http::{Async, Body, Ctx, HttpHandler, IntoResponse, Sync};
+pub use handler::{Body, Ctx, HttpHandler, IntoResponse, Json};
 pub use imphnen_engine::{
-    BoxError, Broker, BrokerEvent, BrokerStats, Call, CloseCode, Compression, Config, DriverKind,
-    HandlerError, HandlerResult, HttpConfig, HttpLimits, Message, Metrics, Publisher, ReadyState,
-    Request, Response, SendStatus, Server, ServerHandle, UringConfig, WebSocket, WsConfig, memory,
+    AllowedOrigins, BoxError, Broker, BrokerEvent, BrokerStats, CloseCode, Compression, Config,
+    DriverKind, HandlerError, HandlerResult, HttpConfig, HttpLimits, Message, Metrics, Publisher,
+    ReadyState, Request, Response, SendStatus, Server, ServerHandle, UringConfig, WebSocket,
+    WsConfig, memory,
 };
 pub use imphnen_router::{Params, Query};
 pub use upgrade::UpgradeRequest;

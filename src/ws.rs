@@ -21,6 +21,7 @@ use imphnen_engine::{
 use imphnen_router::{Params, Query, Router};
 
 use crate::kept::KeptRequest;
+use crate::state::States;
 use crate::upgrade::UpgradeRequest;
 
 /// Handles the events of a WebSocket route. Every method is optional (default: do nothing) and
@@ -70,15 +71,6 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
     fn message(&self, ctx: &WsCtx<D>, message: Message) -> impl Future<Output = HandlerResult> {
         let _ = (ctx, message);
         async { Ok(()) }
-    }
-
-    /// Handles a message without awaiting, when this handler can: return `Ok` with the result,
-    /// or `Err(message)` to have [`message`](Self::message) called instead (the default). An
-    /// answer here saves the future `message` would allocate for every message; handlers that
-    /// never await (every [`WsHandler`]) use it.
-    fn message_now(&self, ctx: &WsCtx<D>, message: Message) -> Result<HandlerResult, Message> {
-        let _ = ctx;
-        Err(message)
     }
 
     /// The connection closed with `code` (the peer's, ours if the peer never answered, 1006 if
@@ -152,7 +144,7 @@ pub struct WsCtx<D = ()> {
     /// What the route's upgrade hook returned for this connection (`()` without a hook).
     pub data: D,
     request: KeptRequest,
-    route: Arc<RouteInfo>,
+    route: Rc<CoreRoute>,
 }
 
 // With its reference counts, what every open connection's context costs (an allocation of 72
@@ -163,11 +155,27 @@ const _: () = assert!(std::mem::size_of::<WsCtx>() <= 56);
 /// What a WebSocket handler's error says in the log when the route does not handle it.
 fn log_handler_error<D>(ctx: &WsCtx<D>, error: &HandlerError) {
     tracing::error!(
-        route = &*ctx.route.pattern,
+        route = &*ctx.route.info.pattern,
         peer = %ctx.ws.remote_addr(),
         %error,
         "WebSocket handler error"
     );
+}
+
+/// What the connections of one route on one core share: the route, and the core's state.
+pub(crate) struct CoreRoute {
+    info: Arc<RouteInfo>,
+    states: Rc<States>,
+}
+
+impl CoreRoute {
+    /// `route` on a core whose state is `states`.
+    pub(crate) fn new(route: &WsRoute, states: Rc<States>) -> Rc<CoreRoute> {
+        Rc::new(CoreRoute {
+            info: route.0.info().clone(),
+            states,
+        })
+    }
 }
 
 /// What all connections of one route share: its pattern (to find the parameters in a path),
@@ -175,19 +183,19 @@ fn log_handler_error<D>(ctx: &WsCtx<D>, error: &HandlerError) {
 pub(crate) struct RouteInfo {
     pattern: Box<str>,
     params: Router<()>,
-    handler: Box<dyn Any + Send + Sync>,
+    handler: Arc<dyn Any + Send + Sync>,
 }
 
 impl RouteInfo {
-    fn new<H: Send + Sync + 'static>(pattern: &str, handler: H) -> RouteInfo {
+    fn new(pattern: &str, handler: Arc<dyn Any + Send + Sync>) -> RouteInfo {
         let mut params = Router::new();
-        params
-            .insert(pattern, ())
-            .expect("the pattern was accepted by the app's router");
+        if let Err(e) = params.insert(pattern, ()) {
+            panic!("imphnen: cannot register WebSocket route: {e}");
+        }
         RouteInfo {
             pattern: pattern.into(),
             params,
-            handler: Box::new(handler),
+            handler,
         }
     }
 }
@@ -197,6 +205,7 @@ impl<D> WsCtx<D> {
     /// access; `params().parse::<T>()` deserializes them into a struct.
     pub fn params(&self) -> Params<'_, '_> {
         self.route
+            .info
             .params
             .at(self.path())
             .map(|m| m.params)
@@ -239,7 +248,21 @@ impl<D> WsCtx<D> {
 
     /// The request path (still percent-encoded).
     pub fn path(&self) -> &str {
-        self.request.path(&self.route.pattern)
+        self.request.path(&self.route.info.pattern)
+    }
+
+    /// The app's state of type `S` (see [`Ctx::state`](crate::Ctx::state)): shared by the
+    /// server, or this core's own.
+    ///
+    /// # Panics
+    /// When no state of type `S` was registered (see [`try_state`](Self::try_state)).
+    pub fn state<S: 'static>(&self) -> &S {
+        self.route.states.expect()
+    }
+
+    /// The app's state of type `S`, if one was registered.
+    pub fn try_state<S: 'static>(&self) -> Option<&S> {
+        self.route.states.get()
     }
 
     /// The peer's address.
@@ -277,24 +300,37 @@ impl WsRoute {
         H: WebSocketHandler<D>,
     {
         WsRoute(Arc::new(Route {
-            hook,
-            info: Arc::new(RouteInfo::new(pattern, handler)),
+            hook: Arc::new(hook),
+            info: Arc::new(RouteInfo::new(pattern, Arc::new(handler))),
             data: PhantomData::<fn() -> (D, H)>,
         }))
     }
 
-    /// Runs the route's hook for `request`; on acceptance, the connection's session.
-    pub(crate) fn upgrade(&self, ws: WebSocket, request: Request) -> Upgrade {
-        self.0.upgrade(ws, request)
+    /// The same route on another pattern (nested under a prefix).
+    pub(crate) fn with_pattern(&self, pattern: &str) -> WsRoute {
+        WsRoute(self.0.with_pattern(pattern))
+    }
+
+    /// Runs the route's hook for `request` on the core of `route`; on acceptance, the
+    /// connection's session.
+    pub(crate) fn upgrade(
+        &self,
+        ws: WebSocket,
+        request: Request,
+        route: &Rc<CoreRoute>,
+    ) -> Upgrade {
+        self.0.upgrade(ws, request, route)
     }
 }
 
 trait RouteUpgrade: Send + Sync {
-    fn upgrade(&self, ws: WebSocket, request: Request) -> Upgrade;
+    fn info(&self) -> &Arc<RouteInfo>;
+    fn with_pattern(&self, pattern: &str) -> Arc<dyn RouteUpgrade>;
+    fn upgrade(&self, ws: WebSocket, request: Request, route: &Rc<CoreRoute>) -> Upgrade;
 }
 
 struct Route<D, U, H> {
-    hook: U,
+    hook: Arc<U>,
     info: Arc<RouteInfo>,
     /// `fn() -> (D, H)`: the route makes `D`s on the core and never holds one, so it stays
     /// `Send + Sync` whatever `D` is; the handler (an `H`) is in `info`.
@@ -307,7 +343,19 @@ where
     U: Fn(&mut UpgradeRequest<'_>) -> Result<D, Response> + Send + Sync + 'static,
     H: WebSocketHandler<D>,
 {
-    fn upgrade(&self, ws: WebSocket, request: Request) -> Upgrade {
+    fn info(&self) -> &Arc<RouteInfo> {
+        &self.info
+    }
+
+    fn with_pattern(&self, pattern: &str) -> Arc<dyn RouteUpgrade> {
+        Arc::new(Route {
+            hook: self.hook.clone(),
+            info: Arc::new(RouteInfo::new(pattern, self.info.handler.clone())),
+            data: PhantomData::<fn() -> (D, H)>,
+        })
+    }
+
+    fn upgrade(&self, ws: WebSocket, request: Request, route: &Rc<CoreRoute>) -> Upgrade {
         let decided = {
             let params = self
                 .info
@@ -344,7 +392,7 @@ where
                 protocol.as_deref(),
                 keep_headers,
             ),
-            route: self.info.clone(),
+            route: route.clone(),
         };
         Upgrade::Accept {
             session: Rc::new(Session::<D, H> {
@@ -352,6 +400,7 @@ where
                 handler: PhantomData,
             }),
             protocol,
+            headers: Vec::new(),
         }
     }
 }
@@ -366,6 +415,7 @@ impl<D: 'static, H: WebSocketHandler<D>> Session<D, H> {
     fn handler(&self) -> &H {
         self.ctx
             .route
+            .info
             .handler
             .downcast_ref()
             .expect("a route's sessions hold the route's handler type")
@@ -378,12 +428,14 @@ impl<D: 'static, H: WebSocketHandler<D>> WsSession for Session<D, H> {
     }
 
     fn on_message(self: Rc<Self>, msg: Message) -> Call<HandlerResult> {
-        match self.handler().message_now(&self.ctx, msg) {
-            Ok(result) => Call::Ready(result),
-            Err(msg) => Call::Future(Box::pin(async move {
-                self.handler().message(&self.ctx, msg).await
-            })),
+        // Closures never await: they answer at once, without the future `message` would
+        // allocate for every message. (A type comparison the compiler settles per handler type.)
+        if let Some(callbacks) = (self.handler() as &dyn Any).downcast_ref::<WsHandler<D>>() {
+            return Call::Ready(callbacks.on_message_now(&self.ctx, msg));
         }
+        Call::Future(Box::pin(async move {
+            self.handler().message(&self.ctx, msg).await
+        }))
     }
 
     fn on_close(self: Rc<Self>, code: u16, reason: String) -> LocalFuture<HandlerResult> {
@@ -512,17 +564,20 @@ impl<D> WsHandler<D> {
     }
 }
 
+impl<D> WsHandler<D> {
+    /// The message callback, run in place.
+    fn on_message_now(&self, ctx: &WsCtx<D>, message: Message) -> HandlerResult {
+        self.message.as_ref().map_or(Ok(()), |f| f(ctx, message))
+    }
+}
+
 impl<D: 'static> WebSocketHandler<D> for WsHandler<D> {
     async fn open(&self, ctx: &WsCtx<D>) -> HandlerResult {
         self.open.as_ref().map_or(Ok(()), |f| f(ctx))
     }
 
     async fn message(&self, ctx: &WsCtx<D>, message: Message) -> HandlerResult {
-        self.message.as_ref().map_or(Ok(()), |f| f(ctx, message))
-    }
-
-    fn message_now(&self, ctx: &WsCtx<D>, message: Message) -> Result<HandlerResult, Message> {
-        Ok(self.message.as_ref().map_or(Ok(()), |f| f(ctx, message)))
+        self.on_message_now(ctx, message)
     }
 
     async fn close(&self, ctx: &WsCtx<D>, code: u16, reason: &str) -> HandlerResult {

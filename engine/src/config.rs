@@ -283,6 +283,51 @@ pub struct WsConfig {
     /// Connections per core that may hold [`Compression::Dedicated`] streams; connections
     /// upgraded beyond it are offered the shared mode. Default 10,000.
     pub max_dedicated_streams: usize,
+    /// Which pages may open a WebSocket, by the `Origin` a browser sends (RFC 6455 §10.2):
+    /// the defence against cross-site WebSocket hijacking, where a page on another site opens
+    /// a socket that carries the user's cookies. Default [`AllowedOrigins::Any`], as in Bun;
+    /// an app that authenticates by cookie should choose [`AllowedOrigins::SameHost`] or a
+    /// list. A refused upgrade is answered `403 Forbidden` after the route's upgrade hook ran
+    /// (the hook sees every request).
+    pub allowed_origins: AllowedOrigins,
+}
+
+/// The pages allowed to open a WebSocket (see [`WsConfig::allowed_origins`]). A request
+/// without an `Origin` field comes from a program, not a browser page, and is always allowed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// Every origin.
+    #[default]
+    Any,
+    /// Only pages of the host the request was sent to: the `Origin`'s host and port equal the
+    /// `Host` field (gorilla/websocket's default check).
+    SameHost,
+    /// Only these origins, compared case-insensitively: `"https://example.com"`,
+    /// `"http://localhost:3000"` (scheme, host, and the port when it is not the default one,
+    /// as browsers serialize an origin).
+    List(Vec<String>),
+}
+
+impl AllowedOrigins {
+    /// Whether a request with these `Origin` and `Host` fields may upgrade.
+    pub fn allows(&self, origin: Option<&[u8]>, host: Option<&[u8]>) -> bool {
+        let Some(origin) = origin else {
+            return true;
+        };
+        match self {
+            AllowedOrigins::Any => true,
+            AllowedOrigins::SameHost => {
+                let authority = origin
+                    .windows(3)
+                    .position(|w| w == b"://")
+                    .map(|i| &origin[i + 3..]);
+                matches!((authority, host), (Some(a), Some(h)) if !a.is_empty() && a.eq_ignore_ascii_case(h.trim_ascii()))
+            }
+            AllowedOrigins::List(list) => list
+                .iter()
+                .any(|o| o.as_bytes().eq_ignore_ascii_case(origin.trim_ascii())),
+        }
+    }
 }
 
 /// The value of environment variable `name`, parsed; a value that does not parse is reported.
@@ -350,6 +395,7 @@ impl Default for WsConfig {
             compress_min_size: 1024,
             compression_level: 1,
             max_dedicated_streams: 10_000,
+            allowed_origins: AllowedOrigins::Any,
         }
     }
 }
@@ -381,5 +427,33 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(10),
             pipeline_limit: 64 << 10,
         }
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::AllowedOrigins;
+
+    #[test]
+    fn same_host_compares_the_origin_authority_with_host() {
+        let same = AllowedOrigins::SameHost;
+        assert!(same.allows(Some(b"http://127.0.0.1:3000"), Some(b"127.0.0.1:3000")));
+        assert!(same.allows(Some(b"https://Example.COM"), Some(b"example.com")));
+        assert!(!same.allows(Some(b"http://127.0.0.1:3000"), Some(b"localhost:3000")));
+        assert!(!same.allows(Some(b"http://evil.example"), Some(b"example.com")));
+        assert!(!same.allows(Some(b"null"), Some(b"example.com")));
+        assert!(!same.allows(Some(b"http://example.com"), None));
+        assert!(
+            same.allows(None, Some(b"example.com")),
+            "no Origin: not a browser page"
+        );
+    }
+
+    #[test]
+    fn a_list_admits_exactly_its_origins() {
+        let list = AllowedOrigins::List(vec!["https://app.example".into()]);
+        assert!(list.allows(Some(b"https://APP.example"), Some(b"api.example")));
+        assert!(!list.allows(Some(b"http://app.example"), Some(b"api.example")));
+        assert!(!list.allows(Some(b"https://app.example.evil"), Some(b"api.example")));
     }
 }

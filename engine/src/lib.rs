@@ -30,6 +30,7 @@ mod config;
 mod conn;
 mod core;
 mod driver;
+mod header;
 mod message;
 mod proto;
 mod request;
@@ -41,11 +42,15 @@ mod stepper;
 mod sys;
 
 pub use broker::{Broker, BrokerEvent, BrokerStats};
-pub use config::{Compression, Config, DriverKind, HttpConfig, HttpLimits, UringConfig, WsConfig};
+pub use config::{
+    AllowedOrigins, Compression, Config, DriverKind, HttpConfig, HttpLimits, UringConfig, WsConfig,
+};
+pub use header::{AsHeaderName, HeaderValue, IntoHeaderName};
+pub use http;
 pub use imphnen_protocol::ws::CloseCode;
 pub use message::Message;
 pub use request::Request;
-pub use response::{HeaderValue, Response};
+pub use response::Response;
 pub use server::{Publisher, Server, ServerHandle};
 pub use service::{
     BoxError, Call, HandlerError, HandlerResult, LocalFuture, Service, Upgrade, WsSession,

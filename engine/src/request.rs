@@ -11,20 +11,15 @@ use bytes::Bytes;
 use imphnen_protocol::http::{Method, RequestHead, Version};
 use smallvec::SmallVec;
 
-type Span = Range<u32>;
+use crate::header::AsHeaderName;
 
-/// The method: a standard token is a static string, any other is kept in the head bytes.
-#[derive(Clone, Debug)]
-enum MethodName {
-    Known(&'static str),
-    Other(Span),
-}
+type Span = Range<u32>;
 
 /// An HTTP request: method, target, headers, body and the peer's address.
 #[derive(Clone, Debug)]
 pub struct Request {
     raw: Box<[u8]>,
-    method: MethodName,
+    method: http::Method,
     path: Span,
     query: Option<Span>,
     http10: bool,
@@ -52,16 +47,19 @@ impl Request {
             start as u32..(start + s.len()) as u32
         };
         let method = match head.method() {
-            Method::Get => MethodName::Known("GET"),
-            Method::Head => MethodName::Known("HEAD"),
-            Method::Post => MethodName::Known("POST"),
-            Method::Put => MethodName::Known("PUT"),
-            Method::Delete => MethodName::Known("DELETE"),
-            Method::Connect => MethodName::Known("CONNECT"),
-            Method::Options => MethodName::Known("OPTIONS"),
-            Method::Trace => MethodName::Known("TRACE"),
-            Method::Patch => MethodName::Known("PATCH"),
-            Method::Other(token) => MethodName::Other(span(token.as_bytes())),
+            Method::Get => http::Method::GET,
+            Method::Head => http::Method::HEAD,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Delete => http::Method::DELETE,
+            Method::Connect => http::Method::CONNECT,
+            Method::Options => http::Method::OPTIONS,
+            Method::Trace => http::Method::TRACE,
+            Method::Patch => http::Method::PATCH,
+            // httparse admits only a token (RFC 9110 §9.1), which `http::Method` accepts too;
+            // this runs inside the request's `catch_unwind` anyway.
+            Method::Other(token) => http::Method::from_bytes(token.as_bytes())
+                .expect("a method token is a valid http::Method"),
         };
         let headers = head
             .headers()
@@ -91,17 +89,47 @@ impl Request {
         std::str::from_utf8(&self.raw[s.start as usize..s.end as usize]).unwrap_or("")
     }
 
-    /// The method token, e.g. `"GET"`.
-    pub fn method(&self) -> &str {
-        match &self.method {
-            MethodName::Known(m) => m,
-            MethodName::Other(s) => self.str_at(s),
-        }
+    /// The method (`http::Method` compares with `"GET"` as well as with `Method::GET`).
+    pub fn method(&self) -> &http::Method {
+        &self.method
     }
 
     /// The path of the request target, without the query string (still percent-encoded).
     pub fn path(&self) -> &str {
         self.str_at(&self.path)
+    }
+
+    /// The request target (path and query) as an `http::Uri`; `None` for a target the `http`
+    /// crate cannot represent (bytes it refuses that RFC 9112 parsing let through).
+    pub fn uri(&self) -> Option<http::Uri> {
+        let target = match self.query() {
+            Some(q) => format!("{}?{q}", self.path()),
+            None => self.path().to_owned(),
+        };
+        http::Uri::try_from(target).ok()
+    }
+
+    /// A copy of the request as an `http::Request`, for code written against the ecosystem's
+    /// types. A field the `http` crate would refuse is left out; a target it cannot represent
+    /// becomes `/`.
+    pub fn to_http(&self) -> http::Request<Bytes> {
+        let mut out = http::Request::new(self.body.clone());
+        *out.method_mut() = self.method.clone();
+        *out.uri_mut() = self.uri().unwrap_or_else(|| http::Uri::from_static("/"));
+        *out.version_mut() = if self.http10 {
+            http::Version::HTTP_10
+        } else {
+            http::Version::HTTP_11
+        };
+        for (name, value) in self.headers() {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                out.headers_mut().append(name, value);
+            }
+        }
+        out
     }
 
     /// The raw query string after `?`, if any.
@@ -114,14 +142,16 @@ impl Request {
         self.http10
     }
 
-    /// The first value of header `name` (case-insensitive), if it is valid UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    /// The first value of header `name` (case-insensitive; a `&str` or an `http::HeaderName`
+    /// such as `header::CONTENT_TYPE`), if it is valid UTF-8.
+    pub fn header(&self, name: impl AsHeaderName) -> Option<&str> {
         self.header_bytes(name)
             .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The first value of header `name` (case-insensitive) as bytes.
-    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+    pub fn header_bytes(&self, name: impl AsHeaderName) -> Option<&[u8]> {
+        let name = name.as_header_name();
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)

@@ -5,22 +5,28 @@
 //! framing headers (`Content-Length`, `Date`, `Connection`) are the writer's job, not the user's.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use bytes::Bytes;
-use imphnen_protocol::http::{DateCache, ResponseWriter, StatusCode};
+use http::StatusCode;
+use imphnen_protocol::http::{DateCache, ResponseWriter};
+
+use crate::header::{AsHeaderName, HeaderValue, IntoHeaderName};
 
 /// An HTTP response.
 ///
 /// ```
+/// use http::{StatusCode, header};
 /// use imphnen_engine::Response;
-/// let r = Response::text("hello").with_status(201).with_header("x-id", "7");
+/// let r = Response::text("hello").with_status(StatusCode::CREATED).with_header("x-id", "7");
 /// assert_eq!(r.status(), 201);
+/// assert_eq!(r.header(header::CONTENT_LENGTH), None); // framing is the writer's job
 /// assert_eq!(r.body().as_ref(), b"hello");
 /// assert_eq!(r.header("content-type"), Some(&b"text/plain; charset=utf-8"[..]));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Response {
-    status: u16,
+    status: StatusCode,
     /// Kept apart from `headers`: nearly every response has one, and this way it costs no
     /// allocation and keeps the struct small (it is moved through the handler's future).
     content_type: Option<Cow<'static, [u8]>>,
@@ -38,10 +44,18 @@ impl Default for Response {
 }
 
 impl Response {
-    /// An empty response with `status`.
-    pub fn new(status: u16) -> Response {
+    /// An empty response with `status`: a [`StatusCode`] or its number.
+    ///
+    /// # Panics
+    /// When a number is not a status code (`100..=999`): a bug in the program, which a
+    /// handler's panic turns into a `500`.
+    pub fn new<S>(status: S) -> Response
+    where
+        S: TryInto<StatusCode>,
+        S::Error: fmt::Debug,
+    {
         Response {
-            status,
+            status: status_code(status),
             content_type: None,
             headers: Vec::new(),
             body: Bytes::new(),
@@ -74,19 +88,25 @@ impl Response {
         Response::new(302).with_header("location", location.into())
     }
 
-    /// Replaces the status.
-    pub fn with_status(mut self, status: u16) -> Response {
-        self.status = status;
+    /// Replaces the status ([`StatusCode`] or its number; panics as [`new`](Self::new)).
+    pub fn with_status<S>(mut self, status: S) -> Response
+    where
+        S: TryInto<StatusCode>,
+        S::Error: fmt::Debug,
+    {
+        self.status = status_code(status);
         self
     }
 
-    /// Adds a header (names compare case-insensitively; the last one added wins for `header`).
+    /// Adds a header: the name a `&str` or an `http::HeaderName` (`header::CACHE_CONTROL`),
+    /// the value a string, bytes or an `http::HeaderValue`. Names compare case-insensitively;
+    /// the last one added wins for [`header`](Self::header).
     pub fn with_header(
         mut self,
-        name: impl Into<Cow<'static, str>>,
+        name: impl IntoHeaderName,
         value: impl Into<HeaderValue>,
     ) -> Response {
-        let name = name.into();
+        let name = name.into_header_name();
         let value = value.into().0;
         if name.eq_ignore_ascii_case("content-type") {
             self.content_type = Some(value);
@@ -102,13 +122,14 @@ impl Response {
         self
     }
 
-    /// The status code.
-    pub fn status(&self) -> u16 {
+    /// The status code (it compares with a number too: `res.status() == 404`).
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
-    /// The last value set for header `name`.
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
+    /// The last value set for header `name` (a `&str` or an `http::HeaderName`).
+    pub fn header(&self, name: impl AsHeaderName) -> Option<&[u8]> {
+        let name = name.as_header_name();
         if name.eq_ignore_ascii_case("content-type") {
             return self.content_type.as_deref();
         }
@@ -117,6 +138,24 @@ impl Response {
             .rev()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_ref())
+    }
+
+    /// Every header field set, in order (`Content-Type` first), as (name, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let content_type = self.content_type.as_deref().map(|v| ("content-type", v));
+        content_type
+            .into_iter()
+            .chain(self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref())))
+    }
+
+    /// Removes every field named `name`.
+    pub fn remove_header(&mut self, name: impl AsHeaderName) {
+        let name = name.as_header_name();
+        if name.eq_ignore_ascii_case("content-type") {
+            self.content_type = None;
+        } else {
+            self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        }
     }
 
     /// The body.
@@ -134,7 +173,8 @@ impl Response {
         head_only: bool,
         close: bool,
     ) {
-        let mut w = ResponseWriter::new(out, StatusCode(self.status), date);
+        let status = imphnen_protocol::http::StatusCode(self.status.as_u16());
+        let mut w = ResponseWriter::new(out, status, date);
         if let Some(ct) = &self.content_type {
             let _ = w.header("content-type", ct);
         }
@@ -152,29 +192,44 @@ impl Response {
     }
 }
 
-/// A header value: anything that turns into bytes (`&'static str`, `String`, `Vec<u8>`, ...).
-pub struct HeaderValue(Cow<'static, [u8]>);
+/// The status a handler asked for.
+fn status_code<S>(status: S) -> StatusCode
+where
+    S: TryInto<StatusCode>,
+    S::Error: fmt::Debug,
+{
+    status
+        .try_into()
+        .expect("a status code is a number in 100..=999")
+}
 
-impl From<&'static str> for HeaderValue {
-    fn from(v: &'static str) -> Self {
-        HeaderValue(Cow::Borrowed(v.as_bytes()))
+/// An `http::Response` becomes a response (header fields that are not valid UTF-8 names are
+/// impossible there; values are kept as bytes).
+impl<B: Into<Bytes>> From<http::Response<B>> for Response {
+    fn from(res: http::Response<B>) -> Response {
+        let (parts, body) = res.into_parts();
+        let mut out = Response::new(parts.status).with_body(body.into());
+        for (name, value) in &parts.headers {
+            out = out.with_header(name, value);
+        }
+        out
     }
 }
 
-impl From<String> for HeaderValue {
-    fn from(v: String) -> Self {
-        HeaderValue(Cow::Owned(v.into_bytes()))
-    }
-}
-
-impl From<Vec<u8>> for HeaderValue {
-    fn from(v: Vec<u8>) -> Self {
-        HeaderValue(Cow::Owned(v))
-    }
-}
-
-impl From<&'static [u8]> for HeaderValue {
-    fn from(v: &'static [u8]) -> Self {
-        HeaderValue(Cow::Borrowed(v))
+/// A response as an `http::Response` (for tests written with the ecosystem's tools); a header
+/// the `http` crate would refuse is left out.
+impl From<Response> for http::Response<Bytes> {
+    fn from(res: Response) -> http::Response<Bytes> {
+        let mut out = http::Response::new(res.body.clone());
+        *out.status_mut() = res.status;
+        for (name, value) in res.headers() {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                out.headers_mut().append(name, value);
+            }
+        }
+        out
     }
 }

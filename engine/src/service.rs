@@ -5,6 +5,7 @@
 //! [`Service`] is built once per core by the factory given to [`crate::Server::start`], so it may
 //! hold `Rc`s and clones of per-core tables; nothing here needs to be `Send`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -45,10 +46,11 @@ pub trait Service: 'static {
     /// connection; the response is written before the next pipelined request is answered.
     fn call(&self, req: Request) -> Call<Response>;
 
-    /// Called for a request that carries a valid RFC 6455 upgrade. Returns the per-connection
-    /// session (and the chosen subprotocol) or an HTTP response that refuses the upgrade.
-    /// `ws` is the handle the connection will have once the 101 is sent.
-    fn upgrade(&self, req: Request, ws: &WebSocket) -> Upgrade;
+    /// Called for a request that carries a valid RFC 6455 upgrade. Answers the per-connection
+    /// session (and the chosen subprotocol) or an HTTP response that refuses the upgrade, at
+    /// once ([`Call::Ready`]) or as a future (an async check), while which the connection's
+    /// further input waits. `ws` is the handle the connection will have once the 101 is sent.
+    fn upgrade(&self, req: Request, ws: &WebSocket) -> Call<Upgrade>;
 }
 
 /// The application's answer to an upgrade request.
@@ -59,6 +61,8 @@ pub enum Upgrade {
         session: Rc<dyn WsSession>,
         /// The subprotocol to confirm in `Sec-WebSocket-Protocol`; must be one the client offered.
         protocol: Option<String>,
+        /// More header fields for the 101 (a cookie, say); the handshake's own are the engine's.
+        headers: Vec<(Cow<'static, str>, Cow<'static, [u8]>)>,
     },
     /// Refuse with this response (e.g. 404 for no route, 401 for a failed token check).
     Reject(Response),

@@ -37,8 +37,8 @@ const MAX_TURNS: usize = 100_000;
 ///     fn call(&self, _: Request) -> Call<Response> {
 ///         Call::Ready(Response::text("hi"))
 ///     }
-///     fn upgrade(&self, _: Request, _: &WebSocket) -> Upgrade {
-///         Upgrade::Reject(Response::new(404))
+///     fn upgrade(&self, _: Request, _: &WebSocket) -> Call<Upgrade> {
+///         Call::Ready(Upgrade::Reject(Response::new(404)))
 ///     }
 /// }
 ///

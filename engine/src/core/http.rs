@@ -147,8 +147,9 @@ impl<I: Io> State<I> {
         self.mark_dirty(t);
     }
 
-    /// RFC 6455 §4.2: validates the opening handshake, asks the service, writes the 101 and
-    /// switches the connection to the WebSocket phase.
+    /// RFC 6455 §4.2: validates the opening handshake and asks the service, whose answer may
+    /// take a while (an async middleware or hook): meanwhile the connection is busy and its
+    /// further input waits. The answer is carried out by [`upgrade_decided`](Self::upgrade_decided).
     #[inline(never)]
     fn upgrade(&mut self, t: Token, head: &RequestHead<'_>, head_bytes: &[u8]) {
         let Some(c) = self.conns.conn(t) else {
@@ -172,6 +173,12 @@ impl<I: Io> State<I> {
                 return;
             }
         };
+        let origin_allowed = self
+            .cfg
+            .websocket
+            .allowed_origins
+            .allows(head.headers().get("origin"), head.headers().get("host"));
+        let offer = Offer::of(&hs, origin_allowed);
         let (index, generation) = slot_of(t);
         let handle = WebSocket::new(
             self.hub.clone(),
@@ -180,37 +187,83 @@ impl<I: Io> State<I> {
             peer,
         );
         let request = Request::from_head(head, head_bytes, Bytes::new(), peer);
-        // User code: the upgrade hook. It reaches the core only through queued commands.
+        // User code: middleware and the upgrade hook. It reaches the core only through queued
+        // commands.
         let service = self.service.clone();
-        let decided =
-            self.call_user(|| tasks::start(|| Call::Ready(service.upgrade(request, &handle))));
-        self.run_own();
-        let (session, protocol) = match decided {
-            Polled::Done(Ok(Upgrade::Accept { session, protocol })) => (session, protocol),
-            Polled::Done(Ok(Upgrade::Reject(resp))) => {
-                self.respond_and_close(t, Ok(resp));
-                return;
+        match self.call_user(|| tasks::start(|| service.upgrade(request, &handle))) {
+            Polled::Done(decided) => {
+                self.run_own();
+                self.upgrade_decided(t, offer, decided);
             }
-            Polled::Done(Err(panic)) => {
-                self.respond_and_close(t, Err(panic));
-                return;
+            Polled::Pending(fut) => {
+                if let Some(c) = self.conns.conn(t) {
+                    c.flags.set(Flags::BUSY);
+                }
+                let offer = Box::new(offer);
+                self.tasks
+                    .push(fut, move |r| Finished::Upgrade(t, offer, r));
+                self.run_own();
             }
-            Polled::Pending(_) => unreachable!("a ready call is never pending"),
+        }
+    }
+
+    /// The service decided upgrade `t`: the 101 and the WebSocket phase, or its refusal (or a
+    /// panic's 500) and the close.
+    pub(super) fn upgrade_decided(
+        &mut self,
+        t: Token,
+        offer: impl std::borrow::Borrow<Offer>,
+        decided: Result<Upgrade, String>,
+    ) {
+        let offer = offer.borrow();
+        let (session, protocol, headers) = match decided {
+            Ok(Upgrade::Accept {
+                session,
+                protocol,
+                headers,
+            }) => (session, protocol, headers),
+            Ok(Upgrade::Reject(resp)) => return self.respond_and_close(t, Ok(resp)),
+            Err(panic) => return self.respond_and_close(t, Err(panic)),
         };
-        let protocol = protocol.filter(|p| hs.protocols().any(|offered| offered == p));
+        if !offer.origin_allowed {
+            tracing::debug!(
+                core = self.index,
+                conn = t,
+                "refused a WebSocket from another origin"
+            );
+            let refused =
+                Response::text("Forbidden: this page's origin may not open a WebSocket here")
+                    .with_status(403);
+            return self.respond_and_close(t, Ok(refused));
+        }
+        // The connection may have ended while an async decision ran.
+        if !matches!(self.conns.conn(t).map(|c| &c.phase), Some(Phase::Http(_))) {
+            return;
+        }
+        let protocol = protocol.filter(|p| offer.offers_protocol(p));
+        let index = slot_of(t).0;
         let deflate = self
             .deflate
-            .negotiate(&self.cfg.websocket, index, hs.extensions());
+            .negotiate(&self.cfg.websocket, index, offer.extensions());
         let Some((c, cell)) = self.conns.get(t) else {
             return;
         };
         let written = {
             let mut result = Ok(());
-            let extension = deflate
-                .as_ref()
-                .map(|d| ("Sec-WebSocket-Extensions", d.response.as_bytes()));
+            let mut extra: Vec<(&str, &[u8])> = headers
+                .iter()
+                .map(|(name, value)| (name.as_ref(), value.as_ref()))
+                .collect();
+            if let Some(d) = &deflate {
+                extra.push(("Sec-WebSocket-Extensions", d.response.as_bytes()));
+            }
             c.output.write(&mut self.queues, None, |out| {
-                result = hs.write_response(out, protocol.as_deref(), extension.as_slice());
+                result = handshake::write_switching_protocols(
+                    out,
+                    &offer.accept,
+                    protocol.as_deref(),
+                    &extra,
+                );
             });
             result
         };
@@ -243,5 +296,47 @@ impl<I: Io> State<I> {
             });
         }
         self.http_done(t, r);
+    }
+}
+
+/// What the 101 needs of a valid opening handshake, owned, so that the service may decide after
+/// the request's bytes are gone: the `Sec-WebSocket-Accept` value, and the subprotocols and
+/// extensions offered (each field's values joined into one list, which RFC 9110 §5.3 makes the
+/// same thing).
+pub(crate) struct Offer {
+    accept: [u8; handshake::ACCEPT_KEY_LEN],
+    /// The request's `Origin` passed `WsConfig::allowed_origins`.
+    origin_allowed: bool,
+    protocols: Box<str>,
+    extensions: Box<[u8]>,
+}
+
+impl Offer {
+    fn of(hs: &handshake::Handshake<'_>, origin_allowed: bool) -> Offer {
+        let protocols: Vec<&str> = hs.protocols().collect();
+        let mut extensions = Vec::new();
+        for value in hs.extensions() {
+            if !extensions.is_empty() {
+                extensions.extend_from_slice(b", ");
+            }
+            extensions.extend_from_slice(value);
+        }
+        Offer {
+            accept: hs.accept_key(),
+            origin_allowed,
+            protocols: protocols.join(",").into(),
+            extensions: extensions.into(),
+        }
+    }
+
+    /// `true` when the client offered subprotocol `p` (RFC 6455 §4.2.2: only an offered one
+    /// may be confirmed).
+    fn offers_protocol(&self, p: &str) -> bool {
+        self.protocols.split(',').any(|offered| offered == p)
+    }
+
+    /// The `Sec-WebSocket-Extensions` offers, for the negotiator.
+    fn extensions(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(&*self.extensions).filter(|e| !e.is_empty())
     }
 }

@@ -22,7 +22,7 @@
 mod admit;
 mod commands;
 mod flush;
-mod http;
+pub(crate) mod http;
 mod input;
 mod pubsub;
 pub(crate) mod tasks;
@@ -325,6 +325,11 @@ impl<I: Io> State<I> {
                 tasks::Finished::Ws(t, r) => {
                     self.unbusy(t);
                     self.ws_handler_done(t, r);
+                    t
+                }
+                tasks::Finished::Upgrade(t, offer, r) => {
+                    self.unbusy(t);
+                    self.upgrade_decided(t, offer, r);
                     t
                 }
                 tasks::Finished::Detached => continue,

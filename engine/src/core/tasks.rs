@@ -26,7 +26,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::Response;
 use crate::driver::Token;
-use crate::service::{Call, HandlerResult, LocalFuture};
+use crate::service::{Call, HandlerResult, LocalFuture, Upgrade};
+
+use super::http::Offer;
 
 /// A handler future that finished after its first poll, and what it was for.
 pub(crate) enum Finished {
@@ -34,6 +36,8 @@ pub(crate) enum Finished {
     Http(Token, Result<Response, String>),
     /// `open` or `message` of WebSocket `token`.
     Ws(Token, Result<HandlerResult, String>),
+    /// The service's decision on connection `token`'s upgrade, with what its 101 needs.
+    Upgrade(Token, Box<Offer>, Result<Upgrade, String>),
     /// A future nobody waits for (`close`, `error`, `drain`).
     Detached,
 }

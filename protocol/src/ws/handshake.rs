@@ -181,28 +181,40 @@ impl<'a> Handshake<'a> {
         self.protocols().find(|offered| supported.contains(offered))
     }
 
-    /// Append the `101 Switching Protocols` response (§4.2.2 item 5): `Upgrade: websocket`,
-    /// `Connection: Upgrade`, `Sec-WebSocket-Accept`, `Sec-WebSocket-Protocol` when `protocol` is
-    /// given (it must be one the client offered), then `extra` headers (such as a negotiated
-    /// `Sec-WebSocket-Extensions`). On a refused header nothing is appended.
+    /// Append the `101 Switching Protocols` response answering this handshake (see
+    /// [`write_switching_protocols`]).
     pub fn write_response(
         &self,
         out: &mut Vec<u8>,
         protocol: Option<&str>,
         extra: &[(&str, &[u8])],
     ) -> Result<(), HeaderError> {
-        let mut response = ResponseWriter::without_date(out, StatusCode::SWITCHING_PROTOCOLS);
-        response
-            .header("Upgrade", b"websocket")?
-            .header("Connection", b"Upgrade")?
-            .header("Sec-WebSocket-Accept", &self.accept_key())?;
-        if let Some(protocol) = protocol {
-            response.header("Sec-WebSocket-Protocol", protocol.as_bytes())?;
-        }
-        for (name, value) in extra {
-            response.header(name, value)?;
-        }
-        response.body(b"");
-        Ok(())
+        write_switching_protocols(out, &self.accept_key(), protocol, extra)
     }
+}
+
+/// Append the `101 Switching Protocols` response (§4.2.2 item 5): `Upgrade: websocket`,
+/// `Connection: Upgrade`, `Sec-WebSocket-Accept: accept`, `Sec-WebSocket-Protocol` when
+/// `protocol` is given (it must be one the client offered), then `extra` headers (such as a
+/// negotiated `Sec-WebSocket-Extensions`, or a cookie). On a refused header nothing is appended.
+pub fn write_switching_protocols(
+    out: &mut Vec<u8>,
+    accept: &[u8; ACCEPT_KEY_LEN],
+    protocol: Option<&str>,
+    extra: &[(&str, &[u8])],
+) -> Result<(), HeaderError> {
+    // A writer dropped before its body truncates what it wrote.
+    let mut response = ResponseWriter::without_date(out, StatusCode::SWITCHING_PROTOCOLS);
+    response
+        .header("Upgrade", b"websocket")?
+        .header("Connection", b"Upgrade")?
+        .header("Sec-WebSocket-Accept", accept)?;
+    if let Some(protocol) = protocol {
+        response.header("Sec-WebSocket-Protocol", protocol.as_bytes())?;
+    }
+    for (name, value) in extra {
+        response.header(name, value)?;
+    }
+    response.body(b"");
+    Ok(())
 }

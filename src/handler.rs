@@ -1,4 +1,4 @@
-//! HTTP routes: the request context, handler traits for sync and async closures, and
+//! HTTP handlers: the request context, the handler trait for sync and async closures, and
 //! conversions into a response.
 
 use std::borrow::Cow;
@@ -7,13 +7,15 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use imphnen_engine::{Call, Publisher, Request, Response};
-use imphnen_router::{Params, Query, Router};
+use http::{Method, StatusCode, Uri};
+use imphnen_engine::{AsHeaderName, Call, Publisher, Request, Response};
+use imphnen_router::{Params, Query};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::MethodTable;
 use crate::error::JsonRejection;
+use crate::marker::{Awaits, Returns};
+use crate::service::{CoreApp, UpgradeSlot};
 
 /// The context of one HTTP request: what came in (method, path, params, query, headers, body,
 /// remote address) and helpers that build the response (`json`, `text`, `html`, `redirect`).
@@ -39,16 +41,26 @@ use crate::error::JsonRejection;
 /// ```
 pub struct Ctx {
     request: Request,
-    routes: Rc<Router<MethodTable>>,
+    app: Rc<CoreApp>,
+    /// Set for a WebSocket upgrade request: what accepting it needs.
+    upgrade: Option<Box<UpgradeSlot>>,
 }
 
 impl Ctx {
-    pub(crate) fn new(request: Request, routes: Rc<Router<MethodTable>>) -> Ctx {
-        Ctx { request, routes }
+    pub(crate) fn new(
+        request: Request,
+        app: Rc<CoreApp>,
+        upgrade: Option<Box<UpgradeSlot>>,
+    ) -> Ctx {
+        Ctx {
+            request,
+            app,
+            upgrade,
+        }
     }
 
-    /// The method, e.g. `"GET"`.
-    pub fn method(&self) -> &str {
+    /// The method (compares with `"GET"` as well as with `Method::GET`).
+    pub fn method(&self) -> &Method {
         self.request.method()
     }
 
@@ -57,12 +69,43 @@ impl Ctx {
         self.request.path()
     }
 
+    /// The request target (path and query) as an `http::Uri`; `None` for a target the `http`
+    /// crate cannot represent.
+    pub fn uri(&self) -> Option<Uri> {
+        self.request.uri()
+    }
+
     /// The route parameters, percent-decoded on access; `params().parse::<T>()` for a struct.
+    /// Empty when no route matched (in a fallback or a middleware answering a 404).
     pub fn params(&self) -> Params<'_, '_> {
-        self.routes
-            .at(self.request.path())
-            .map(|m| m.params)
-            .expect("the request matched this route")
+        self.app
+            .params(self.request.path(), self.upgrade.is_some())
+            .unwrap_or_default()
+    }
+
+    /// The app's state of type `S`, registered with [`App::with_state`](crate::App::with_state)
+    /// (shared by the whole server) or [`App::per_core`](crate::App::per_core) (this core's
+    /// own).
+    ///
+    /// # Panics
+    /// When no state of type `S` was registered (see [`try_state`](Self::try_state)).
+    pub fn state<S: 'static>(&self) -> &S {
+        self.app.states.expect()
+    }
+
+    /// The app's state of type `S`, if one was registered.
+    pub fn try_state<S: 'static>(&self) -> Option<&S> {
+        self.app.states.get()
+    }
+
+    /// `true` for a WebSocket upgrade request (seen by middleware, before the route's hook).
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade.is_some()
+    }
+
+    /// The request and what accepting its upgrade needs (for the app's upgrade endpoint).
+    pub(crate) fn into_upgrade(self) -> (Request, Option<Box<UpgradeSlot>>, Rc<CoreApp>) {
+        (self.request, self.upgrade, self.app)
     }
 
     /// One route parameter, percent-decoded.
@@ -75,8 +118,9 @@ impl Ctx {
         Query::new(self.request.query().unwrap_or(""))
     }
 
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    /// The first value of header `name`: a `&str` (case-insensitive) or an `http::HeaderName`
+    /// (`header::AUTHORIZATION`).
+    pub fn header(&self, name: impl AsHeaderName) -> Option<&str> {
         self.request.header(name)
     }
 
@@ -89,7 +133,7 @@ impl Ctx {
     pub fn body(&self) -> Body<'_> {
         Body {
             bytes: self.request.body(),
-            content_type: self.header("content-type"),
+            content_type: self.header(http::header::CONTENT_TYPE),
         }
     }
 
@@ -110,13 +154,7 @@ impl Ctx {
 
     /// `200` with `value` as JSON (`500` if it cannot be serialized).
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> Response {
-        match serde_json::to_vec(value) {
-            Ok(body) => Response::json_bytes(body),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serialize a JSON response; answering 500");
-                Response::new(500)
-            }
-        }
+        json_response(value)
     }
 
     /// `200` with a plain-text body.
@@ -230,6 +268,55 @@ impl IntoResponse for (u16, String) {
     }
 }
 
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        Response::new(self)
+    }
+}
+
+/// The status with any other answer's body and headers (`(StatusCode::CREATED, Json(item))`).
+impl<R: IntoResponse> IntoResponse for (StatusCode, R) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+}
+
+impl<B: Into<Bytes>> IntoResponse for http::Response<B> {
+    fn into_response(self) -> Response {
+        Response::from(self)
+    }
+}
+
+/// A value sent as JSON: `Json(value)` answers `200` with `application/json` (`500` when it
+/// cannot be serialized).
+///
+/// ```
+/// use imphnen::http::StatusCode;
+/// use imphnen::{IntoResponse, Json};
+///
+/// let res = (StatusCode::CREATED, Json(vec![1, 2, 3])).into_response();
+/// assert_eq!(res.status(), 201);
+/// assert_eq!(res.body().as_ref(), b"[1,2,3]");
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        json_response(&self.0)
+    }
+}
+
+fn json_response<T: Serialize + ?Sized>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => Response::json_bytes(body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize a JSON response; answering 500");
+            Response::new(500)
+        }
+    }
+}
+
 impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
     fn into_response(self) -> Response {
         match self {
@@ -238,11 +325,6 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
         }
     }
 }
-
-/// Marker for handlers that return their response directly.
-pub struct Sync<R>(std::marker::PhantomData<R>);
-/// Marker for handlers that return a future.
-pub struct Async<F>(std::marker::PhantomData<F>);
 
 /// An HTTP handler: a closure `Fn(Ctx) -> impl IntoResponse`, or `Fn(Ctx) -> impl Future`
 /// whose output is `impl IntoResponse`. The marker `M` only tells the two apart.
@@ -265,15 +347,16 @@ pub struct Async<F>(std::marker::PhantomData<F>);
 /// # Ok(())
 /// # }
 /// ```
-pub trait HttpHandler<M>: Send + std::marker::Sync + 'static {
-    /// Runs the handler: a synchronous one answers [`Call::Ready`] with its response, an async
-    /// one its future.
+pub trait HttpHandler<M>: Send + Sync + 'static {
+    /// Runs the handler: a synchronous one answers at once with its response, an async one
+    /// with its future.
+    #[doc(hidden)]
     fn call(&self, ctx: Ctx) -> Call<Response>;
 }
 
-impl<F, R> HttpHandler<Sync<R>> for F
+impl<F, R> HttpHandler<Returns<R>> for F
 where
-    F: Fn(Ctx) -> R + Send + std::marker::Sync + 'static,
+    F: Fn(Ctx) -> R + Send + Sync + 'static,
     R: IntoResponse,
 {
     fn call(&self, ctx: Ctx) -> Call<Response> {
@@ -281,9 +364,9 @@ where
     }
 }
 
-impl<F, Fut> HttpHandler<Async<Fut>> for F
+impl<F, Fut> HttpHandler<Awaits<Fut>> for F
 where
-    F: Fn(Ctx) -> Fut + Send + std::marker::Sync + 'static,
+    F: Fn(Ctx) -> Fut + Send + Sync + 'static,
     Fut: Future + 'static,
     Fut::Output: IntoResponse,
 {

@@ -1,0 +1,87 @@
+//! `RequestLog` writes one event per request, with the fields an operator filters by, read
+//! back from a `tracing-subscriber` formatter writing into memory (its own test binary: the
+//! subscriber is global). Requests come from curl and tokio-tungstenite.
+
+use std::io::Write;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use imphnen::middleware::RequestLog;
+use imphnen::{App, Config, Ctx, WsHandler};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains("imphnen::request"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[test]
+fn one_event_per_request_with_method_path_status_and_duration() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter("imphnen::request=info")
+        .with_writer(move || writer.clone())
+        .init();
+
+    let mut app = App::new(Config {
+        workers: 1,
+        ..Config::default()
+    });
+    app.middleware(RequestLog::new());
+    app.get("/hello", |_: Ctx| "hi");
+    app.ws("/ws", WsHandler::new());
+    let server = app.listen("127.0.0.1:0").expect("listen");
+
+    for path in ["/hello?x=1", "/missing"] {
+        let status = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "--max-time", "5"])
+            .arg(format!("http://{}{path}", server.local_addr()))
+            .status()
+            .expect("curl runs");
+        assert!(status.success());
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        tokio_tungstenite::connect_async(format!("ws://{}/ws", server.local_addr()))
+            .await
+            .expect("upgrade");
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while captured.lines().len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let expect = [
+        ("method=GET", "path=/hello", "status=200"),
+        ("method=GET", "path=/missing", "status=404"),
+        ("method=GET", "path=/ws", "status=101"),
+    ];
+    for (line, (method, path, status)) in lines.iter().zip(expect) {
+        for field in [method, path, status, "micros=", "peer=127.0.0.1:"] {
+            assert!(line.contains(field), "{field} missing in {line}");
+        }
+        assert!(line.contains(&format!("{path} ")), "{line}"); // no query in the path
+    }
+}
