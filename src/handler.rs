@@ -329,6 +329,12 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 /// An HTTP handler: a closure `Fn(Ctx) -> impl IntoResponse`, or `Fn(Ctx) -> impl Future`
 /// whose output is `impl IntoResponse`. The marker `M` only tells the two apart.
 ///
+/// A handler is registered once and shared by every core, so it is `Send + Sync` (as in
+/// axum); its futures run on one core and need not be `Send`. What a handler would capture
+/// and mutate goes into state instead: [`App::per_core`](crate::App::per_core) for values each
+/// core keeps to itself without a lock, [`App::with_state`](crate::App::with_state) for one
+/// shared value.
+///
 /// ```
 /// use imphnen::testing::TestServer;
 /// use imphnen::{App, Config, Ctx};
