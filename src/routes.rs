@@ -143,7 +143,7 @@ pub(crate) fn endpoint<M, H: HttpHandler<M>>(route: &str, handler: H) -> Endpoin
     Arc::new(move |ctx| {
         // Events of the handler (its error, a failed serialization) carry the route. With
         // nothing listening at `error` the span is disabled and costs one check.
-        let span = tracing::error_span!("request", method = %ctx.method(), route = &*route);
+        let span = tracing::error_span!("request", method = ctx.method().as_str(), route = &*route);
         if span.is_disabled() {
             return Reply(handler.call(ctx));
         }
