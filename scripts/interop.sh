@@ -72,7 +72,8 @@ timeout 120 bash interop/curl/http.sh "127.0.0.1:$tour_port"
 
 if [ -z "${SKIP_BROWSER:-}" ]; then
   stage "headless Chromium (chat)"
-  timeout 300 node --test --test-reporter=spec interop/browser/chat.test.mjs
+  timeout 300 node --test --test-reporter=spec interop/browser/chat.test.mjs \
+    interop/browser/origin.test.mjs
 fi
 
 stage "interop passed"

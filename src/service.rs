@@ -159,9 +159,10 @@ pub(crate) fn upgrade_endpoint() -> Endpoint {
             accepted,
         }) = slot.map(|s| *s)
         else {
-            // A WebSocket route's chain reached by a plain request: a nested app's route
-            // answers through the HTTP table, never here.
-            return Reply::ready(Response::text("Upgrade Required").with_status(426));
+            // Only an upgrade request that matched a WebSocket route reaches this endpoint
+            // (`AppService::upgrade` puts both in the slot): nothing else can.
+            tracing::error!("a WebSocket route's endpoint ran without its upgrade; answering 500");
+            return Reply::ready(Response::new(500));
         };
         Reply::ready(match route.route.upgrade(ws, request, &route.core) {
             Upgrade::Accept {
