@@ -86,6 +86,7 @@ mod app;
 mod error;
 mod http;
 mod kept;
+mod static_files;
 pub mod testing;
 mod upgrade;
 mod ws;
@@ -99,5 +100,6 @@ pub use imphnen_engine::{
     Request, Response, SendStatus, Server, ServerHandle, UringConfig, WebSocket, WsConfig, memory,
 };
 pub use imphnen_router::{Params, Query};
+pub use static_files::StaticFiles;
 pub use upgrade::UpgradeRequest;
 pub use ws::{WebSocketHandler, WsCtx, WsHandler};
