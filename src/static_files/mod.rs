@@ -237,7 +237,12 @@ impl Mount {
                 let params = ctx.params();
                 let tail = params.raw("*").unwrap_or("");
                 match path::relative(tail, self.options.dotfiles) {
-                    Ok(relative) => relative,
+                    // The wildcard matches `/assets/` with an empty tail: the slash is the
+                    // path's.
+                    Ok(relative) => Relative {
+                        trailing_slash: relative.trailing_slash || ctx.path().ends_with('/'),
+                        ..relative
+                    },
                     Err(Refusal::Malformed) => {
                         return Err(Response::text("Bad Request").with_status(400));
                     }
