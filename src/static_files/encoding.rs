@@ -62,7 +62,7 @@ pub(crate) fn accepted(accept_encoding: Option<&str>) -> Vec<Coding> {
         .filter_map(|(w, c)| w.filter(|w| *w > 0).map(|w| (w, c)))
         .collect();
     // Stable: br stays first at equal weight.
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|(weight, _)| std::cmp::Reverse(*weight));
     out.into_iter().map(|(_, c)| c).collect()
 }
 

@@ -68,6 +68,35 @@ use path::{Refusal, Relative};
 /// requests (past that: `503` with `Retry-After: 1`), never on a core. A file is read whole
 /// into memory per request, up to [`max_file_size`](StaticFiles::max_file_size); a bigger one is
 /// served only in ranges of at most that size (a plain `GET` of it answers `500` and logs why).
+///
+/// ```
+/// use imphnen::testing::TestServer;
+/// use imphnen::{App, Config, StaticFiles};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let dir = std::env::temp_dir().join(format!("imphnen-doc-files-{}", std::process::id()));
+/// std::fs::create_dir_all(dir.join("docs"))?;
+/// std::fs::write(dir.join("docs/guide.txt"), "read me")?;
+///
+/// let mut app = App::new(Config::default());
+/// app.static_files(
+///     "/files",
+///     StaticFiles::new(&dir).no_index().cache_control("public, max-age=60"),
+/// );
+/// let server = TestServer::start(app)?;
+///
+/// let guide = server.get("/files/docs/guide.txt")?;
+/// assert_eq!(guide.text(), "read me");
+/// assert_eq!(guide.header("cache-control"), Some("public, max-age=60"));
+/// assert!(guide.header("etag").is_some());
+/// let head = server.request("HEAD", "/files/docs/guide.txt", b"")?;
+/// assert_eq!(head.header("content-length"), Some("7"));
+/// assert_eq!(server.get("/files/docs/")?.status, 404); // no index, no listing
+/// assert_eq!(server.get("/files/docs/..%2f..%2fetc/passwd")?.status, 404);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct StaticFiles {
     path: PathBuf,
