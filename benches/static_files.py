@@ -6,7 +6,8 @@ fetched, for three ways of reading them (examples/static_bench.rs):
   monoio  monoio's fs on the core (io_uring underneath when monoio runs on io_uring)
   core    std::fs::read on the core: a blocking handler, the baseline
 
-One pinger sends GET /ping on a keep-alive connection, one request at a time, and records each
+First, a 5-byte file alone, one request at a time: the cost of the trip to the pool. Then one
+pinger sends GET /ping on a keep-alive connection, one request at a time, and records each
 round trip; FETCHERS connections fetch random files of SIZE bytes meanwhile. With --cold, an
 evictor drops the files' pages from the page cache (posix_fadvise DONTNEED) every 10 ms, so
 reads go to the disk. Traffic goes to 127.0.0.1 only and each run lasts SECONDS.
@@ -124,6 +125,29 @@ def run(port, mode, names, paths, args):
     }
 
 
+def one_at_a_time(port, count=1000):
+    """The round trip of a small hot file alone, per mode, against /ping: what a trip through
+    the pool costs when nothing else runs."""
+    rows = []
+    for path in ["/ping", "/pool/small.txt", "/monoio/small.txt", "/core/small.txt"]:
+        sock, buf = connect(port), bytearray()
+        for _ in range(100):  # warm-up
+            request(sock, buf, path)
+        latencies = []
+        for _ in range(count):
+            t0 = time.perf_counter_ns()
+            status, _ = request(sock, buf, path)
+            latencies.append((time.perf_counter_ns() - t0) / 1000)
+            assert status == 200, (path, status)
+        sock.close()
+        latencies.sort()
+        rows.append((path, percentile(latencies, 0.5), percentile(latencies, 0.99)))
+    print("| alone, one at a time | p50 us | p99 us |")
+    print("|---|---|---|")
+    for path, p50, p99 in rows:
+        print(f"| {path} | {p50:.0f} | {p99:.0f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("server", help="path of the static_bench example (release build)")
@@ -141,6 +165,8 @@ def main():
         for p in paths:
             with open(p, "wb") as f:
                 f.write(os.urandom(args.size))
+        with open(os.path.join(dir, "small.txt"), "w") as f:
+            f.write("hello")
         # PORT=0: a free port, read back from the line the example prints.
         env = dict(os.environ, STATIC_DIR=dir, PORT="0", WORKERS="1", RUST_LOG="warn")
         server = subprocess.Popen([args.server], env=env, stdout=subprocess.PIPE, text=True)
@@ -151,6 +177,7 @@ def main():
                 f"{'cold' if args.cold else 'warm'} page cache, {args.seconds} s per mode, "
                 f"WORKERS=1, IMPHNEN_DRIVER={os.environ.get('IMPHNEN_DRIVER', 'auto')}"
             )
+            one_at_a_time(args.port)
             rows = [run(args.port, None, names, paths, args)]
             for mode in args.modes.split(","):
                 rows.append(run(args.port, mode, names, paths, args))
