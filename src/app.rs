@@ -12,6 +12,7 @@ use crate::handler::{Ctx, HttpHandler};
 use crate::middleware::IntoMiddleware;
 use crate::routes::{self, Routes};
 use crate::service::{AppService, CoreApp, upgrade_endpoint};
+use crate::static_files::{Mount, StaticFiles};
 use crate::upgrade::UpgradeRequest;
 use crate::ws::{WebSocketHandler, WsRoute};
 
@@ -166,6 +167,58 @@ impl App {
             Response::text(ctx.publisher().metrics().to_prometheus())
                 .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         })
+    }
+
+    /// Serves the files under directory `dir` at `prefix` (`GET` and `HEAD`):
+    /// `app.static_files("/assets", "public/")` answers `/assets/app.js` with `public/app.js`.
+    /// Content types, `ETag`/`Last-Modified` and `304`, byte ranges, precompressed `.br`/`.gz`
+    /// siblings and the index file are described at [`StaticFiles`], which also takes the
+    /// options: `app.static_files("/", StaticFiles::new("public").no_index())`. Files are read
+    /// on a small thread pool, never on a core; no path can leave `dir`.
+    ///
+    /// ```
+    /// use imphnen::testing::TestServer;
+    /// use imphnen::{App, Config};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let dir = std::env::temp_dir().join(format!("imphnen-doc-static-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// std::fs::write(dir.join("site.css"), "body { margin: 0 }")?;
+    ///
+    /// let mut app = App::new(Config::default());
+    /// app.static_files("/assets", dir.as_path());
+    /// let server = TestServer::start(app)?;
+    ///
+    /// let css = server.get("/assets/site.css")?;
+    /// assert_eq!(css.status, 200);
+    /// assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    /// assert_eq!(css.text(), "body { margin: 0 }");
+    /// assert_eq!(server.get("/assets/%2e%2e/etc/passwd")?.status, 404);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When `dir` cannot be opened as a directory, or the route `prefix/*` is malformed or
+    /// taken.
+    pub fn static_files(&mut self, prefix: &str, dir: impl Into<StaticFiles>) -> &mut App {
+        let mount = Mount::directory(dir.into());
+        let pattern = format!("{}/*", prefix.trim_end_matches('/'));
+        self.get(&pattern, move |ctx: Ctx| mount.serve(ctx))
+    }
+
+    /// Serves one file at `path` (`GET` and `HEAD`), with everything [`static_files`]
+    /// does for a file: `app.static_file("/", "public/index.html")`. The file is opened at
+    /// each request, so it may be written after the app starts (a missing file answers `404`).
+    ///
+    /// [`static_files`]: App::static_files
+    ///
+    /// # Panics
+    /// When `path` is malformed or taken.
+    pub fn static_file(&mut self, path: &str, file: impl Into<StaticFiles>) -> &mut App {
+        let mount = Mount::file(file.into());
+        self.get(path, move |ctx: Ctx| mount.serve(ctx))
     }
 
     /// Registers a `POST` route.

@@ -91,6 +91,7 @@ pub mod middleware;
 mod routes;
 mod service;
 mod state;
+mod static_files;
 pub mod testing;
 mod upgrade;
 mod ws;
@@ -110,5 +111,6 @@ pub use imphnen_engine::{
     WsConfig, memory,
 };
 pub use imphnen_router::{Params, Query};
+pub use static_files::StaticFiles;
 pub use upgrade::UpgradeRequest;
 pub use ws::{WebSocketHandler, WsCtx, WsHandler};

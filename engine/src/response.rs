@@ -32,6 +32,9 @@ pub struct Response {
     content_type: Option<Cow<'static, [u8]>>,
     headers: Vec<Header>,
     body: Bytes,
+    /// The `Content-Length` announced to a HEAD request when the body was not produced (a
+    /// static file answers HEAD without reading it); `None`: the body's own length.
+    head_length: Option<u64>,
 }
 
 /// One response header field: name and value.
@@ -59,6 +62,7 @@ impl Response {
             content_type: None,
             headers: Vec::new(),
             body: Bytes::new(),
+            head_length: None,
         }
     }
 
@@ -119,6 +123,14 @@ impl Response {
     /// Replaces the body.
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Response {
         self.body = body.into();
+        self
+    }
+
+    /// For an answer to `HEAD` built without its body: the `Content-Length` to announce,
+    /// the length the body would have had (RFC 9110 §9.3.2). Ignored when the request was not
+    /// `HEAD`, where the body's own length is sent.
+    pub fn with_head_length(mut self, length: u64) -> Response {
+        self.head_length = Some(length);
         self
     }
 
@@ -185,7 +197,7 @@ impl Response {
             w.close();
         }
         if head_only {
-            w.head_only(self.body.len() as u64);
+            w.head_only(self.head_length.unwrap_or(self.body.len() as u64));
         } else {
             w.body(&self.body);
         }
