@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use imphnen::{
     App, Config, Ctx, HandlerError, HandlerResult, Message, ReadyState, WebSocket,
@@ -109,42 +109,9 @@ impl WebSocketHandler for Chat {
 }
 
 /// `time` as ISO 8601 in UTC with milliseconds, like JavaScript's `toISOString()`:
-/// `2026-11-26T04:20:43.123Z`.
+/// `2026-11-26T04:20:43.123Z` (RFC 3339's profile of it, as `humantime` prints it).
 pub fn iso_timestamp(time: SystemTime) -> String {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let (days, secs_of_day) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_date(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60,
-        since_epoch.subsec_millis()
-    )
-}
-
-/// The proleptic Gregorian (year, month, day) of `days` after 1970-01-01.
-///
-/// Counts in 400-year eras (146,097 days each) starting on 0000-03-01, so that the leap day is
-/// the last day of each counted year; then shifts the months back to start in January.
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    const DAYS_0000_03_01_TO_1970_01_01: u64 = 719_468;
-    let z = days + DAYS_0000_03_01_TO_1970_01_01;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    (year, month, day)
+    humantime::format_rfc3339_millis(time).to_string()
 }
 
 /// The chat page: the guide's client, connecting to whatever host served it, plus the count of
