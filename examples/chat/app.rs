@@ -1,6 +1,7 @@
 //! The guide's "Real-Time Chat Example": every client of `/chat` is kept in one set, and every
-//! event (someone joined, a message, someone left) is broadcast as JSON to all of them. `GET /`
-//! serves the chat page.
+//! event (someone joined, a message, someone left) is broadcast as JSON to all of them; the join
+//! and leave events carry the count of open chat sockets, which the page shows as "online".
+//! `GET /` serves the chat page, `public/` beside this file (its script and stylesheet too).
 //!
 //! Kept apart from `main.rs` so the tests (`tests/chat.rs`) build the very same app in-process.
 
@@ -9,7 +10,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use imphnen::{
-    App, Config, Ctx, HandlerError, HandlerResult, Message, ReadyState, WebSocket,
+    App, Config, Ctx, HandlerError, HandlerResult, Message, ReadyState, Response, WebSocket,
     WebSocketHandler, WsCtx,
 };
 use serde::{Deserialize, Serialize};
@@ -23,9 +24,35 @@ pub fn app(config: Config) -> App {
     app.health("/healthz");
     // The server's counters, for Prometheus.
     app.metrics("/metrics");
-    // Serve chat client
-    app.get("/", |ctx: Ctx| ctx.html(PAGE));
+    serve_public(&mut app);
     app
+}
+
+/// The chat page: `public/index.html` at `/`, its script and stylesheet beside it, built into the
+/// binary so the example runs from any directory.
+// switch to static_files: `app.static_file("/", "examples/chat/public/index.html")` and
+// `app.static_files("/", "examples/chat/public")` replace this function once they are merged.
+fn serve_public(app: &mut App) {
+    fn file(content_type: &'static str, body: &'static str) -> Response {
+        Response::new(200)
+            .with_header("content-type", content_type)
+            .with_body(body)
+    }
+    app.get("/", |_: Ctx| {
+        file(
+            "text/html; charset=utf-8",
+            include_str!("public/index.html"),
+        )
+    });
+    app.get("/chat.js", |_: Ctx| {
+        file(
+            "text/javascript; charset=utf-8",
+            include_str!("public/chat.js"),
+        )
+    });
+    app.get("/chat.css", |_: Ctx| {
+        file("text/css; charset=utf-8", include_str!("public/chat.css"))
+    });
 }
 
 /// What clients send: `{"user": "...", "content": "..."}`.
@@ -113,47 +140,3 @@ impl WebSocketHandler for Chat {
 pub fn iso_timestamp(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
-
-/// The chat page: the guide's client, connecting to whatever host served it, plus the count of
-/// people online from the `user_joined` / `user_left` events.
-const PAGE: &str = r#"<!DOCTYPE html>
-<html>
-<head>
-  <meta charset="utf-8">
-  <title>imphnen chat</title>
-</head>
-<body>
-  <p><span id="count">0</span> online</p>
-  <div id="messages"></div>
-  <input type="text" id="input" placeholder="Type message..." />
-  <script>
-    const ws = new WebSocket('ws://' + location.host + '/chat');
-    const messages = document.getElementById('messages');
-    const input = document.getElementById('input');
-    const count = document.getElementById('count');
-
-    ws.onmessage = (event) => {
-      const data = JSON.parse(event.data);
-      if (data.type === 'user_joined' || data.type === 'user_left') {
-        count.textContent = data.count;
-        return;
-      }
-      const div = document.createElement('div');
-      div.className = 'message';
-      div.textContent = `[${data.timestamp}] ${data.user}: ${data.content}`;
-      messages.appendChild(div);
-    };
-
-    input.addEventListener('keypress', (e) => {
-      if (e.key === 'Enter' && input.value) {
-        ws.send(JSON.stringify({
-          user: 'User',
-          content: input.value
-        }));
-        input.value = '';
-      }
-    });
-  </script>
-</body>
-</html>
-"#;
