@@ -93,6 +93,9 @@ test('two Chromium pages chat through examples/chat', async () => {
     await alice.reload();
     await alice.locator('#me', { hasText: 'alice' }).waitFor();
     assert.equal(await alice.locator('#join').isVisible(), false);
+    // The name in the input bar opens the dialog again to change it.
+    await alice.locator('#me').click();
+    await join(alice, 'alice2');
     await alice.locator('#status[data-state="open"]').waitFor({ state: 'attached' });
 
     // A dropped socket: the page says so and connects again by itself.
