@@ -33,10 +33,12 @@
 //! async runtime: every call blocks the test's thread, with a timeout, so a hang fails fast.
 
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 use imphnen_protocol::ws::{
     CloseCode, CloseFrame, Decoder, DecoderConfig, Event, Role, encode_binary, encode_close,
@@ -210,12 +212,7 @@ impl TestClient {
         let mut stream = TcpStream::connect_timeout(&addr, DEFAULT_TIMEOUT)?;
         stream.set_nodelay(true)?;
         let mut masks = MaskKeys::new();
-        let mut nonce = [0u8; 16];
-        nonce[..4].copy_from_slice(&masks.next());
-        nonce[4..8].copy_from_slice(&masks.next());
-        nonce[8..12].copy_from_slice(&masks.next());
-        nonce[12..].copy_from_slice(&masks.next());
-        let key = base64_16(&nonce);
+        let key = masks.handshake_key();
         let mut req = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -585,46 +582,25 @@ fn http_request(
     }
 }
 
-/// Masking keys (and the handshake nonce): unpredictable enough for tests, without a `rand`
-/// dependency. Seeded from the standard library's randomly keyed hasher, then a 64-bit
-/// SplitMix sequence.
-struct MaskKeys(u64);
+/// Masking keys and the handshake nonce (RFC 6455 §5.3 and §4.1 ask for unpredictable ones):
+/// `fastrand`'s wyrand generator, seeded per client from the thread's randomly seeded one.
+/// Not cryptographic, which a test client does not need.
+struct MaskKeys(fastrand::Rng);
 
 impl MaskKeys {
     fn new() -> MaskKeys {
-        MaskKeys(RandomState::new().hash_one(Instant::now()))
+        MaskKeys(fastrand::Rng::new())
     }
 
+    /// The next frame's masking key.
     fn next(&mut self) -> [u8; 4] {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z as u32).to_le_bytes()
+        self.0.u32(..).to_ne_bytes()
     }
-}
 
-/// Base64 (RFC 4648, with padding) of a 16-byte nonce: the 24-character `Sec-WebSocket-Key`.
-fn base64_16(bytes: &[u8; 16]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(24);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
+    /// A fresh `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 4648, padded), 24 characters.
+    fn handshake_key(&mut self) -> String {
+        BASE64.encode(self.0.u128(..).to_ne_bytes())
     }
-    out
 }
 
 fn invalid(e: impl ToString) -> io::Error {
@@ -636,10 +612,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn handshake_key_is_base64_of_the_nonce() {
-        // RFC 6455 §1.3's example nonce, "the sample nonce".
-        let nonce = *b"the sample nonce";
-        assert_eq!(base64_16(&nonce), "dGhlIHNhbXBsZSBub25jZQ==");
+    fn handshake_key_is_16_random_bytes_in_base64() {
+        let mut keys = MaskKeys::new();
+        let a = keys.handshake_key();
+        let b = keys.handshake_key();
+        assert_eq!(a.len(), 24);
+        assert_eq!(BASE64.decode(&a).unwrap().len(), 16);
+        assert_ne!(a, b);
     }
 
     #[test]

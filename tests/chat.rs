@@ -21,20 +21,56 @@ fn start() -> Running {
 }
 
 #[tokio::test]
-async fn chat_page_is_served_at_root_and_connects_to_its_own_host() {
+async fn chat_page_is_served_at_root_with_its_script_and_stylesheet() {
     let chat = start();
-    let example_support::HttpResponse {
-        status,
-        head,
-        body: page,
-    } = chat.get("/").await;
-    assert_eq!(status, 200);
-    assert!(head.contains("content-type: text/html"), "{head}");
-    assert!(page.contains("new WebSocket('ws://' + location.host + '/chat')"));
-    assert!(!page.contains("localhost:3000"), "no hard-coded port");
-    for id in [r#"id="messages""#, r#"id="input""#, r#"id="count""#] {
-        assert!(page.contains(id), "the page has {id}");
+    let page = chat.get("/").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.head.contains("content-type: text/html; charset=utf-8"),
+        "{}",
+        page.head
+    );
+    for needed in [
+        r#"<script src="/chat.js""#,
+        r#"<link rel="stylesheet" href="/chat.css">"#,
+        r#"id="messages""#,
+        r#"id="input""#,
+        r#"id="count""#,
+        r#"id="status""#,
+        r#"id="name""#,
+    ] {
+        assert!(page.body.contains(needed), "the page has {needed}");
     }
+
+    let script = chat.get("/chat.js").await;
+    assert_eq!(script.status, 200);
+    assert!(
+        script
+            .head
+            .contains("content-type: text/javascript; charset=utf-8"),
+        "{}",
+        script.head
+    );
+    // The socket goes to the host that served the page, wss: under https, never a fixed port.
+    assert!(script.body.contains("${scheme}//${location.host}/chat"));
+    assert!(
+        script
+            .body
+            .contains("location.protocol === 'https:' ? 'wss:' : 'ws:'")
+    );
+    assert!(
+        !script.body.contains("localhost:3000"),
+        "no hard-coded port"
+    );
+
+    let style = chat.get("/chat.css").await;
+    assert_eq!(style.status, 200);
+    assert!(
+        style.head.contains("content-type: text/css; charset=utf-8"),
+        "{}",
+        style.head
+    );
+    assert_eq!(chat.get("/chat.html").await.status, 404);
     chat.stop().await;
 }
 

@@ -1,6 +1,6 @@
-//! Real-time chat: the guide's chat example. Open http://localhost:3000 in two browser tabs and
-//! type in one; the message, with its time, appears in both, and each tab shows how many people
-//! are online.
+//! Real-time chat: the guide's chat example. Open http://localhost:3000 in two browser tabs, pick
+//! a name in each and type in one; the message, with its sender and time, appears in both, and
+//! each tab shows how many people are online. The page is `public/` beside this file.
 //!
 //! `PORT` (default 3000), `WORKERS` (default: every core), `COMPRESSION` (`off`, `shared`,
 //! `dedicated`; default off) and `RUST_LOG` (default `info`) come from the environment;

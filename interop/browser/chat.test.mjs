@@ -1,6 +1,8 @@
 // Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) against
-// `examples/chat`: two pages open the chat, a message typed in one appears in both, the online
-// count follows `user_joined` / `user_left`, and permessage-deflate is negotiated.
+// `examples/chat`: the page loads its script and stylesheet, two people pick their names, a
+// message typed by one appears in both pages (on the right and coloured for its sender), the
+// online count follows `user_joined` / `user_left`, the name is remembered across a reload, a
+// dropped socket shows "reconnecting…" and comes back, and permessage-deflate is negotiated.
 //
 // `scripts/interop.sh` starts the chat server and passes its base URL in IMPHNEN_CHAT_URL
 // (http://127.0.0.1:PORT). On failure, a screenshot of each page goes to target/interop/.
@@ -36,34 +38,70 @@ test('two Chromium pages chat through examples/chat', async () => {
     for (const page of [alice, bob]) page.setDefaultTimeout(TIMEOUT_MS);
 
     const countOf = (page) => page.locator('#count');
+    const messagesOf = (page) => page.locator('#messages .message');
+    // The name dialog opens on a first visit; Enter submits it.
+    const join = async (page, name) => {
+      await page.locator('#join #name').fill(name);
+      await page.locator('#join #name').press('Enter');
+      await page.locator('#join').waitFor({ state: 'hidden' });
+      await page.locator('#me', { hasText: name }).waitFor();
+    };
+
     await alice.goto(url);
+    // The stylesheet applied: the input bar is a flex row at the bottom of the window.
+    assert.equal(await alice.locator('#composer').evaluate((e) => getComputedStyle(e).display), 'flex');
     await countOf(alice).filter({ hasText: /^1$/ }).waitFor();
+    await join(alice, 'alice');
 
     await bob.goto(url);
     // user_joined reaches both pages with count 2.
     await countOf(alice).filter({ hasText: /^2$/ }).waitFor();
     await countOf(bob).filter({ hasText: /^2$/ }).waitFor();
+    await join(bob, 'bob');
 
     await alice.locator('#input').fill('hello from alice');
     await alice.locator('#input').press('Enter');
-    for (const page of [alice, bob]) {
-      await page.locator('#messages .message', { hasText: 'User: hello from alice' }).waitFor();
-    }
+    // The sender's own message is marked `own` (right-aligned, coloured); the other page's is not.
+    await alice.locator('#messages .message.own', { hasText: 'hello from alice' }).waitFor();
+    await bob.locator('#messages .message:not(.own)', { hasText: 'hello from alice' }).waitFor();
     assert.equal(await alice.locator('#input').inputValue(), '', 'the input is cleared after sending');
+    const own = alice.locator('#messages .message.own').first();
+    assert.equal(await own.evaluate((e) => getComputedStyle(e).alignSelf), 'flex-end');
 
     await bob.locator('#input').fill('and hi from bob ✓');
     await bob.locator('#input').press('Enter');
     for (const page of [alice, bob]) {
-      await page.locator('#messages .message', { hasText: 'and hi from bob ✓' }).waitFor();
-      assert.equal(await page.locator('#messages .message').count(), 2);
+      await messagesOf(page).filter({ hasText: 'and hi from bob ✓' }).waitFor();
+      assert.equal(await messagesOf(page).count(), 2);
     }
-    // Timestamps are ISO 8601, as JavaScript's toISOString() writes them.
-    const first = await bob.locator('#messages .message').first().textContent();
-    assert.match(first, /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] User: hello from alice$/);
+    // Each message shows its sender, and its time (ISO 8601 as the server sent it, in datetime).
+    const first = messagesOf(bob).first();
+    assert.equal(await first.locator('.sender').textContent(), 'alice');
+    assert.equal(await first.locator('.content').textContent(), 'hello from alice');
+    assert.match(
+      await first.locator('time').getAttribute('datetime'),
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
+    );
+    assert.match(await first.locator('time').textContent(), /\d/);
 
     // Bob leaves: user_left brings alice's count back to 1.
     await bob.close();
     delete pages.bob;
+    await countOf(alice).filter({ hasText: /^1$/ }).waitFor();
+
+    // The name is remembered: a reload asks nothing and keeps alice.
+    await alice.reload();
+    await alice.locator('#me', { hasText: 'alice' }).waitFor();
+    assert.equal(await alice.locator('#join').isVisible(), false);
+    // The name in the input bar opens the dialog again to change it.
+    await alice.locator('#me').click();
+    await join(alice, 'alice2');
+    await alice.locator('#status[data-state="open"]').waitFor({ state: 'attached' });
+
+    // A dropped socket: the page says so and connects again by itself.
+    await alice.evaluate(() => socket.close());
+    await alice.locator('#status[data-state="reconnecting"]', { hasText: 'reconnecting' }).waitFor();
+    await alice.locator('#status[data-state="open"]').waitFor({ state: 'attached' });
     await countOf(alice).filter({ hasText: /^1$/ }).waitFor();
 
     // The server runs with COMPRESSION=shared: the page's socket negotiated permessage-deflate,

@@ -1,10 +1,13 @@
-//! Command-line options of `imphnen-loadgen`: a small hand-rolled parser (a bench tool
-//! needs no derive machinery) and the `ws://` URL it targets.
+//! Command-line options of `imphnen-loadgen` and the `ws://` URL it targets.
 //!
-//! Owns parsing and validation only; modes read the resulting [`Args`].
+//! `lexopt` splits the command line (`--size 64`, `--size=64`, `-c10`, missing or non-UTF-8
+//! values); this file owns the options' meaning, their defaults (several depend on the mode) and
+//! the checks between them. The modes read the resulting [`Args`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+use lexopt::ValueExt as _;
 
 /// Usage text printed by `--help` and on errors.
 pub const USAGE: &str = "\
@@ -149,35 +152,57 @@ pub struct Args {
     pub deflate: bool,
 }
 
-fn value<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<T, String> {
-    let v = v.ok_or_else(|| format!("{name} needs a value"))?;
-    v.parse().map_err(|_| format!("bad value {v:?} for {name}"))
+/// The value of option `name`, parsed; an error names the option and the value.
+fn value<T: std::str::FromStr>(parser: &mut lexopt::Parser, name: &str) -> Result<T, lexopt::Error>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw = parser.value()?;
+    let text = raw.string()?;
+    text.parse()
+        .map_err(|e| format!("invalid value {text:?} for {name}: {e}").into())
 }
 
-fn secs(name: &str, v: Option<String>) -> Result<Duration, String> {
-    let s: f64 = value(name, v)?;
+/// The value of option `name` in (fractional) seconds, at most a day.
+fn secs(parser: &mut lexopt::Parser, name: &str) -> Result<Duration, lexopt::Error> {
+    let s: f64 = value(parser, name)?;
     if !(0.0..=86_400.0).contains(&s) {
-        return Err(format!("{name} out of range"));
+        return Err(format!("{name} {s} is out of range (0 to 86400 seconds)").into());
     }
     Ok(Duration::from_secs_f64(s))
 }
 
 impl Args {
-    /// Parses `std::env::args()`-style arguments (without the program name).
-    pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-        let mode = match it.next().as_deref() {
-            Some("echo") => Mode::Echo,
-            Some("broadcast") => Mode::Broadcast,
-            Some("connect") => Mode::Connect,
-            Some("idle") => Mode::Idle,
-            Some("smoke" | "--smoke") => Mode::Smoke,
-            Some("reflect") => Mode::Reflect,
-            Some("-h" | "--help") | None => return Err(String::new()),
-            Some(other) => return Err(format!("unknown mode {other:?}")),
+    /// Parses `std::env::args()`-style arguments (without the program name): the mode first,
+    /// then options. `Ok(None)` means `--help` was asked for (or nothing was given).
+    pub fn parse<I>(args: I) -> Result<Option<Args>, String>
+    where
+        I: IntoIterator,
+        I::Item: Into<std::ffi::OsString>,
+    {
+        Args::parse_with(&mut lexopt::Parser::from_args(args)).map_err(|e| e.to_string())
+    }
+
+    fn parse_with(parser: &mut lexopt::Parser) -> Result<Option<Args>, lexopt::Error> {
+        use lexopt::Arg::{Long, Short, Value};
+        let mode = match parser.next()? {
+            None | Some(Short('h') | Long("help")) => return Ok(None),
+            // `--smoke` is the older spelling of the mode.
+            Some(Long("smoke")) => Mode::Smoke,
+            Some(Value(mode)) => match mode.string()?.as_str() {
+                "echo" => Mode::Echo,
+                "broadcast" => Mode::Broadcast,
+                "connect" => Mode::Connect,
+                "idle" => Mode::Idle,
+                "smoke" => Mode::Smoke,
+                "reflect" => Mode::Reflect,
+                other => return Err(format!("unknown mode {other:?}").into()),
+            },
+            Some(option) => return Err(option.unexpected()),
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut url = String::from("ws://127.0.0.1:3000/echo");
-        let mut publish_url = None;
+        let mut publish_url: Option<String> = None;
         let mut a = Args {
             mode,
             target: Target::parse(&url)?,
@@ -204,34 +229,35 @@ impl Args {
             quiet: false,
             deflate: false,
         };
-        while let Some(opt) = it.next() {
-            let (name, inline) = match opt.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (opt.clone(), None),
+        while let Some(arg) = parser.next()? {
+            let name = match arg {
+                Long(long) => format!("--{long}"),
+                Short(short) => format!("-{short}"),
+                Value(_) => return Err(arg.unexpected()),
             };
-            let mut next = || inline.clone().or_else(|| it.next());
+            let p = &mut *parser;
             match name.as_str() {
-                "--url" => url = value(&name, next())?,
-                "--connections" | "--subscribers" | "-c" => a.connections = value(&name, next())?,
-                "--publishers" => a.publishers = value(&name, next())?,
-                "--publish-url" => publish_url = Some(value::<String>(&name, next())?),
-                "--inflight" => a.inflight = value(&name, next())?,
-                "--size" => a.size = value(&name, next())?,
+                "--url" => url = value(p, &name)?,
+                "--connections" | "--subscribers" | "-c" => a.connections = value(p, &name)?,
+                "--publishers" => a.publishers = value(p, &name)?,
+                "--publish-url" => publish_url = Some(value(p, &name)?),
+                "--inflight" => a.inflight = value(p, &name)?,
+                "--size" => a.size = value(p, &name)?,
                 "--binary" => a.binary = true,
                 "--text" => a.binary = false,
-                "--duration" | "-d" => a.duration = secs(&name, next())?,
-                "--warmup" => a.warmup = secs(&name, next())?,
-                "--rate" => a.rate = Some(value(&name, next())?),
-                "--threads" | "-t" => a.threads = value(&name, next())?,
-                "--server-pid" => a.server_pid = Some(value(&name, next())?),
-                "--hold" => a.hold = secs(&name, next())?,
-                "--count" => a.count = Some(value(&name, next())?),
-                "--source-ips" => a.source_ips = value(&name, next())?,
-                "--json" => a.json = Some(value(&name, next())?),
+                "--duration" | "-d" => a.duration = secs(p, &name)?,
+                "--warmup" => a.warmup = secs(p, &name)?,
+                "--rate" => a.rate = Some(value(p, &name)?),
+                "--threads" | "-t" => a.threads = value(p, &name)?,
+                "--server-pid" => a.server_pid = Some(value(p, &name)?),
+                "--hold" => a.hold = secs(p, &name)?,
+                "--count" => a.count = Some(value(p, &name)?),
+                "--source-ips" => a.source_ips = value(p, &name)?,
+                "--json" => a.json = Some(value(p, &name)?),
                 "--quiet" | "-q" => a.quiet = true,
                 "--deflate" => a.deflate = true,
-                "-h" | "--help" => return Err(String::new()),
-                other => return Err(format!("unknown option {other:?}")),
+                "--help" | "-h" => return Ok(None),
+                _ => return Err(format!("unknown option {name}").into()),
             }
         }
         a.target = Target::parse(&url)?;
@@ -252,7 +278,7 @@ impl Args {
             return Err("--rate must be positive".into());
         }
         a.threads = a.threads.min(a.connections);
-        Ok(a)
+        Ok(Some(a))
     }
 }
 
@@ -260,13 +286,19 @@ impl Args {
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<Args, String> {
-        Args::parse(s.split_whitespace().map(String::from))
+    fn parse(s: &str) -> Result<Option<Args>, String> {
+        Args::parse(s.split_whitespace())
+    }
+
+    fn args(s: &str) -> Args {
+        parse(s).unwrap().expect("not --help")
     }
 
     #[test]
     fn echo_options_parse() {
-        let a = parse("echo --url ws://127.0.0.1:3001/echo --connections 10 --inflight 16 --size 64 --text --duration 1.5 --rate=1000").unwrap();
+        let a = args(
+            "echo --url ws://127.0.0.1:3001/echo --connections 10 --inflight 16 --size 64 --text --duration 1.5 --rate=1000",
+        );
         assert_eq!(a.mode, Mode::Echo);
         assert_eq!(a.target.addr, "127.0.0.1:3001".parse().unwrap());
         assert_eq!(a.target.path, "/echo");
@@ -276,6 +308,49 @@ mod tests {
         );
         assert_eq!(a.duration, Duration::from_millis(1500));
         assert_eq!(a.rate, Some(1000.0));
+    }
+
+    #[test]
+    fn short_options_take_attached_or_separate_values() {
+        let a = args("echo -c10 -t 1 -d=3 -q");
+        assert_eq!((a.connections, a.threads, a.quiet), (10, 1, true));
+        assert_eq!(a.duration, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn defaults_depend_on_the_mode() {
+        let smoke = args("smoke");
+        assert_eq!(smoke.connections, 8);
+        assert_eq!(
+            (smoke.duration, smoke.warmup),
+            (Duration::from_secs(1), Duration::ZERO)
+        );
+        assert_eq!(args("--smoke").mode, Mode::Smoke);
+        assert_eq!(args("idle").connections, 10_000);
+        assert_eq!(args("connect").connections, 50);
+        let echo = args("echo");
+        assert_eq!((echo.connections, echo.size, echo.binary), (100, 20, true));
+        assert_eq!(
+            (echo.duration, echo.warmup),
+            (Duration::from_secs(10), Duration::from_secs(2))
+        );
+        assert_eq!(echo.target.addr, "127.0.0.1:3000".parse().unwrap());
+    }
+
+    #[test]
+    fn broadcast_raises_the_size_and_checks_publishers() {
+        let a = args("broadcast --subscribers 5 --publishers 2 --size 1");
+        assert_eq!((a.connections, a.publishers), (5, 2));
+        assert_eq!(a.size, crate::mode::broadcast::MIN_SIZE);
+        assert!(parse("broadcast --connections 1 --publishers 2").is_err());
+        assert!(parse("echo --publish-url ws://127.0.0.1:1/").is_err());
+    }
+
+    #[test]
+    fn help_is_not_an_error() {
+        assert!(parse("").unwrap().is_none());
+        assert!(parse("--help").unwrap().is_none());
+        assert!(parse("echo -h").unwrap().is_none());
     }
 
     #[test]
@@ -290,8 +365,18 @@ mod tests {
     }
 
     #[test]
-    fn unknown_options_are_errors() {
-        assert!(parse("echo --frobnicate").is_err());
-        assert!(parse("dance").is_err());
+    fn bad_input_is_an_error_naming_the_option() {
+        assert!(
+            parse("echo --frobnicate")
+                .unwrap_err()
+                .contains("--frobnicate")
+        );
+        assert!(parse("dance").unwrap_err().contains("dance"));
+        assert!(parse("echo --size").unwrap_err().contains("--size"));
+        assert!(parse("echo --size lots").unwrap_err().contains("--size"));
+        assert!(parse("echo --duration 1e9").is_err());
+        assert!(parse("echo --rate 0").is_err());
+        assert!(parse("echo --connections 0").is_err());
+        assert!(parse("echo extra").is_err());
     }
 }

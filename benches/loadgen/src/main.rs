@@ -21,9 +21,9 @@ use std::process::ExitCode;
 use args::{Args, Mode, USAGE};
 
 fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) if e.is_empty() => {
+    let args = match Args::parse(std::env::args_os().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
         }
