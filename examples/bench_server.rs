@@ -13,7 +13,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use imphnen::{App, Config, Ctx, Response, WsHandler};
+use imphnen::{App, Config, Ctx, Response, WsCallbacks};
 
 /// The one topic of `/broadcast` (the anchor's name for it).
 const TOPIC: &str = "bench";
@@ -29,14 +29,14 @@ fn main() -> std::io::Result<()> {
     app.metrics("/metrics");
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),
     );
     app.ws(
         "/broadcast",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_open(|ctx| {
                 ctx.ws.subscribe(TOPIC);
                 Ok(())

@@ -8,7 +8,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use imphnen::{App, Config, WsHandler};
+use imphnen::{App, Config, WsCallbacks};
 
 fn main() -> std::io::Result<()> {
     support::init_tracing();
@@ -16,7 +16,7 @@ fn main() -> std::io::Result<()> {
     let mut app = App::new(config);
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),
@@ -28,7 +28,7 @@ fn main() -> std::io::Result<()> {
     // Autobahn|Testsuite connects to the root path.
     app.ws(
         "/",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),

@@ -20,11 +20,11 @@ use crate::ws::{WebSocketHandler, WsRoute};
 /// [`listen`](App::listen).
 ///
 /// ```
-/// use imphnen::{App, Config, Ctx, WsHandler};
+/// use imphnen::{App, Config, Ctx, WsCallbacks};
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let mut app = App::new(Config { workers: 1, ..Config::default() });
-/// app.ws("/echo", WsHandler::new().on_message(|ctx, msg| { ctx.ws.send(msg); Ok(()) }));
+/// app.ws("/echo", WsCallbacks::new().on_message(|ctx, msg| { ctx.ws.send(msg); Ok(()) }));
 /// app.get("/", |ctx: Ctx| ctx.text("Hello"));
 ///
 /// let server = app.listen("127.0.0.1:0")?; // returns once every core is bound
@@ -77,7 +77,7 @@ impl App {
     ///
     /// ```
     /// use imphnen::testing::TestServer;
-    /// use imphnen::{App, Config, Response, WsHandler};
+    /// use imphnen::{App, Config, Response, WsCallbacks};
     ///
     /// struct User {
     ///     name: String,
@@ -95,7 +95,7 @@ impl App {
     ///         req.select_protocol("chat.v1"); // when the client offered it
     ///         Ok(User { name: name.to_owned() })
     ///     },
-    ///     WsHandler::with_data().on_open(|ctx| {
+    ///     WsCallbacks::with_data().on_open(|ctx| {
     ///         let user: &User = &ctx.data;
     ///         ctx.ws.send(format!("Welcome, {}!", user.name));
     ///         Ok(())
@@ -294,14 +294,14 @@ impl App {
     /// ```
     /// use std::cell::Cell;
     /// use imphnen::testing::TestServer;
-    /// use imphnen::{App, Config, Ctx, WsHandler};
+    /// use imphnen::{App, Config, Ctx, WsCallbacks};
     ///
     /// struct Served(Cell<u64>);
     ///
     /// # fn main() -> std::io::Result<()> {
     /// let mut app = App::new(Config { workers: 1, ..Config::default() });
     /// app.per_core(|| Served(Cell::new(0)));
-    /// app.ws("/count", WsHandler::new().on_message(|ctx, _| {
+    /// app.ws("/count", WsCallbacks::new().on_message(|ctx, _| {
     ///     let served = ctx.state::<Served>();
     ///     served.0.set(served.0.get() + 1);
     ///     ctx.ws.send(served.0.get().to_string());

@@ -44,7 +44,7 @@
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
 //! use imphnen::testing::TestServer;
-//! use imphnen::{App, Config, Message, ReadyState, SendStatus, WebSocket, WsHandler};
+//! use imphnen::{App, Config, Message, ReadyState, SendStatus, WebSocket, WsCallbacks};
 //!
 //! # fn main() -> std::io::Result<()> {
 //! static SESSIONS: Mutex<Option<HashMap<String, WebSocket>>> = Mutex::new(None);
@@ -52,7 +52,7 @@
 //! let mut app = App::new(Config::default());
 //! app.ws(
 //!     "/user/:userId",
-//!     WsHandler::new().on_open(|ctx| {
+//!     WsCallbacks::new().on_open(|ctx| {
 //!         let user = ctx.param("userId").unwrap_or_default().into_owned();
 //!         let mut sessions = SESSIONS.lock().unwrap();
 //!         // A second session for the same user replaces the first, as in the guide.
@@ -113,4 +113,4 @@ pub use imphnen_engine::{
 pub use imphnen_router::{Params, Query};
 pub use static_files::StaticFiles;
 pub use upgrade::UpgradeRequest;
-pub use ws::{WebSocketHandler, WsCtx, WsHandler};
+pub use ws::{WebSocketHandler, WsCallbacks, WsCtx};

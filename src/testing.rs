@@ -6,13 +6,13 @@
 //!
 //! ```
 //! use imphnen::testing::TestServer;
-//! use imphnen::{App, Config, WsHandler};
+//! use imphnen::{App, Config, WsCallbacks};
 //!
 //! # fn main() -> std::io::Result<()> {
 //! let mut app = App::new(Config::default());
 //! app.ws(
 //!     "/echo",
-//!     WsHandler::new().on_message(|ctx, message| {
+//!     WsCallbacks::new().on_message(|ctx, message| {
 //!         ctx.ws.send(format!("Echo: {message}"));
 //!         Ok(())
 //!     }),

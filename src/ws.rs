@@ -112,7 +112,7 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
 ///
 /// ```
 /// use imphnen::testing::TestServer;
-/// use imphnen::{App, Config, WsHandler};
+/// use imphnen::{App, Config, WsCallbacks};
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let mut app = App::new(Config::default());
@@ -122,7 +122,7 @@ pub trait WebSocketHandler<D: 'static = ()>: Send + Sync + 'static {
 ///         req.keep_headers(); // `ctx.header` in the callbacks below
 ///         Ok(())
 ///     },
-///     WsHandler::with_data().on_open(|ctx| {
+///     WsCallbacks::with_data().on_open(|ctx| {
 ///         let room = ctx.param("roomId").unwrap_or_default();
 ///         let user = ctx.query().get("user").unwrap_or_default();
 ///         let client = ctx.header("x-client-id").unwrap_or("anonymous");
@@ -430,7 +430,7 @@ impl<D: 'static, H: WebSocketHandler<D>> WsSession for Session<D, H> {
     fn on_message(self: Rc<Self>, msg: Message) -> Call<HandlerResult> {
         // Closures never await: they answer at once, without the future `message` would
         // allocate for every message. (A type comparison the compiler settles per handler type.)
-        if let Some(callbacks) = (self.handler() as &dyn Any).downcast_ref::<WsHandler<D>>() {
+        if let Some(callbacks) = (self.handler() as &dyn Any).downcast_ref::<WsCallbacks<D>>() {
             return Call::Ready(callbacks.on_message_now(&self.ctx, msg));
         }
         Call::Future(Box::pin(async move {
@@ -460,19 +460,20 @@ type CloseFn<D> = dyn Fn(&WsCtx<D>, u16, &str) -> HandlerResult + Send + Sync;
 type ErrorFn<D> = dyn Fn(&WsCtx<D>, &HandlerError) + Send + Sync;
 type DrainFn<D> = dyn Fn(&WsCtx<D>) -> HandlerResult + Send + Sync;
 
-/// A WebSocket handler from closures, for small cases (each closure is optional). `D` is the
-/// route's per-connection data (`ctx.data`): `WsHandler::new()` for routes without an upgrade
-/// hook, `WsHandler::with_data()` for [`App::ws_with`](crate::App::ws_with).
+/// A [`WebSocketHandler`] made of callbacks (closures), for small cases: each is optional, and
+/// none awaits, so a message costs no future. `D` is the route's per-connection data
+/// (`ctx.data`): `WsCallbacks::new()` for routes without an upgrade
+/// hook, `WsCallbacks::with_data()` for [`App::ws_with`](crate::App::ws_with).
 ///
 /// ```
 /// use imphnen::testing::TestServer;
-/// use imphnen::{App, Config, WsHandler};
+/// use imphnen::{App, Config, WsCallbacks};
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let mut app = App::new(Config::default());
 /// app.ws(
 ///     "/echo",
-///     WsHandler::new().on_message(|ctx, msg| {
+///     WsCallbacks::new().on_message(|ctx, msg| {
 ///         ctx.ws.send(format!("Echo: {msg}"));
 ///         Ok(())
 ///     }),
@@ -485,7 +486,7 @@ type DrainFn<D> = dyn Fn(&WsCtx<D>) -> HandlerResult + Send + Sync;
 /// # Ok(())
 /// # }
 /// ```
-pub struct WsHandler<D = ()> {
+pub struct WsCallbacks<D = ()> {
     open: Option<Box<OpenFn<D>>>,
     message: Option<Box<MessageFn<D>>>,
     close: Option<Box<CloseFn<D>>>,
@@ -493,9 +494,9 @@ pub struct WsHandler<D = ()> {
     drain: Option<Box<DrainFn<D>>>,
 }
 
-impl<D> Default for WsHandler<D> {
+impl<D> Default for WsCallbacks<D> {
     fn default() -> Self {
-        WsHandler {
+        WsCallbacks {
             open: None,
             message: None,
             close: None,
@@ -505,19 +506,19 @@ impl<D> Default for WsHandler<D> {
     }
 }
 
-impl WsHandler {
+impl WsCallbacks {
     /// A handler that does nothing until closures are added.
-    pub fn new() -> WsHandler {
-        WsHandler::default()
+    pub fn new() -> WsCallbacks {
+        WsCallbacks::default()
     }
 
     /// A handler for a route whose upgrade hook gives each connection a `D` (`ctx.data`).
-    pub fn with_data<D>() -> WsHandler<D> {
-        WsHandler::default()
+    pub fn with_data<D>() -> WsCallbacks<D> {
+        WsCallbacks::default()
     }
 }
 
-impl<D> WsHandler<D> {
+impl<D> WsCallbacks<D> {
     /// Runs `f` when a connection opens.
     pub fn on_open(
         mut self,
@@ -564,14 +565,14 @@ impl<D> WsHandler<D> {
     }
 }
 
-impl<D> WsHandler<D> {
+impl<D> WsCallbacks<D> {
     /// The message callback, run in place.
     fn on_message_now(&self, ctx: &WsCtx<D>, message: Message) -> HandlerResult {
         self.message.as_ref().map_or(Ok(()), |f| f(ctx, message))
     }
 }
 
-impl<D: 'static> WebSocketHandler<D> for WsHandler<D> {
+impl<D: 'static> WebSocketHandler<D> for WsCallbacks<D> {
     async fn open(&self, ctx: &WsCtx<D>) -> HandlerResult {
         self.open.as_ref().map_or(Ok(()), |f| f(ctx))
     }

@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Write};
 use std::time::{Duration, Instant};
 
 use abuse_support::{Frame, Served, frame_bytes, small_config};
-use imphnen::{App, WsHandler};
+use imphnen::{App, WsCallbacks};
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -22,7 +22,7 @@ fn rss_kib() -> u64 {
 #[test]
 fn ping_flood_from_a_client_that_never_reads_is_not_buffered_as_pongs() {
     let mut app = App::new(small_config());
-    app.ws("/quiet", WsHandler::new());
+    app.ws("/quiet", WsCallbacks::new());
     let server = Served::start(app);
     let mut ws = server.ws("/quiet");
     let before = rss_kib();

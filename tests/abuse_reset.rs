@@ -6,7 +6,7 @@ mod engine_support;
 use std::time::{Duration, Instant};
 
 use engine_support::{frame, read_frame, ws_connect_tcp};
-use imphnen::{App, Config, WsHandler};
+use imphnen::{App, Config, WsCallbacks};
 use socket2::SockRef;
 
 #[test]
@@ -17,7 +17,7 @@ fn a_peer_resetting_while_the_server_writes_does_not_take_its_core_down() {
     });
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             // Answer each message with a lot, so output is pending when the reset lands.
             for _ in 0..16 {
                 ctx.ws.send(msg.clone());

@@ -11,13 +11,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use abuse_support::{Frame, Raw, Served, frame_bytes, frame_header, small_config};
-use imphnen::{App, Config, HandlerError, SendStatus, WsHandler};
+use imphnen::{App, Config, HandlerError, SendStatus, WsCallbacks};
 
 fn echo_app(config: Config) -> App {
     let mut app = App::new(config);
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),
@@ -216,7 +216,7 @@ fn slow_reader_makes_the_server_hold_at_most_about_backpressure_limit() {
     let (m, d) = (max_buffered.clone(), dropped.clone());
     app.ws(
         "/flood",
-        WsHandler::new().on_message(move |ctx, _msg| {
+        WsCallbacks::new().on_message(move |ctx, _msg| {
             // Every message asks for 1 MiB of replies.
             for _ in 0..64 {
                 if ctx.ws.send(vec![7u8; CHUNK]) == SendStatus::Dropped {
@@ -271,7 +271,7 @@ fn slow_reader_bounds_sends_from_other_threads_too() {
     let h = handles.clone();
     app.ws(
         "/quiet",
-        WsHandler::new().on_open(move |ctx| {
+        WsCallbacks::new().on_open(move |ctx| {
             h.lock().unwrap().push(ctx.ws.clone());
             Ok(())
         }),
@@ -313,7 +313,7 @@ fn panicking_handler_closes_its_client_with_1011_and_leaves_others_alone() {
     let (o, c, p) = (opened.clone(), closed.clone(), panics_reported.clone());
     app.ws(
         "/panic",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_open(move |_| {
                 o.fetch_add(1, Ordering::Relaxed);
                 Ok(())

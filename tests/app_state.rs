@@ -11,7 +11,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use imphnen::{App, Config, Ctx, Server, WsHandler};
+use imphnen::{App, Config, Ctx, Server, WsCallbacks};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message as TMessage;
 
@@ -45,7 +45,7 @@ fn shared_state_is_one_value_for_http_and_websocket_handlers_on_every_core() {
     });
     app.ws(
         "/hits",
-        WsHandler::new().on_message(|ctx, _| {
+        WsCallbacks::new().on_message(|ctx, _| {
             ctx.ws
                 .send(ctx.state::<Hits>().0.load(Ordering::SeqCst).to_string());
             Ok(())
@@ -102,7 +102,7 @@ fn per_core_state_is_made_once_on_each_core_thread_and_never_shared() {
     });
     app.ws(
         "/which",
-        WsHandler::new().on_message(|ctx, _| {
+        WsCallbacks::new().on_message(|ctx, _| {
             let local = ctx.state::<CoreLocal>();
             ctx.ws
                 .send(format!("{}", local.made_on == std::thread::current().id()));

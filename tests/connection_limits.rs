@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use imphnen::{App, Config, Server, WsHandler};
+use imphnen::{App, Config, Server, WsCallbacks};
 use prometheus_parse::{Scrape, Value};
 use tokio::net::TcpSocket;
 use tokio::time::timeout;
@@ -23,7 +23,7 @@ fn echo_server(config: Config) -> Server {
     let mut app = App::new(config);
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine_support::{frame, read_frame, ws_connect};
-use imphnen::{App, Config, SendStatus, Server, WebSocket, WsConfig, WsHandler};
+use imphnen::{App, Config, SendStatus, Server, WebSocket, WsCallbacks, WsConfig};
 
 const LIMIT: usize = 64 << 10;
 const CHUNK: usize = 16 << 10;
@@ -56,14 +56,14 @@ fn start(record: Arc<Mutex<Flood>>, handle: Arc<Mutex<Option<WebSocket>>>) -> Se
     });
     app.ws(
         "/flood",
-        WsHandler::new().on_message(move |ctx, _| {
+        WsCallbacks::new().on_message(move |ctx, _| {
             flood(&ctx.ws, &record);
             Ok(())
         }),
     );
     app.ws(
         "/keep",
-        WsHandler::new().on_open(move |ctx| {
+        WsCallbacks::new().on_open(move |ctx| {
             *handle.lock().unwrap() = Some(ctx.ws.clone());
             Ok(())
         }),
@@ -269,7 +269,7 @@ fn a_slot_reused_after_a_failed_send_starts_with_nothing_queued() {
     let (seen, closed) = (opened_with.clone(), closes.clone());
     app.ws(
         "/flood",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_open(move |ctx| {
                 seen.lock().unwrap().push(ctx.ws.buffered_amount());
                 Ok(())

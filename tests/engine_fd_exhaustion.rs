@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine_support::{frame, read_frame, ws_connect_tcp};
-use imphnen::{App, Config, WsHandler};
+use imphnen::{App, Config, WsCallbacks};
 
 const CHILD: &str = "IMPHNEN_FD_EXHAUSTION_SERVER";
 const LIMIT: u64 = 256;
@@ -39,7 +39,7 @@ fn serve() -> ! {
     });
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),

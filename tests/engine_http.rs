@@ -29,7 +29,7 @@ fn app() -> App {
     app.get("/panic", |_: Ctx| -> &'static str {
         panic!("handler panic on purpose")
     });
-    app.ws("/ws", imphnen::WsHandler::new().on_message(|_, _| Ok(())));
+    app.ws("/ws", imphnen::WsCallbacks::new().on_message(|_, _| Ok(())));
     app
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine_support::{Raw, get, memory_suite, read_close, read_frame, ws_connect};
-use imphnen::{App, Config, Ctx, WebSocket, WsHandler};
+use imphnen::{App, Config, Ctx, WebSocket, WsCallbacks};
 
 /// Handles of open connections, with the name of the core thread that opened each.
 type Opened = Arc<Mutex<Vec<(WebSocket, String)>>>;
@@ -22,7 +22,7 @@ fn app(workers: usize, opened: Opened) -> App {
     });
     app.ws(
         "/ws",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_open(move |ctx| {
                 let core = std::thread::current().name().unwrap_or("").to_owned();
                 opened.lock().unwrap().push((ctx.ws.clone(), core));

@@ -8,7 +8,7 @@ mod engine_support;
 use std::time::Duration;
 
 use engine_support::{Raw, Stream, frame, read_frame, ws_connect, ws_handshake};
-use imphnen::{App, Config, Server, UringConfig, WsConfig, WsHandler};
+use imphnen::{App, Config, Server, UringConfig, WsCallbacks, WsConfig};
 
 const CONNECTIONS: usize = 12;
 const SIZES: [usize; 6] = [20, 2 << 10, 2049, 16 << 10, 64 << 10, 1 << 20];
@@ -29,7 +29,7 @@ fn server() -> Server {
     });
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use engine_support::{Raw, Ws, frame, read_close, read_frame, tungstenite, ws_connect};
 use futures_util::{SinkExt, StreamExt};
-use imphnen::{App, Config, HandlerError, Server, WsConfig, WsHandler};
+use imphnen::{App, Config, HandlerError, Server, WsCallbacks, WsConfig};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as TMessage;
 
@@ -31,7 +31,7 @@ fn start(ws: WsConfig, seen: &Seen) -> Server {
     let (closes, errors) = (seen.closes.clone(), seen.errors.clone());
     app.ws(
         "/echo",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_open(|ctx| {
                 ctx.ws.send("Welcome!");
                 Ok(())

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine_support::{frame, read_frame, ws_connect};
-use imphnen::{App, Config, SendStatus, WebSocket, WsHandler};
+use imphnen::{App, Config, SendStatus, WebSocket, WsCallbacks};
 
 #[test]
 fn sends_from_many_threads_all_arrive_in_order_per_sender() {
@@ -22,7 +22,7 @@ fn sends_from_many_threads_all_arrive_in_order_per_sender() {
     let keep = handle.clone();
     app.ws(
         "/sink",
-        WsHandler::new().on_open(move |ctx| {
+        WsCallbacks::new().on_open(move |ctx| {
             *keep.lock().unwrap() = Some(ctx.ws.clone());
             Ok(())
         }),

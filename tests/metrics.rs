@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine_support::{Raw, frame, read_close, read_frame, ws_connect};
-use imphnen::{App, Config, ReadyState, SendStatus, WsHandler};
+use imphnen::{App, Config, ReadyState, SendStatus, WsCallbacks};
 use prometheus_parse::{Scrape, Value};
 
 fn scrape(server: &imphnen::Server) -> Scrape {
@@ -39,7 +39,7 @@ fn metrics_count_connections_messages_and_closes() {
     let opened = handles.clone();
     app.ws(
         "/echo",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_open(move |ctx| {
                 opened.lock().unwrap().push(ctx.ws.clone());
                 Ok(())

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use imphnen::middleware::Next;
-use imphnen::{App, Config, Ctx, Response, Server, WsHandler};
+use imphnen::{App, Config, Ctx, Response, Server, WsCallbacks};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as TMessage};
 
@@ -175,7 +175,7 @@ fn ws_app() -> Server {
     });
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),
@@ -239,7 +239,7 @@ fn a_nested_app_has_its_prefix_its_own_middleware_and_fallback() {
     });
     api.ws(
         "/live/:topic",
-        WsHandler::new().on_open(|ctx| {
+        WsCallbacks::new().on_open(|ctx| {
             ctx.ws
                 .send(format!("live {}", ctx.param("topic").unwrap_or_default()));
             Ok(())

@@ -1,5 +1,5 @@
 //! Echoing short WebSocket messages allocates nothing per message, in the whole process: a
-//! counting global allocator watches 2,000 echoes of 20-byte frames between a `WsHandler`
+//! counting global allocator watches 2,000 echoes of 20-byte frames between a `WsCallbacks`
 //! closure and a raw-TCP client that reuses its buffers. (Per message the engine reads into the
 //! core's buffer, decodes in place, holds the payload inline in the `Message`, calls the
 //! closure without a future, encodes into a pooled output buffer and writes it.)
@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use engine_support::{frame, ws_connect};
-use imphnen::{App, Config, WsHandler};
+use imphnen::{App, Config, WsCallbacks};
 
 struct Counting;
 
@@ -54,7 +54,7 @@ fn echoing_short_messages_allocates_nothing_per_message() {
     });
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),

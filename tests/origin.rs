@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use imphnen::{AllowedOrigins, App, Config, Server, WsConfig, WsHandler};
+use imphnen::{AllowedOrigins, App, Config, Server, WsCallbacks, WsConfig};
 use tokio_tungstenite::client_async;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -25,7 +25,7 @@ fn server(origins: AllowedOrigins, hook_calls: Arc<AtomicUsize>) -> Server {
             hook_calls.fetch_add(1, Ordering::SeqCst);
             Ok(())
         },
-        WsHandler::with_data(),
+        WsCallbacks::with_data(),
     );
     app.listen("127.0.0.1:0").expect("listen")
 }

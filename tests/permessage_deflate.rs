@@ -8,7 +8,7 @@ mod engine_support;
 
 use engine_support::{Raw, frame};
 use flate2::{Compress, Compression as Level, Decompress, FlushCompress, FlushDecompress};
-use imphnen::{App, Compression, Config, Server, WsConfig, WsHandler};
+use imphnen::{App, Compression, Config, Server, WsCallbacks, WsConfig};
 
 /// RFC 7692 §7.2.3.1: "Hello" compressed.
 const HELLO: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
@@ -29,14 +29,14 @@ fn start_with(ws: WsConfig, more: impl FnOnce(&mut App)) -> Server {
     });
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),
     );
     app.ws(
         "/topic",
-        WsHandler::new().on_open(|ctx| {
+        WsCallbacks::new().on_open(|ctx| {
             ctx.ws.subscribe("news");
             ctx.ws.send("subscribed");
             Ok(())
@@ -331,7 +331,7 @@ fn the_sender_decides_per_message_and_the_queued_count_holds_the_compressed_fram
     let server = start_with(config(Compression::Shared, 1024), move |app| {
         app.ws(
             "/choice",
-            WsHandler::new().on_message(move |ctx, msg| {
+            WsCallbacks::new().on_message(move |ctx, msg| {
                 let text = msg.as_text().unwrap_or("").to_owned();
                 // A short message compressed anyway, a long one sent as it is.
                 ctx.ws
@@ -348,7 +348,7 @@ fn the_sender_decides_per_message_and_the_queued_count_holds_the_compressed_fram
         );
         app.ws(
             "/choice-sub",
-            WsHandler::new().on_open(|ctx| {
+            WsCallbacks::new().on_open(|ctx| {
                 ctx.ws.subscribe("choice");
                 ctx.ws.send("subscribed");
                 Ok(())

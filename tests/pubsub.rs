@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use imphnen::{App, Config, Ctx, Publisher, SendStatus, Server, WsConfig, WsHandler};
+use imphnen::{App, Config, Ctx, Publisher, SendStatus, Server, WsCallbacks, WsConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as TMessage;
@@ -53,7 +53,7 @@ fn start(ws: WsConfig, counters: &Counters) -> Server {
     let closes = counters.closes.clone();
     app.ws(
         "/sub/:topic",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_open(|ctx| {
                 let topic = ctx.param("topic").unwrap_or_default();
                 assert!(ctx.ws.subscribe(&topic));
@@ -111,7 +111,7 @@ fn start(ws: WsConfig, counters: &Counters) -> Server {
     let stops = counters.stops.clone();
     app.ws(
         "/flood",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_message(move |ctx, _| {
                 let chunk = vec![7u8; 64 << 10];
                 for _ in 0..100_000 {
@@ -651,7 +651,7 @@ fn start_hooked() -> Server {
                 loopback: req.remote_addr().ip().is_loopback(),
             })
         },
-        WsHandler::with_data()
+        WsCallbacks::with_data()
             .on_open(describe)
             .on_message(|ctx, _| describe(ctx)),
     );

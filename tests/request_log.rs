@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imphnen::middleware::RequestLog;
-use imphnen::{App, Config, Ctx, WsHandler};
+use imphnen::{App, Config, Ctx, WsCallbacks};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -49,7 +49,7 @@ fn one_event_per_request_with_method_path_status_and_duration() {
     });
     app.middleware(RequestLog::new());
     app.get("/hello", |_: Ctx| "hi");
-    app.ws("/ws", WsHandler::new());
+    app.ws("/ws", WsCallbacks::new());
     let server = app.listen("127.0.0.1:0").expect("listen");
 
     for path in ["/hello?x=1", "/missing"] {

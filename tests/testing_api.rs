@@ -5,13 +5,13 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use imphnen::testing::{Received, TestServer};
-use imphnen::{App, Config, Ctx, Message, WsHandler};
+use imphnen::{App, Config, Ctx, Message, WsCallbacks};
 
 fn app() -> App {
     let mut app = App::new(Config::default());
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, message| {
+        WsCallbacks::new().on_message(|ctx, message| {
             match message.as_text() {
                 Some("bye") => ctx.ws.close(4000, "x"),
                 Some("ping me") => {
@@ -33,7 +33,7 @@ fn app() -> App {
             req.keep_headers();
             Ok(())
         },
-        WsHandler::with_data().on_open(|ctx| {
+        WsCallbacks::with_data().on_open(|ctx| {
             let token = ctx.query().get("token").map(|t| t.into_owned());
             let agent = ctx.header("x-client").unwrap_or("none").to_owned();
             ctx.ws.send(format!("{token:?} {agent}"));

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use engine_support::{Raw, frame, read_frame, ws_connect};
-use imphnen::{App, Config, WsHandler};
+use imphnen::{App, Config, WsCallbacks};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -48,7 +48,7 @@ fn handler_errors_name_their_route() {
     });
     app.ws(
         "/chat/:room",
-        WsHandler::new().on_message(|_ctx, _msg| Err("cannot store the message".into())),
+        WsCallbacks::new().on_message(|_ctx, _msg| Err("cannot store the message".into())),
     );
     let server = app.listen("127.0.0.1:0").expect("listen");
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use imphnen::{App, Config, Server, WsHandler};
+use imphnen::{App, Config, Server, WsCallbacks};
 use tokio::time::timeout;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message as TMessage;
@@ -30,8 +30,8 @@ fn start() -> Server {
     app.listen("127.0.0.1:0").expect("listen")
 }
 
-fn facts<D: 'static>() -> WsHandler<D> {
-    WsHandler::with_data().on_message(|ctx, _| {
+fn facts<D: 'static>() -> WsCallbacks<D> {
+    WsCallbacks::with_data().on_message(|ctx, _| {
         let names: Vec<&str> = ctx.headers().map(|(n, _)| n).collect();
         ctx.ws.send(format!(
             "path={} id={:?} token={:?} x-a={:?} url={} \

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use imphnen::{
     App, BoxError, Config, Ctx, HandlerError, HandlerResult, Message, Response, UpgradeRequest,
-    WebSocket, WebSocketHandler, WsConfig, WsCtx, WsHandler,
+    WebSocket, WebSocketHandler, WsCallbacks, WsConfig, WsCtx,
 };
 use serde_json::{Map, Value, json};
 
@@ -43,7 +43,7 @@ pub fn app(config: Config) -> App {
     app.ws("/quickstart", QuickStart);
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, message| {
+        WsCallbacks::new().on_message(|ctx, message| {
             ctx.ws.send(format!("Echo: {message}"));
             Ok(())
         }),

@@ -23,7 +23,7 @@ use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
 use imphnen::memory::{MemoryStream, Stepper};
-use imphnen::{App, Config, Ctx, WsHandler};
+use imphnen::{App, Config, Ctx, WsCallbacks};
 
 const UPGRADE: &[u8] =
     b"GET /echo HTTP/1.1\r\nHost: f\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -48,7 +48,7 @@ fn stepper() -> Stepper {
     let mut app = App::new(config);
     app.ws(
         "/echo",
-        WsHandler::new().on_message(|ctx, msg| {
+        WsCallbacks::new().on_message(|ctx, msg| {
             ctx.ws.send(msg);
             Ok(())
         }),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use imphnen::{App, Broker, BrokerEvent, Config, Server, WsHandler};
+use imphnen::{App, Broker, BrokerEvent, Config, Server, WsCallbacks};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -141,7 +141,7 @@ pub fn node(broker: Broker, events: &Events) -> Server {
     });
     app.ws(
         "/sub/:topic",
-        WsHandler::new()
+        WsCallbacks::new()
             .on_open(|ctx| {
                 let topic = ctx.param("topic").unwrap_or_default();
                 ctx.ws.subscribe(&topic);
