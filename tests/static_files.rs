@@ -642,3 +642,26 @@ fn a_missing_root_fails_at_registration() {
     let mut app = App::new(Config::default());
     app.static_files("/assets", Path::new("/nonexistent/imphnen/public"));
 }
+
+#[test]
+fn a_stepped_core_answers_within_its_turns() {
+    // App::stepper: one thread, memory pipes; the read happens in place, so one run answers.
+    let tree = Tree::new();
+    tree.file("a.txt", "stepped");
+    let mut app = App::new(Config::default());
+    app.static_files("/assets", tree.root());
+    let mut core = app.stepper().unwrap();
+    let mut client = core.connect().unwrap();
+    client
+        .write_all(b"GET /assets/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    core.run();
+    let mut answer = Vec::new();
+    client.read_to_end(&mut answer).unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(answer.ends_with(b"\r\n\r\nstepped"));
+}

@@ -36,6 +36,8 @@ use crate::http::Ctx;
 use conditional::Conditions;
 use path::{Refusal, Relative};
 
+pub(crate) use pool::run_in_place_on_this_thread;
+
 /// What to serve and how: a directory for [`App::static_files`](crate::App::static_files) or
 /// a file for [`App::static_file`](crate::App::static_file), with options. A path converts into
 /// it with the defaults.
