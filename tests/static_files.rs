@@ -665,3 +665,16 @@ fn a_stepped_core_answers_within_its_turns() {
     );
     assert!(answer.ends_with(b"\r\n\r\nstepped"));
 }
+
+#[test]
+fn a_fifo_or_a_socket_in_the_tree_answers_404_without_hanging() {
+    let tree = Tree::new();
+    let fifo = std::ffi::CString::new(tree.root().join("pipe.txt").to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let _socket = std::os::unix::net::UnixListener::bind(tree.root().join("sock.txt")).unwrap();
+    let server = serve(tree.root());
+    // A blocking open of the FIFO would wait for a writer; the read timeout (5 s) would fail.
+    assert_eq!(get(server.local_addr(), "/assets/pipe.txt").status, 404);
+    assert_eq!(get(server.local_addr(), "/assets/sock.txt").status, 404);
+}

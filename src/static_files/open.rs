@@ -115,6 +115,7 @@ pub(crate) fn is_absent(e: &io::Error) -> bool {
                 | libc::EPERM
                 | libc::ENAMETOOLONG
                 | libc::EINVAL
+                | libc::ENXIO
         )
     )
 }
