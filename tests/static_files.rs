@@ -678,3 +678,20 @@ fn a_fifo_or_a_socket_in_the_tree_answers_404_without_hanging() {
     assert_eq!(get(server.local_addr(), "/assets/pipe.txt").status, 404);
     assert_eq!(get(server.local_addr(), "/assets/sock.txt").status, 404);
 }
+
+#[test]
+fn a_release_swapped_behind_a_symlink_is_served_at_once() {
+    // Deploys often point `current` at a new release directory; no restart is needed.
+    let tree = Tree::new();
+    let base = tree.dir.path();
+    for (release, text) in [("v1", "one"), ("v2", "two")] {
+        std::fs::create_dir(base.join(release)).unwrap();
+        std::fs::write(base.join(release).join("app.txt"), text).unwrap();
+    }
+    std::os::unix::fs::symlink("v1", base.join("current")).unwrap();
+    let server = serve(base.join("current"));
+    assert_eq!(get(server.local_addr(), "/assets/app.txt").body, b"one");
+    std::os::unix::fs::symlink("v2", base.join("next")).unwrap();
+    std::fs::rename(base.join("next"), base.join("current")).unwrap();
+    assert_eq!(get(server.local_addr(), "/assets/app.txt").body, b"two");
+}
