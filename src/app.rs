@@ -430,6 +430,8 @@ impl App {
     /// # }
     /// ```
     pub fn stepper(&self) -> io::Result<Stepper> {
+        // Static files read in place on this thread: a turn sees the answer.
+        crate::static_files::run_in_place_on_this_thread();
         Stepper::new(
             self.config.clone(),
             Rc::new(AppService(CoreApp::build(&self.routes))),

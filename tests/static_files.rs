@@ -642,3 +642,56 @@ fn a_missing_root_fails_at_registration() {
     let mut app = App::new(Config::default());
     app.static_files("/assets", Path::new("/nonexistent/imphnen/public"));
 }
+
+#[test]
+fn a_stepped_core_answers_within_its_turns() {
+    // App::stepper: one thread, memory pipes; the read happens in place, so one run answers.
+    let tree = Tree::new();
+    tree.file("a.txt", "stepped");
+    let mut app = App::new(Config::default());
+    app.static_files("/assets", tree.root());
+    let mut core = app.stepper().unwrap();
+    let mut client = core.connect().unwrap();
+    client
+        .write_all(b"GET /assets/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    core.run();
+    let mut answer = Vec::new();
+    client.read_to_end(&mut answer).unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(answer.ends_with(b"\r\n\r\nstepped"));
+}
+
+#[test]
+fn a_fifo_or_a_socket_in_the_tree_answers_404_without_hanging() {
+    let tree = Tree::new();
+    let fifo = std::ffi::CString::new(tree.root().join("pipe.txt").to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let _socket = std::os::unix::net::UnixListener::bind(tree.root().join("sock.txt")).unwrap();
+    let server = serve(tree.root());
+    // A blocking open of the FIFO would wait for a writer; the read timeout (5 s) would fail.
+    assert_eq!(get(server.local_addr(), "/assets/pipe.txt").status, 404);
+    assert_eq!(get(server.local_addr(), "/assets/sock.txt").status, 404);
+}
+
+#[test]
+fn a_release_swapped_behind_a_symlink_is_served_at_once() {
+    // Deploys often point `current` at a new release directory; no restart is needed.
+    let tree = Tree::new();
+    let base = tree.dir.path();
+    for (release, text) in [("v1", "one"), ("v2", "two")] {
+        std::fs::create_dir(base.join(release)).unwrap();
+        std::fs::write(base.join(release).join("app.txt"), text).unwrap();
+    }
+    std::os::unix::fs::symlink("v1", base.join("current")).unwrap();
+    let server = serve(base.join("current"));
+    assert_eq!(get(server.local_addr(), "/assets/app.txt").body, b"one");
+    std::os::unix::fs::symlink("v2", base.join("next")).unwrap();
+    std::fs::rename(base.join("next"), base.join("current")).unwrap();
+    assert_eq!(get(server.local_addr(), "/assets/app.txt").body, b"two");
+}

@@ -12,8 +12,8 @@
 //!
 //! What it does not own: routing (the `prefix/*` route is an ordinary `GET` route, which also
 //! answers `HEAD`) and writing the response (the engine). It caches nothing: every request
-//! opens its file, so a changed file is served changed at once, and the page cache is the
-//! kernel's.
+//! opens the directory and its file, so a changed file (or a directory swapped behind a
+//! symlink) is served changed at once, and the page cache is the kernel's.
 
 mod conditional;
 mod encoding;
@@ -23,10 +23,7 @@ mod pool;
 mod range;
 mod serve;
 
-use std::fs::OpenOptions;
 use std::future::Future;
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,6 +32,8 @@ use imphnen_engine::Response;
 use crate::handler::Ctx;
 use conditional::Conditions;
 use path::{Refusal, Relative};
+
+pub(crate) use pool::run_in_place_on_this_thread;
 
 /// What to serve and how: a directory for [`App::static_files`](crate::App::static_files) or
 /// a file for [`App::static_file`](crate::App::static_file), with options. A path converts into
@@ -199,8 +198,10 @@ impl From<PathBuf> for StaticFiles {
 
 /// Where a mount's files come from.
 pub(crate) enum Source {
-    /// A directory, held open: paths are resolved beneath this descriptor.
-    Directory(OwnedFd),
+    /// A directory, opened at each request (so that swapping it, as a deploy that points a
+    /// `current` symlink at a new release does, takes effect at once); the request's path is
+    /// resolved beneath that descriptor.
+    Directory(PathBuf),
     /// One file, opened by its path at each request.
     File(PathBuf),
 }
@@ -212,21 +213,17 @@ pub(crate) struct Mount {
 }
 
 impl Mount {
-    /// A directory mount. Opens the directory now (at start-up) and panics when it cannot, as a
-    /// misconfigured route does.
+    /// A directory mount. Checks now (at start-up) that the directory opens, and panics when it
+    /// does not, as a misconfigured route does.
     pub(crate) fn directory(files: StaticFiles) -> Arc<Mount> {
-        let dir = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(&files.path)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "imphnen: cannot serve static files from {}: {e}",
-                    files.path.display()
-                )
-            });
+        if let Err(e) = open::directory(&files.path) {
+            panic!(
+                "imphnen: cannot serve static files from {}: {e}",
+                files.path.display()
+            );
+        }
         Arc::new(Mount {
-            source: Source::Directory(dir.into()),
+            source: Source::Directory(files.path),
             options: files.options,
         })
     }

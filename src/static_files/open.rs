@@ -20,6 +20,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Set once `openat2` answered `ENOSYS`: later opens go straight to the fallback.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
+/// Opens the served directory itself (`O_PATH`: a handle to resolve beneath, not to read).
+pub(crate) fn directory(path: &Path) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(dir.into())
+}
+
 /// Opens `relative` (already checked by `path::relative`) for reading, beneath `root`. An empty
 /// path opens the root itself.
 pub(crate) fn beneath(root: &OwnedFd, relative: &Path) -> io::Result<File> {
@@ -115,6 +125,7 @@ pub(crate) fn is_absent(e: &io::Error) -> bool {
                 | libc::EPERM
                 | libc::ENAMETOOLONG
                 | libc::EINVAL
+                | libc::ENXIO
         )
     )
 }

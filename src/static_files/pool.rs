@@ -14,6 +14,7 @@
 //! `read` is a plain system call on the core. The pool behaves the same under every driver, and
 //! lets `open.rs` use `openat2` with `RESOLVE_BENEATH`, which monoio does not offer.
 
+use std::cell::Cell;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -29,6 +30,16 @@ pub(crate) const THREADS: usize = 4;
 pub(crate) const QUEUE: usize = 1024;
 
 type Job = Box<dyn FnOnce() + Send>;
+
+thread_local! {
+    /// This thread steps a core by hand: jobs run in place.
+    static IN_PLACE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// From now on, jobs queued from this thread run on it, at once (`App::stepper`'s thread).
+pub(crate) fn run_in_place_on_this_thread() {
+    IN_PLACE.set(true);
+}
 
 /// The process's pool.
 struct Pool {
@@ -77,6 +88,10 @@ where
     T: Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
+    if IN_PLACE.get() {
+        let _ = tx.send(job());
+        return Ok(rx);
+    }
     let job: Job = Box::new(move || {
         let _ = tx.send(job());
     });

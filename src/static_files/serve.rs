@@ -8,6 +8,7 @@
 
 use std::fs::{File, Metadata};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,7 +44,19 @@ struct Chosen {
 
 /// Answers `job`.
 pub(crate) fn serve(job: Job) -> Response {
-    let (path, file, meta) = match open_target(&job) {
+    let root = match &job.mount.source {
+        Source::File(_) => None,
+        Source::Directory(dir) => match open::directory(dir) {
+            Ok(root) => Some(root),
+            Err(e) => {
+                // It opened at start-up: it was removed or replaced by something else since.
+                tracing::error!(error = %e, dir = %dir.display(), "static files: cannot open the directory; answering 500");
+                return Response::text("Internal Server Error").with_status(500);
+            }
+        },
+    };
+    let root = root.as_ref();
+    let (path, file, meta) = match open_target(&job, root) {
         Ok(Target::File(path, file, meta)) => (path, file, meta),
         Ok(Target::Redirect(location)) => {
             return Response::new(301).with_header("location", location);
@@ -55,7 +68,7 @@ pub(crate) fn serve(job: Job) -> Response {
         }
     };
     let content_type = content_type(&path);
-    let chosen = choose_coding(&job, &path).unwrap_or(Chosen {
+    let chosen = choose_coding(&job, root, &path).unwrap_or(Chosen {
         file,
         meta,
         coding: None,
@@ -134,10 +147,13 @@ enum Target {
     Redirect(String),
 }
 
-fn open_target(job: &Job) -> io::Result<Target> {
+/// Opens what the request names: the mount's file, or a path beneath `root` (the directory's
+/// descriptor, opened for this request).
+fn open_target(job: &Job, root: Option<&OwnedFd>) -> io::Result<Target> {
     let options = &job.mount.options;
-    let (root, relative) = match &job.mount.source {
-        Source::File(path) => {
+    let (root, relative) = match (&job.mount.source, root) {
+        (Source::Directory(_), Some(root)) => (root, &job.relative),
+        (Source::File(path), _) | (Source::Directory(path), None) => {
             let file = open_file(path)?;
             let meta = file.metadata()?;
             if !meta.is_file() {
@@ -145,7 +161,6 @@ fn open_target(job: &Job) -> io::Result<Target> {
             }
             return Ok(Target::File(path.clone(), file, meta));
         }
-        Source::Directory(root) => (root, &job.relative),
     };
     let file = open::beneath(root, &relative.path)?;
     let meta = file.metadata()?;
@@ -178,16 +193,16 @@ fn open_target(job: &Job) -> io::Result<Target> {
 }
 
 /// The first precompressed sibling the client accepts that exists as a regular file.
-fn choose_coding(job: &Job, path: &Path) -> Option<Chosen> {
+fn choose_coding(job: &Job, root: Option<&OwnedFd>, path: &Path) -> Option<Chosen> {
     if !job.mount.options.precompressed {
         return None;
     }
     job.codings.iter().find_map(|&coding| {
         let mut name = path.as_os_str().to_owned();
         name.push(coding.suffix());
-        let file = match &job.mount.source {
-            Source::File(_) => open_file(Path::new(&name)).ok()?,
-            Source::Directory(root) => open::beneath(root, Path::new(&name)).ok()?,
+        let file = match root {
+            None => open_file(Path::new(&name)).ok()?,
+            Some(root) => open::beneath(root, Path::new(&name)).ok()?,
         };
         let meta = file.metadata().ok()?;
         meta.is_file().then_some(Chosen {
