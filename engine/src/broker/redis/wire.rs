@@ -3,7 +3,7 @@
 //! blocks reading it while another writes to it), which the crate's own connection types keep
 //! to themselves.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -85,7 +85,7 @@ impl Conn {
     /// Reads the next reply or pushed message.
     pub(super) fn read(&mut self) -> io::Result<Value> {
         self.parser
-            .parse_value(&mut self.stream)
+            .parse_value(Restarted(&self.stream))
             .map_err(|e| match e.kind() {
                 redis::ErrorKind::Io => {
                     io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string())
@@ -103,5 +103,21 @@ impl Conn {
     /// shutting it down to interrupt a blocked read).
     pub(super) fn stream(&self) -> io::Result<TcpStream> {
         self.stream.try_clone()
+    }
+}
+
+/// Reads from a socket, trying again when a signal interrupts the read: a socket with a read
+/// timeout is not restarted by the kernel (signal(7)), and a SIGTERM meant for the server's
+/// shutdown must not look like a broken link.
+struct Restarted<'a>(&'a TcpStream);
+
+impl Read for Restarted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match (&mut &*self.0).read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                done => return done,
+            }
+        }
     }
 }
