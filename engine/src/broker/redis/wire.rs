@@ -5,6 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use redis::{ConnectionAddr, ConnectionInfo, Parser, Value};
@@ -99,11 +100,36 @@ impl Conn {
         self.stream.set_read_timeout(timeout)
     }
 
+    /// What the socket holds that has not been read yet, and its receive buffer's size
+    /// (`SO_RCVBUF`: the kernel grows it while the connection is busy).
+    pub(super) fn receive_queue(&self) -> io::Result<ReceiveQueue> {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, which outlives the call.
+        let rc = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut unread) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ReceiveQueue {
+            unread: usize::try_from(unread).unwrap_or(0),
+            buffer: socket2::SockRef::from(&self.stream).recv_buffer_size()?,
+        })
+    }
+
     /// Another handle on the same socket (for writing from a second thread, or for
     /// shutting it down to interrupt a blocked read).
     pub(super) fn stream(&self) -> io::Result<TcpStream> {
         self.stream.try_clone()
     }
+}
+
+/// A socket's receive queue at one moment.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReceiveQueue {
+    /// Bytes received and not read yet (`FIONREAD`).
+    pub(super) unread: usize,
+    /// The receive buffer's size (`SO_RCVBUF`), which counts the kernel's overhead per
+    /// packet as well as the bytes.
+    pub(super) buffer: usize,
 }
 
 /// Reads from a socket, trying again when a signal interrupts the read: a socket with a read
