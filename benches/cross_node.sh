@@ -13,7 +13,7 @@
 #           row: what B receives at most, and what happens to the surplus
 #   half    open loop at half the publishes/s `closed` reached: sustained load
 #   light   open loop at LIGHT_DELIVERIES / subscribers publishes/s: the path's own latency
-# then B's broker counters from /metrics (received, gaps, undelivered).
+# then B's broker counters from /metrics (reconnects, gaps, undelivered).
 # With SOCKETIO=1 the same cases also run on the Socket.IO + Redis adapter anchor
 # (benches/anchors/socketio, installed with `npm ci` on first use): `light`, and `paced`, its
 # client's closed loop of 16 in flight counted until B's last subscriber has the message.
@@ -26,8 +26,12 @@
 #   SUBSCRIBERS="100 1000"          subscriber counts on B
 #   SIZES="64 2048"                 payload bytes
 #   LIGHT_DELIVERIES=100000         deliveries/s on B of the light run
+#   RUNS="closed half light"        which runs (RUNS=closed: the overload rows alone)
+#   SERVER=target/release/examples/bench_server
+#                                   the node binary (another commit's build, to compare)
 #   SOCKETIO=1                      add the Socket.IO anchor's rows (needs node and npm)
-# Results: target/bench/cross_node/<case>.<run>.json and a table on stdout.
+# Results: target/bench/cross_node/<case>.<run>.json (and each node's imphnen_broker_* counters
+# in <case>.<run>.{a,b}.metrics) and a table on stdout.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,11 +41,12 @@ WARMUP=${WARMUP:-2}
 SUBSCRIBERS=${SUBSCRIBERS:-100 1000}
 SIZES=${SIZES:-64 2048}
 LIGHT_DELIVERIES=${LIGHT_DELIVERIES:-100000}
+RUNS=${RUNS:-closed half light}
 SOCKETIO=${SOCKETIO:-0}
 ANCHOR=$ROOT/benches/anchors/socketio
 OUT=$ROOT/target/bench/cross_node
 LOADGEN=$ROOT/target/release/imphnen-loadgen
-SERVER=$ROOT/target/release/examples/bench_server
+SERVER=${SERVER:-$ROOT/target/release/examples/bench_server}
 mkdir -p "$OUT"
 
 command -v redis-server >/dev/null || { echo "redis-server is missing (apt-get install -y redis-server)" >&2; exit 1; }
@@ -92,7 +97,8 @@ run() {
     --publishers 1 --size "$size" --duration "$DURATION" --warmup "$WARMUP" --quiet \
     --json "$OUT/$case.$name.json" "$@" >"$OUT/$case.$name.txt" 2>&1 ||
     echo "loadgen failed or found faults in $case.$name (see $OUT/$case.$name.txt)" >&2
-  curl -s "http://127.0.0.1:$B_PORT/metrics" | grep '^imphnen_broker_' >"$OUT/$case.$name.metrics" || true
+  curl -s "http://127.0.0.1:$A_PORT/metrics" | grep '^imphnen_broker_' >"$OUT/$case.$name.a.metrics" || true
+  curl -s "http://127.0.0.1:$B_PORT/metrics" | grep '^imphnen_broker_' >"$OUT/$case.$name.b.metrics" || true
   stop_all
 }
 
@@ -105,17 +111,17 @@ run_socketio() {
     --subscribers "$subs" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
     --json "$OUT/$case.$name.json" "$@" >"$OUT/$case.$name.txt" 2>&1 ||
     echo "the socket.io client failed or found faults in $case.$name (see $OUT/$case.$name.txt)" >&2
-  : >"$OUT/$case.$name.metrics"
+  : >"$OUT/$case.$name.b.metrics"
   stop_all
 }
 if [ "$SOCKETIO" = 1 ] && [ ! -d "$ANCHOR/node_modules" ]; then
   (cd "$ANCHOR" && npm ci --silent)
 fi
 
-printf '| subscribers | size | run | publishes/s | deliveries/s | p50 µs | p99 µs | lost | B: gaps / undelivered |\n'
+printf '| subscribers | size | run | publishes/s | deliveries/s | p50 µs | p99 µs | lost | B: reconnects / gaps / undelivered |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 row() { # CASE RUN SUBS SIZE
-  local j=$OUT/$1.$2.json m=$OUT/$1.$2.metrics
+  local j=$OUT/$1.$2.json m=$OUT/$1.$2.b.metrics
   [ -f "$j" ] || { printf '| %s | %s | %s | failed | | | | | |\n' "$3" "$4" "$2"; return; }
   python3 - "$j" "$m" "$2" "$3" "$4" <<'PY'
 import json, sys
@@ -126,25 +132,33 @@ for line in open(m):
     name, value = line.split()
     counters[name] = int(float(value))
 lat = r["latency"]
+reconnects = counters.get("imphnen_broker_reconnects_total", "–")
 gaps = counters.get("imphnen_broker_gaps_total", "–")
 undelivered = counters.get("imphnen_broker_undelivered_total", "–")
 print(f"| {subs} | {size} B | {run} | {r['msgs_per_s'] / int(subs):,.0f} | {r['msgs_per_s']:,.0f} "
-      f"| {lat['p50_us']:,.0f} | {lat['p99_us']:,.0f} | {r['lost']} | {gaps} / {undelivered} |")
+      f"| {lat['p50_us']:,.0f} | {lat['p99_us']:,.0f} | {r['lost']:,} | {reconnects} / {gaps} / {undelivered} |")
 PY
 }
 
+wants() { [[ " $RUNS " == *" $1 "* ]]; } # wants RUN: RUN is one of $RUNS
 for subs in $SUBSCRIBERS; do
   for size in $SIZES; do
     case=s${subs}_b${size}
-    run "$case" closed "$subs" "$size" --inflight 16
-    row "$case" closed "$subs" "$size"
+    if wants closed; then
+      run "$case" closed "$subs" "$size" --inflight 16
+      row "$case" closed "$subs" "$size"
+    fi
     light=$((LIGHT_DELIVERIES / subs))
-    rate=$(python3 -c 'import json,sys; print(max(1, int(json.load(open(sys.argv[1]))["msgs_per_s"] / int(sys.argv[2]) / 2)))' \
-      "$OUT/$case.closed.json" "$subs" 2>/dev/null || echo "$light")
-    run "$case" half "$subs" "$size" --inflight 64 --rate "$rate"
-    row "$case" half "$subs" "$size"
-    run "$case" light "$subs" "$size" --inflight 64 --rate "$light"
-    row "$case" light "$subs" "$size"
+    if wants half; then
+      rate=$(python3 -c 'import json,sys; print(max(1, int(json.load(open(sys.argv[1]))["msgs_per_s"] / int(sys.argv[2]) / 2)))' \
+        "$OUT/$case.closed.json" "$subs" 2>/dev/null || echo "$light")
+      run "$case" half "$subs" "$size" --inflight 64 --rate "$rate"
+      row "$case" half "$subs" "$size"
+    fi
+    if wants light; then
+      run "$case" light "$subs" "$size" --inflight 64 --rate "$light"
+      row "$case" light "$subs" "$size"
+    fi
     if [ "$SOCKETIO" = 1 ]; then
       run_socketio "$case" socketio-light "$subs" "$size" --rate "$light"
       row "$case" socketio-light "$subs" "$size"

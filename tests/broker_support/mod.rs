@@ -94,6 +94,31 @@ impl Redis {
         }
     }
 
+    /// The id Redis gave the connection named `name` (`CLIENT LIST`), if one is open.
+    pub fn client_id(&self, name: &str) -> Option<u64> {
+        let mut con = self.client().get_connection().unwrap();
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+        let field = |line: &str, key: &str| {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(key))
+                .map(str::to_owned)
+        };
+        list.lines()
+            .find(|l| field(l, "name=").as_deref() == Some(name))
+            .and_then(|l| field(l, "id=")?.parse().ok())
+    }
+
+    /// `CONFIG SET parameter value`.
+    pub fn config_set(&self, parameter: &str, value: &str) {
+        let mut con = self.client().get_connection().unwrap();
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(parameter)
+            .arg(value)
+            .query::<()>(&mut con)
+            .unwrap();
+    }
+
     /// Waits until `topic` has `n` subscribers on the broker.
     pub async fn await_numsub(&self, topic: &str, n: i64, sharded: bool) {
         let deadline = Instant::now() + T;
@@ -130,11 +155,17 @@ pub type Events = Arc<Mutex<Vec<BrokerEvent>>>;
 
 /// A node on two workers: `WS /sub/:topic` subscribes to `topic` and says `ready`; a text
 /// `pub:<m>` is `ws.publish(topic, m)` (everyone but the sender), `leave` unsubscribes (and
-/// says `left`), anything else is echoed.
+/// says `left`), `busy:<ms>` keeps the connection's core from doing anything else for that
+/// long (a handler that blocks its thread) and then echoes, anything else is echoed.
 pub fn node(broker: Broker, events: &Events) -> Server {
+    node_on(2, broker, events)
+}
+
+/// [`node`] on `workers` cores.
+pub fn node_on(workers: usize, broker: Broker, events: &Events) -> Server {
     let events = events.clone();
     let mut app = App::new(Config {
-        workers: 2,
+        workers,
         broker: Some(broker.on_event(move |e| events.lock().unwrap().push(e.clone()))),
         shutdown_timeout: Duration::from_millis(300),
         ..Default::default()
@@ -153,6 +184,9 @@ pub fn node(broker: Broker, events: &Events) -> Server {
                 let text = msg.as_text().unwrap_or_default();
                 if let Some(m) = text.strip_prefix("pub:") {
                     ctx.ws.publish(&topic, m.to_owned());
+                } else if let Some(ms) = text.strip_prefix("busy:") {
+                    std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
+                    ctx.ws.send(msg);
                 } else if text == "leave" {
                     ctx.ws.unsubscribe(&topic);
                     ctx.ws.send("left");

@@ -52,6 +52,7 @@ pub(crate) struct Counts {
     pub(crate) foreign: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) reconnects: AtomicU64,
+    pub(crate) backlog_peak: AtomicU64,
 }
 
 #[derive(Default)]
@@ -305,6 +306,7 @@ impl Link {
             echoes: get(&c.echoes),
             foreign: get(&c.foreign),
             malformed: get(&c.malformed),
+            backlog_peak: get(&c.backlog_peak),
         }
     }
 }

@@ -182,6 +182,12 @@ pub struct BrokerStats {
     /// Messages dropped because they could not be read (an unknown envelope version, or
     /// "text" that is not UTF-8).
     pub malformed: u64,
+    /// The most bytes the broker had sent that the node had not read yet, as measured when a
+    /// core was too full to take a message (0 when none ever was). Once this passes a quarter
+    /// of the socket's receive buffer (or 1 MiB), the node stops waiting for full cores and
+    /// drops their messages (counted in `undelivered`) until it has caught up, so the broker
+    /// never has to hold a backlog for it, nor disconnect it for lagging.
+    pub backlog_peak: u64,
 }
 
 /// A running link's threads.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use imphnen_protocol::ws::{OpCode, encode_frame};
@@ -120,43 +120,43 @@ impl Hub {
         }
         let compress = msg.wants_compression(self.ws.compress_min_size);
         let frame = (msg.opcode(), msg.as_bytes());
-        self.deliver(topic, frame, compress, exclude, Duration::ZERO)
+        self.deliver(topic, frame, compress, exclude, &mut || false)
             .0
     }
 
-    /// Sends a message that came from the broker to this node's subscribers of `topic`,
-    /// waiting up to `patience` for a core whose queue is full (the broker's reading thread
-    /// may wait, which leaves the backlog in the broker's socket; a core never does). `false`
-    /// when a core still had no room (counted in `refused`).
+    /// Sends a message that came from the broker to this node's subscribers of `topic`. A
+    /// core whose queue is full is tried again every few microseconds for as long as `wait`,
+    /// asked before each try, says so (the broker's reading thread decides how long it can
+    /// afford to leave its backlog in the socket; a core never waits). `false` when a core
+    /// still had no room (counted in `refused`).
     pub(crate) fn deliver_from_broker(
         self: &Arc<Self>,
         topic: &str,
         text: bool,
         payload: &[u8],
-        patience: Duration,
+        wait: &mut dyn FnMut() -> bool,
     ) -> bool {
         let opcode = if text { OpCode::Text } else { OpCode::Binary };
         let compress = payload.len() >= self.ws.compress_min_size;
-        self.deliver(topic, (opcode, payload), compress, None, patience)
+        self.deliver(topic, (opcode, payload), compress, None, wait)
             .1
     }
 
     /// Hands one frame to every core with subscribers of `topic`, trying a full core again
-    /// until `patience` has passed: the subscriber count, and whether every core took it.
+    /// while `wait` says so: the subscriber count, and whether every core took it.
     fn deliver(
         self: &Arc<Self>,
         topic: &str,
         (opcode, payload): (OpCode, &[u8]),
         compress: bool,
         exclude: Option<ConnId>,
-        patience: Duration,
+        wait: &mut dyn FnMut() -> bool,
     ) -> (usize, bool) {
         let Some(audience) = self.registry.audience(topic) else {
             return (0, true);
         };
         let frame = encode_shared(opcode, payload);
         let mut all = true;
-        let mut deadline = None;
         for core in audience.cores {
             let mut cmd = Command::Publish {
                 topic: audience.topic.clone(),
@@ -165,8 +165,7 @@ impl Hub {
                 compress,
             };
             while let Err(back) = local::route(self, core, cmd) {
-                let until = *deadline.get_or_insert_with(|| Instant::now() + patience);
-                if Instant::now() >= until {
+                if !wait() {
                     // Lost for this core's subscribers alone, and counted.
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     all = false;
@@ -185,7 +184,7 @@ impl Hub {
     }
 }
 
-/// How long a patient delivery sleeps before trying a full core's queue again.
+/// How long a delivery that may wait sleeps before trying a full core's queue again.
 const RETRY_PAUSE: Duration = Duration::from_micros(20);
 
 /// A message's frame, encoded once for every subscriber.

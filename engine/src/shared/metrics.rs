@@ -303,6 +303,12 @@ impl Metrics {
         if let Some(b) = &self.broker {
             let up = u64::from(b.connected);
             one("broker_connected", g, "1 while the broker link is up.", up);
+            one(
+                "broker_backlog_peak_bytes",
+                g,
+                "The most bytes from the broker seen unread while a core was full.",
+                b.backlog_peak,
+            );
             for (name, help, value) in [
                 (
                     "reconnects",

@@ -3,8 +3,9 @@
 //! - The subscriber connection (`receive`): its thread connects, hands a second handle on the
 //!   socket to the writing thread, and then does nothing but read pushed messages and hand them
 //!   to the cores. Redis disconnects subscribers that fall behind (`client-output-buffer-limit
-//!   pubsub`), so this thread never waits on a core: a core whose queue is full misses the
-//!   message, counted in `undelivered`.
+//!   pubsub`), so this thread waits for a core whose queue is full only while its own socket's
+//!   backlog is small (`patience.rs`); past that, the core's subscribers miss the message,
+//!   counted in `undelivered`, and the link keeps up with Redis.
 //! - The writing thread (`write`): it owns the publisher connection (pipelined `PUBLISH`es,
 //!   whatever the queue holds at once) and the write side of the subscriber connection
 //!   (`SUBSCRIBE`/`UNSUBSCRIBE` as the registry's transitions come, every current topic again on
@@ -13,6 +14,7 @@
 //!
 //! Both reconnect with capped exponential back-off; the link is up when both are.
 
+mod patience;
 mod wire;
 
 use std::io;
@@ -27,15 +29,13 @@ use redis::{ConnectionInfo, IntoConnectionInfo, Value};
 use super::envelope::{self, HEADER_LEN, Received};
 use super::link::{Link, PUBLISHER, SUBSCRIBER, Sequences, Work};
 use crate::shared::hub::Hub;
+use patience::Patience;
 use wire::Conn;
 
 /// How long the subscriber connection may stay silent before it is taken for dead.
 const SILENCE: Duration = Duration::from_secs(15);
 /// A quiet link sends a `PING` this often on its subscriber connection.
 const KEEPALIVE: Duration = Duration::from_secs(5);
-/// How long the reading thread waits for a core whose queue is full before it drops the
-/// message for that core's subscribers (counted in `undelivered`).
-const PATIENCE: Duration = Duration::from_millis(50);
 /// Channels per `SUBSCRIBE` or `UNSUBSCRIBE` command.
 const CHANNELS_PER_COMMAND: usize = 512;
 /// The first wait before reconnecting, and the longest.
@@ -243,11 +243,7 @@ fn lose_subscriber(shared: &Shared, e: &io::Error) {
 
 /// Reads pushed messages until the connection fails.
 fn read_messages(shared: &Shared, conn: &mut Conn, seqs: &mut Sequences) -> io::Error {
-    // A core with a full queue is waited for (the backlog stays in the socket and in the
-    // broker's output buffer) until it takes a message again; one that stays full for
-    // `PATIENCE` is not waited for again until it does, so that a stuck core costs its own
-    // subscribers messages but neither the other cores nor the link.
-    let mut patience = PATIENCE;
+    let mut patience = Patience::default();
     loop {
         let items = match conn.read() {
             Ok(Value::Array(items)) => items,
@@ -268,8 +264,9 @@ fn read_messages(shared: &Shared, conn: &mut Conn, seqs: &mut Sequences) -> io::
         };
         match (kind.as_slice(), items.next()) {
             (b"message" | b"smessage", Some(Value::BulkString(payload))) => {
-                let taken = deliver(shared, seqs, topic, &payload, patience);
-                patience = if taken { PATIENCE } else { Duration::ZERO };
+                let mut wait = || patience.wait(conn, &shared.link);
+                let taken = deliver(shared, seqs, topic, &payload, &mut wait);
+                patience.settle(taken);
             }
             (b"unsubscribe" | b"sunsubscribe", _) => seqs.forget(topic),
             _ => {}
@@ -277,14 +274,14 @@ fn read_messages(shared: &Shared, conn: &mut Conn, seqs: &mut Sequences) -> io::
     }
 }
 
-/// Hands one message from the broker to the cores with subscribers to `topic`; `false` when
-/// a core had no room for it within `patience`.
+/// Hands one message from the broker to the cores with subscribers to `topic`, waiting for
+/// a full core while `wait` says so; `false` when a core had no room for it.
 fn deliver(
     shared: &Shared,
     seqs: &mut Sequences,
     topic: &str,
     payload: &[u8],
-    patience: Duration,
+    wait: &mut dyn FnMut() -> bool,
 ) -> bool {
     let link = &shared.link;
     let counts = &link.counts;
@@ -314,7 +311,7 @@ fn deliver(
         return true;
     }
     counts.received.fetch_add(1, Ordering::Relaxed);
-    let taken = shared.hub.deliver_from_broker(topic, text, body, patience);
+    let taken = shared.hub.deliver_from_broker(topic, text, body, wait);
     if !taken {
         counts.undelivered.fetch_add(1, Ordering::Relaxed);
     }

@@ -3,8 +3,9 @@
 //! blocks reading it while another writes to it), which the crate's own connection types keep
 //! to themselves.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use redis::{ConnectionAddr, ConnectionInfo, Parser, Value};
@@ -85,7 +86,7 @@ impl Conn {
     /// Reads the next reply or pushed message.
     pub(super) fn read(&mut self) -> io::Result<Value> {
         self.parser
-            .parse_value(&mut self.stream)
+            .parse_value(Restarted(&self.stream))
             .map_err(|e| match e.kind() {
                 redis::ErrorKind::Io => {
                     io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string())
@@ -99,9 +100,50 @@ impl Conn {
         self.stream.set_read_timeout(timeout)
     }
 
+    /// What the socket holds that has not been read yet, and its receive buffer's size
+    /// (`SO_RCVBUF`: the kernel grows it while the connection is busy).
+    pub(super) fn receive_queue(&self) -> io::Result<ReceiveQueue> {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, which outlives the call.
+        let rc = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut unread) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ReceiveQueue {
+            unread: usize::try_from(unread).unwrap_or(0),
+            buffer: socket2::SockRef::from(&self.stream).recv_buffer_size()?,
+        })
+    }
+
     /// Another handle on the same socket (for writing from a second thread, or for
     /// shutting it down to interrupt a blocked read).
     pub(super) fn stream(&self) -> io::Result<TcpStream> {
         self.stream.try_clone()
+    }
+}
+
+/// A socket's receive queue at one moment.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReceiveQueue {
+    /// Bytes received and not read yet (`FIONREAD`).
+    pub(super) unread: usize,
+    /// The receive buffer's size (`SO_RCVBUF`), which counts the kernel's overhead per
+    /// packet as well as the bytes.
+    pub(super) buffer: usize,
+}
+
+/// Reads from a socket, trying again when a signal interrupts the read: a socket with a read
+/// timeout is not restarted by the kernel (signal(7)), and a SIGTERM meant for the server's
+/// shutdown must not look like a broken link.
+struct Restarted<'a>(&'a TcpStream);
+
+impl Read for Restarted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match (&mut &*self.0).read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                done => return done,
+            }
+        }
     }
 }
