@@ -2,46 +2,29 @@
 //! back from a `tracing-subscriber` formatter writing into memory (its own test binary: the
 //! subscriber is global). Requests come from curl and tokio-tungstenite.
 
-use std::io::Write;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imphnen::middleware::RequestLog;
 use imphnen::{App, Config, Ctx, WsCallbacks};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+mod log_support;
 
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use log_support::Captured;
 
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter(|l| l.contains("imphnen::request"))
-            .map(str::to_owned)
-            .collect()
-    }
+/// The request log's lines.
+fn request_lines(captured: &Captured) -> Vec<String> {
+    captured
+        .text()
+        .lines()
+        .filter(|l| l.contains("imphnen::request"))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
 fn one_event_per_request_with_method_path_status_and_duration() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_env_filter("imphnen::request=info")
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = Captured::install("imphnen::request=info");
 
     let mut app = App::new(Config {
         workers: 1,
@@ -68,10 +51,10 @@ fn one_event_per_request_with_method_path_status_and_duration() {
     });
 
     let deadline = Instant::now() + Duration::from_secs(5);
-    while captured.lines().len() < 3 && Instant::now() < deadline {
+    while request_lines(&captured).len() < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let lines = captured.lines();
+    let lines = request_lines(&captured);
     assert_eq!(lines.len(), 3, "{lines:#?}");
     let expect = [
         ("method=GET", "path=/hello", "status=200"),

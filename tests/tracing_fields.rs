@@ -3,41 +3,15 @@
 //! back from a `tracing-subscriber` formatter writing into memory).
 
 mod engine_support;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod log_support;
 
 use engine_support::{Raw, frame, read_frame, ws_connect};
 use imphnen::{App, Config, WsCallbacks};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
+use log_support::Captured;
 
 #[test]
 fn handler_errors_name_their_route() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_env_filter("error")
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = Captured::install("error");
 
     let mut app = App::new(Config {
         workers: 1,
