@@ -33,7 +33,7 @@ if [ -z "${SKIP_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
 fi
 
 stage "build release examples (echo, seed_tour, chat)"
-cargo build --release -p imphnen --example echo --example seed_tour --example chat
+cargo build --release -p imphnen --features imphnen/tls --example echo --example seed_tour --example chat
 
 # ---------------------------------------------------------------- servers
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

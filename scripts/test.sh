@@ -40,6 +40,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v curl >/dev/null || need_apt+=(curl)
+# tests/tls.rs: `openssl s_client` (TLS 1.3 and 1.2) and curl over https
+command -v openssl >/dev/null || need_apt+=(openssl)
 # tests/broker.rs starts its own redis-server on a free loopback port
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -49,13 +51,19 @@ if [ -z "${SKIP_FUZZ:-}" ] && ! command -v cargo-fuzz >/dev/null; then
   cargo install cargo-fuzz --locked
 fi
 
+# Every build below has the `tls` feature (off by default: wss/https through rustls), so the
+# TLS tests run and every run resolves the same features (nothing is built twice).
+features=(--features imphnen/tls)
+
 # ---------------------------------------------------------------- static checks
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 stage "cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
+# and the engine as plain users build it, without TLS
+cargo clippy -p imphnen-engine --all-targets -- -D warnings
 stage "cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps "${features[@]}"
 
 # ---------------------------------------------------------------- drivers
 # The network drivers every stage below runs on. io_uring where this kernel allows it (the
@@ -90,18 +98,18 @@ first=true
 for driver in $DRIVERS; do
   if $first; then
     stage "cargo test (driver: $driver)"
-    IMPHNEN_DRIVER=$driver cargo test --workspace
+    IMPHNEN_DRIVER=$driver cargo test --workspace "${features[@]}"
     first=false
   else
     stage "tests again (driver: $driver)"
-    IMPHNEN_DRIVER=$driver cargo test --workspace --tests
+    IMPHNEN_DRIVER=$driver cargo test --workspace --tests "${features[@]}"
   fi
 done
 
 # The engine's own tests again, on the memory driver (in-process pipes, no sockets on the
 # server; tests of TCP itself skip there).
 stage "engine tests on the memory driver"
-IMPHNEN_DRIVER=memory cargo test --workspace --test engine_ws --test engine_http \
+IMPHNEN_DRIVER=memory cargo test --workspace "${features[@]}" --test engine_ws --test engine_http --test tls \
   --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox --test pubsub \
   --test permessage_deflate
 
@@ -110,7 +118,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 stage "build release examples"
-cargo build --release --example echo -p imphnen
+cargo build --release --example echo -p imphnen "${features[@]}"
 cargo build --release -p imphnen-loadgen
 
 echo_pid=

@@ -266,6 +266,27 @@ impl App {
         })
     }
 
+    /// Like [`listen`](Self::listen), serving TLS with `tls`: wss:// and https:// (TLS 1.3 and
+    /// 1.2, ALPN `http/1.1`). Call both `listen` and `listen_tls` for plain and TLS ports side
+    /// by side; they are two servers with the same routes (pub/sub topics are each server's).
+    /// The returned server's [`reload_tls`](Server::reload_tls) replaces the certificate.
+    ///
+    /// ```no_run
+    /// # fn demo(app: imphnen::App) -> std::io::Result<()> {
+    /// use imphnen::TlsConfig;
+    /// let server = app.listen_tls(8443, TlsConfig::from_pem_files("cert.pem", "key.pem")?)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(&self, addr: impl ListenAddr, tls: crate::TlsConfig) -> io::Result<Server> {
+        let addr = addr.socket_addr()?;
+        let http = self.http.clone();
+        let ws = self.ws.clone();
+        let mut config = self.config.clone();
+        config.tls = Some(tls);
+        Server::start(config, addr, move |_core| AppService::for_core(&http, &ws))
+    }
+
     /// The app on one core of the memory driver, stepped by hand on this thread: no threads,
     /// no sockets, a clock that moves only when told. For deterministic tests and fuzzing.
     ///

@@ -98,6 +98,8 @@ pub use imphnen_engine::{
     HandlerError, HandlerResult, HttpConfig, HttpLimits, Message, Metrics, Publisher, ReadyState,
     Request, Response, SendStatus, Server, ServerHandle, UringConfig, WebSocket, WsConfig, memory,
 };
+#[cfg(feature = "tls")]
+pub use imphnen_engine::{TlsConfig, rustls};
 pub use imphnen_router::{Params, Query};
 pub use upgrade::UpgradeRequest;
 pub use ws::{WebSocketHandler, WsCtx, WsHandler};

@@ -30,7 +30,7 @@ async fn chat_page_is_served_at_root_and_connects_to_its_own_host() {
     } = chat.get("/").await;
     assert_eq!(status, 200);
     assert!(head.contains("content-type: text/html"), "{head}");
-    assert!(page.contains("new WebSocket('ws://' + location.host + '/chat')"));
+    assert!(page.contains("new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat')"));
     assert!(!page.contains("localhost:3000"), "no hard-coded port");
     for id in [r#"id="messages""#, r#"id="input""#, r#"id="count""#] {
         assert!(page.contains(id), "the page has {id}");

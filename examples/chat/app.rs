@@ -160,7 +160,7 @@ const PAGE: &str = r#"<!DOCTYPE html>
   <div id="messages"></div>
   <input type="text" id="input" placeholder="Type message..." />
   <script>
-    const ws = new WebSocket('ws://' + location.host + '/chat');
+    const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat');
     const messages = document.getElementById('messages');
     const input = document.getElementById('input');
     const count = document.getElementById('count');

@@ -27,6 +27,8 @@ mod input;
 mod pubsub;
 pub(crate) mod tasks;
 mod timers;
+#[cfg(feature = "tls")]
+mod tls;
 mod ws;
 
 use std::future::poll_fn;
@@ -115,7 +117,16 @@ pub(crate) struct State<I: Io> {
     woken: bool,
     /// What the core's connections hold of the server's connection limits.
     admissions: admit::Admissions,
+    /// The TLS sessions of the core's connections, by slot.
+    tls: TlsSessions,
 }
+
+/// A core's TLS sessions (`tls/`); nothing without the `tls` feature.
+#[cfg(feature = "tls")]
+pub(crate) type TlsSessions = crate::tls::Sessions;
+/// A core's TLS sessions (`tls/`); nothing without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+pub(crate) type TlsSessions = ();
 
 impl<D: Driver> Core<D> {
     /// A core of `hub`'s server, number `index`, serving through `driver`.
@@ -155,6 +166,7 @@ impl<D: Driver> Core<D> {
                 rings,
                 woken: false,
                 admissions: admit::Admissions::default(),
+                tls: TlsSessions::default(),
             },
         }
     }
