@@ -2,7 +2,8 @@
 # Interop: independent clients against the release examples.
 #
 #   ./scripts/interop.sh          Python websockets + Node ws (echo, seed_tour; echo with
-#                                 COMPRESSION=shared and =dedicated), Chromium (chat, compressed),
+#                                 COMPRESSION=shared and =dedicated; echo over wss:// with a
+#                                 certificate made by openssl), Chromium (chat, compressed),
 #                                 curl (keep-alive, chunked upload against seed_tour)
 #   SKIP_BROWSER=1 ./scripts/interop.sh   leave Chromium out
 #
@@ -26,6 +27,10 @@ fi
 if [ ! -d interop/node/node_modules/ws ] || [ ! -d interop/node/node_modules/playwright-core ] \
   || [ interop/node/package-lock.json -nt interop/node/node_modules/.package-lock.json ]; then
   (cd interop/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if ! command -v openssl >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
 fi
 if [ -z "${SKIP_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
@@ -55,6 +60,14 @@ start() {
 start echo; export IMPHNEN_ECHO_URL=ws://127.0.0.1:$port
 start echo COMPRESSION=shared; export IMPHNEN_ECHO_SHARED_URL=ws://127.0.0.1:$port
 start echo COMPRESSION=dedicated; export IMPHNEN_ECHO_DEDICATED_URL=ws://127.0.0.1:$port
+# wss://: a self-signed certificate for 127.0.0.1, which the Python clients trust alone.
+tls=$out/tls
+mkdir -p "$tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+  -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null
+start echo TLS_CERT="$tls/cert.pem" TLS_KEY="$tls/key.pem"
+export IMPHNEN_ECHO_WSS_URL=wss://127.0.0.1:$port IMPHNEN_TLS_CA=$tls/cert.pem
 start seed_tour; export IMPHNEN_TOUR_URL=ws://127.0.0.1:$port
 tour_port=$port
 # The chat page in Chromium negotiates permessage-deflate (every browser offers it).

@@ -209,6 +209,8 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
   # engine's unsafe code.
   fuzz connection $((FUZZ_SECONDS * 3 / 4)) -s none
   fuzz connection $((FUZZ_SECONDS / 4))
+  # A TLS connection on the memory driver: raw records, and input through a real handshake.
+  fuzz tls_connection "$FUZZ_SECONDS" -s none
 fi
 
 if [ ${#deflate_pids[@]} -gt 0 ]; then

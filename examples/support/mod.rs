@@ -37,6 +37,13 @@ pub fn tls_files() -> Option<(String, String)> {
     }
 }
 
+/// `wss` when the example serves TLS (`TLS_CERT` and `TLS_KEY` set), else `ws`: for the URL it
+/// prints.
+#[allow(dead_code)] // the chat and bench_server examples print no ws:// URL
+pub fn ws_scheme() -> &'static str {
+    if tls_files().is_some() { "wss" } else { "ws" }
+}
+
 /// Listens on `host:PORT` — with TLS (wss://, https://) when `TLS_CERT` and `TLS_KEY` are set —
 /// says so in the log (address, workers, driver, compression, TLS), or fails naming the
 /// address and the variable that chose its port.
