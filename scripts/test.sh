@@ -7,7 +7,8 @@
 #   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1 / SKIP_INTEROP=1 / SKIP_ABUSE_HEAVY=1   leave a stage out
 #
 # Stages: formatting, clippy, rustdoc, unit + integration + doc tests, the Autobahn|Testsuite
-# in strict mode against examples/echo (cases 1-11 on every driver; 12-13, permessage-deflate,
+# in strict mode against examples/echo (cases 1-11 on every driver, over ws:// and wss://;
+# 12-13, permessage-deflate,
 # with COMPRESSION=shared and =dedicated, in the background), a smoke run of the load
 # generator against examples/echo,
 # the heavy abuse runs (scripts/abuse-heavy.sh, about a minute) — each of these on every network
@@ -143,6 +144,27 @@ for driver in $DRIVERS; do
   kill $echo_pid 2>/dev/null || true
   wait $echo_pid 2>/dev/null || true
   echo_pid=
+
+  if [ -z "${SKIP_AUTOBAHN:-}" ]; then
+    # The same cases over wss://, against echo serving TLS with a throwaway self-signed
+    # certificate (the fuzzing client does not verify it).
+    tls=$root/target/autobahn-tls
+    mkdir -p "$tls"
+    [ -f "$tls/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+      -nodes -days 2 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" \
+      -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null
+    port=$(free_port)
+    IMPHNEN_DRIVER=$driver PORT=$port WORKERS=2 TLS_CERT="$tls/cert.pem" TLS_KEY="$tls/key.pem" \
+      "$root/target/release/examples/echo" > "$root/target/echo-tls-test-$driver.log" 2>&1 &
+    echo_pid=$!
+    wait_port "$port"
+    stage "Autobahn|Testsuite over wss:// (strict, cases 1-11; driver: $driver)"
+    AUTOBAHN_OUT=$root/target/autobahn-wss-$driver bash "$shared/conformance/autobahn-run.sh" \
+      "wss://127.0.0.1:$port" --quick --strict
+    kill $echo_pid 2>/dev/null || true
+    wait $echo_pid 2>/dev/null || true
+    echo_pid=
+  fi
 done
 trap - EXIT
 
