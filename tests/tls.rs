@@ -657,3 +657,36 @@ fn bad_pem_is_refused_with_a_message_naming_the_part() {
         "{missing}"
     );
 }
+
+#[test]
+fn over_the_connection_limit_a_tls_connection_is_closed_unanswered() {
+    // A refused plain connection gets a 503; a TLS client could read it only after a
+    // handshake, so it is closed at once instead.
+    let pki = Pki::new("limit");
+    let (server, _) = start_with(
+        &pki,
+        Config {
+            max_connections: Some(1),
+            ..config()
+        },
+    );
+    rt().block_on(async {
+        let mut first = wss(&server, pki.client(), "/echo").await;
+        let name = rustls::pki_types::ServerName::try_from(tls_support::SERVER_NAME).unwrap();
+        let mut client = rustls::ClientConnection::new(pki.client(), name).unwrap();
+        let mut hello = Vec::new();
+        client.write_tls(&mut hello).unwrap();
+        let mut stream = Stream::to(&server);
+        let _ = stream.write_all(&hello); // the server may have closed already
+        assert_eq!(
+            read_to_close(&mut stream),
+            b"",
+            "nothing is sent to a refused client"
+        );
+        assert_eq!(server.metrics().refused_server_limit, 1);
+        // The admitted connection is unaffected.
+        first.send(TMessage::text("still here")).await.unwrap();
+        assert_eq!(next(&mut first).await, TMessage::text("still here"));
+    });
+    server.shutdown();
+}
