@@ -690,3 +690,35 @@ fn over_the_connection_limit_a_tls_connection_is_closed_unanswered() {
     });
     server.shutdown();
 }
+
+#[test]
+fn a_client_offering_only_h2_gets_the_no_application_protocol_alert() {
+    // ALPN is `http/1.1` alone (RFC 7301 §3.2): a client that cannot speak it is refused
+    // during the handshake rather than handed an HTTP/1.1 server it would misread.
+    let pki = Pki::new("alpn");
+    let (server, _) = start(&pki);
+    let mut client = (*pki.client()).clone();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    let refused = rt().block_on(tls_connect(&server, Arc::new(client)));
+    let error = refused.expect_err("the handshake succeeded without a common protocol");
+    let alert = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+        .cloned();
+    assert_eq!(
+        alert,
+        Some(rustls::Error::AlertReceived(
+            rustls::AlertDescription::NoApplicationProtocol
+        )),
+        "{error}"
+    );
+    assert_eq!(server.metrics().tls_failures, 1);
+    // A client offering http/1.1 next to h2 gets http/1.1.
+    let mut client = (*pki.client()).clone();
+    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tls = rt()
+        .block_on(tls_connect(&server, Arc::new(client)))
+        .expect("handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    server.shutdown();
+}
