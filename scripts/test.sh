@@ -110,7 +110,7 @@ done
 # The engine's own tests again, on the memory driver (in-process pipes, no sockets on the
 # server; tests of TCP itself skip there).
 stage "engine tests on the memory driver"
-IMPHNEN_DRIVER=memory cargo test --workspace "${features[@]}" --test engine_ws --test engine_http --test tls \
+IMPHNEN_DRIVER=memory cargo test --workspace "${features[@]}" --test engine_ws --test engine_http --test tls --test tls_hostile \
   --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox --test pubsub \
   --test permessage_deflate
 

@@ -1,23 +1,27 @@
-//! What the TLS tests share: a certificate authority and a server certificate made at test
-//! time with rcgen (written to files for curl and openssl), and TLS clients built on rustls'
-//! client side (tokio-rustls under tokio-tungstenite, or a blocking `rustls::Stream`), each
-//! trusting only the test CA.
+//! What the TLS tests (`tls`, `tls_hostile`) share: a certificate authority and a server
+//! certificate made at test time with rcgen (written to files for curl and openssl), TLS
+//! clients built on rustls' client side (tokio-rustls under tokio-tungstenite, or a blocking
+//! `rustls::Stream`), each trusting only the test CA, and the app both files serve.
 #![allow(dead_code)]
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use imphnen::{Server, TlsConfig};
+use futures_util::StreamExt;
+use imphnen::{App, Config, Ctx, Server, TlsConfig, WsConfig, WsHandler};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion, version};
+use tokio_tungstenite::tungstenite::Message as TMessage;
 
-use crate::engine_support::{Transport, transport};
+use crate::engine_support::{Stream, Transport, transport};
 
 /// The name the server certificate is for (and `127.0.0.1`, for curl and openssl by address).
 pub const SERVER_NAME: &str = "localhost";
@@ -141,4 +145,107 @@ pub async fn wss(server: &Server, client: Arc<ClientConfig>, path: &str) -> Wss 
         .expect("WebSocket handshake");
     assert_eq!(resp.status(), 101);
     ws
+}
+
+/// How long any single step may take before the test fails.
+pub const T: Duration = Duration::from_secs(10);
+
+/// Close codes the server's `close` handler saw.
+pub type Closes = Arc<Mutex<Vec<u16>>>;
+
+pub fn app(config: Config, closes: &Closes) -> App {
+    let mut app = App::new(config);
+    let closes = closes.clone();
+    app.get("/hello", |_: Ctx| "hello over TLS");
+    app.post("/echo", |ctx: Ctx| {
+        ctx.body().text().unwrap_or_default().to_owned()
+    });
+    app.ws(
+        "/echo",
+        WsHandler::new()
+            .on_message(|ctx, msg| {
+                match msg.as_text() {
+                    Some("bye") => ctx.ws.close(4000, "bye to you"),
+                    Some(topic) if topic.starts_with("sub ") => {
+                        ctx.ws.subscribe(&topic[4..]);
+                        ctx.ws.send("subscribed");
+                    }
+                    Some(text) if text.starts_with("pub ") => {
+                        let (topic, body) = text[4..].split_once(' ').unwrap();
+                        ctx.ws.publish(topic, body);
+                    }
+                    _ => {
+                        ctx.ws.send(msg);
+                    }
+                }
+                Ok(())
+            })
+            .on_close(move |_, code, _| {
+                closes.lock().unwrap().push(code);
+                Ok(())
+            }),
+    );
+    app
+}
+
+pub fn config() -> Config {
+    Config {
+        workers: 2,
+        websocket: WsConfig {
+            max_payload_length: 2 << 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+pub fn start(pki: &Pki) -> (Server, Closes) {
+    start_with(pki, config())
+}
+
+pub fn start_with(pki: &Pki, config: Config) -> (Server, Closes) {
+    let closes = Closes::default();
+    let server = app(config, &closes)
+        .listen_tls("127.0.0.1:0", pki.server_config())
+        .expect("listen_tls");
+    (server, closes)
+}
+
+pub async fn next(ws: &mut Wss) -> TMessage {
+    timeout(T, ws.next())
+        .await
+        .expect("receive timed out")
+        .expect("stream ended")
+        .expect("receive")
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Reads until the server closes; what it sent.
+pub fn read_to_close(stream: &mut Stream) -> Vec<u8> {
+    stream.set_read_timeout(Some(T));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("the server did not close: {e} (got {got:?})"),
+        }
+    }
+}
+
+/// A rustls client's first flight (its ClientHello), made without sending it.
+pub fn client_hello(pki: &Pki) -> Vec<u8> {
+    let name = ServerName::try_from(SERVER_NAME).unwrap();
+    let mut client = tokio_rustls::rustls::ClientConnection::new(pki.client(), name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    hello
 }
