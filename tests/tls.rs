@@ -338,3 +338,29 @@ fn a_client_offering_only_h2_gets_the_no_application_protocol_alert() {
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     server.shutdown();
 }
+
+#[test]
+fn graceful_shutdown_closes_wss_with_1001_then_close_notify() {
+    let pki = Pki::new("shutdown");
+    let (server, _) = start(&pki);
+    let server = Arc::new(server);
+    rt().block_on(async {
+        let mut ws = wss(&server, pki.client(), "/echo").await;
+        ws.send(TMessage::text("before")).await.unwrap();
+        assert_eq!(next(&mut ws).await, TMessage::text("before"));
+        let stopping = server.clone();
+        let shutdown = std::thread::spawn(move || stopping.shutdown());
+        match next(&mut ws).await {
+            TMessage::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1001),
+            other => panic!("expected a close frame with 1001, got {other:?}"),
+        }
+        let _ = timeout(T, ws.next()).await; // tungstenite answers the close
+        let mut rest = Vec::new();
+        let read = timeout(T, ws.get_mut().read_to_end(&mut rest))
+            .await
+            .expect("the server never closed");
+        assert!(read.is_ok(), "unclean end of TLS: {read:?}");
+        drop(ws); // our FIN ends the server's lingering close, and with it the shutdown
+        shutdown.join().unwrap();
+    });
+}
