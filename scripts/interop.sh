@@ -3,7 +3,8 @@
 #
 #   ./scripts/interop.sh          Python websockets + Node ws (echo, seed_tour; echo with
 #                                 COMPRESSION=shared and =dedicated; echo over wss:// with a
-#                                 certificate made by openssl), Chromium (chat, compressed),
+#                                 certificate made by openssl), Chromium (chat, compressed;
+#                                 chat over https, whose page must then use wss://),
 #                                 curl (keep-alive, chunked upload against seed_tour)
 #   SKIP_BROWSER=1 ./scripts/interop.sh   leave Chromium out
 #
@@ -72,6 +73,9 @@ start seed_tour; export IMPHNEN_TOUR_URL=ws://127.0.0.1:$port
 tour_port=$port
 # The chat page in Chromium negotiates permessage-deflate (every browser offers it).
 start chat COMPRESSION=shared; export IMPHNEN_CHAT_URL=http://127.0.0.1:$port
+# The chat page over https: its socket must then be wss://.
+start chat TLS_CERT="$tls/cert.pem" TLS_KEY="$tls/key.pem"
+export IMPHNEN_CHAT_HTTPS_URL=https://127.0.0.1:$port
 
 # ---------------------------------------------------------------- clients
 stage "Python websockets"
@@ -86,6 +90,8 @@ timeout 120 bash interop/curl/http.sh "127.0.0.1:$tour_port"
 if [ -z "${SKIP_BROWSER:-}" ]; then
   stage "headless Chromium (chat)"
   timeout 300 node --test --test-reporter=spec interop/browser/chat.test.mjs
+  stage "headless Chromium (chat over https and wss)"
+  timeout 300 node --test --test-reporter=spec interop/browser/chat_https.test.mjs
 fi
 
 stage "interop passed"
