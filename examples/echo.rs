@@ -34,6 +34,10 @@ fn main() -> std::io::Result<()> {
         }),
     );
     let server = support::listen(&app, "0.0.0.0")?;
-    println!("echo: ws://127.0.0.1:{}/echo", server.local_addr().port());
+    println!(
+        "echo: {}://127.0.0.1:{}/echo",
+        support::ws_scheme(),
+        server.local_addr().port()
+    );
     server.wait_for_shutdown_signal()
 }

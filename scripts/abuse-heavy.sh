@@ -28,7 +28,7 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
   exit 1
 fi
 
-cargo build --release -p imphnen --example echo
+cargo build --release -p imphnen --features imphnen/tls --example echo
 cargo build --release -p imphnen-loadgen
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

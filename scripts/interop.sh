@@ -2,7 +2,9 @@
 # Interop: independent clients against the release examples.
 #
 #   ./scripts/interop.sh          Python websockets + Node ws (echo, seed_tour; echo with
-#                                 COMPRESSION=shared and =dedicated), Chromium (chat, compressed),
+#                                 COMPRESSION=shared and =dedicated; echo over wss:// with a
+#                                 certificate made by openssl), Chromium (chat, compressed;
+#                                 chat over https, whose page must then use wss://),
 #                                 curl (keep-alive, chunked upload against seed_tour)
 #   SKIP_BROWSER=1 ./scripts/interop.sh   leave Chromium out
 #
@@ -27,13 +29,17 @@ if [ ! -d interop/node/node_modules/ws ] || [ ! -d interop/node/node_modules/pla
   || [ interop/node/package-lock.json -nt interop/node/node_modules/.package-lock.json ]; then
   (cd interop/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if ! command -v openssl >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
 if [ -z "${SKIP_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 stage "build release examples (echo, seed_tour, chat)"
-cargo build --release -p imphnen --example echo --example seed_tour --example chat
+cargo build --release -p imphnen --features imphnen/tls --example echo --example seed_tour --example chat
 
 # ---------------------------------------------------------------- servers
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -55,10 +61,21 @@ start() {
 start echo; export IMPHNEN_ECHO_URL=ws://127.0.0.1:$port
 start echo COMPRESSION=shared; export IMPHNEN_ECHO_SHARED_URL=ws://127.0.0.1:$port
 start echo COMPRESSION=dedicated; export IMPHNEN_ECHO_DEDICATED_URL=ws://127.0.0.1:$port
+# wss://: a self-signed certificate for 127.0.0.1, which the Python clients trust alone.
+tls=$out/tls
+mkdir -p "$tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+  -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null
+start echo TLS_CERT="$tls/cert.pem" TLS_KEY="$tls/key.pem"
+export IMPHNEN_ECHO_WSS_URL=wss://127.0.0.1:$port IMPHNEN_TLS_CA=$tls/cert.pem
 start seed_tour; export IMPHNEN_TOUR_URL=ws://127.0.0.1:$port
 tour_port=$port
 # The chat page in Chromium negotiates permessage-deflate (every browser offers it).
 start chat COMPRESSION=shared; export IMPHNEN_CHAT_URL=http://127.0.0.1:$port
+# The chat page over https: its socket must then be wss://.
+start chat TLS_CERT="$tls/cert.pem" TLS_KEY="$tls/key.pem"
+export IMPHNEN_CHAT_HTTPS_URL=https://127.0.0.1:$port
 
 # ---------------------------------------------------------------- clients
 stage "Python websockets"
@@ -74,6 +91,8 @@ if [ -z "${SKIP_BROWSER:-}" ]; then
   stage "headless Chromium (chat)"
   timeout 300 node --test --test-reporter=spec interop/browser/chat.test.mjs \
     interop/browser/origin.test.mjs
+  stage "headless Chromium (chat over https and wss)"
+  timeout 300 node --test --test-reporter=spec interop/browser/chat_https.test.mjs
 fi
 
 stage "interop passed"

@@ -7,7 +7,8 @@
 #   SKIP_FUZZ=1 / SKIP_AUTOBAHN=1 / SKIP_INTEROP=1 / SKIP_ABUSE_HEAVY=1   leave a stage out
 #
 # Stages: formatting, clippy, rustdoc, unit + integration + doc tests, the Autobahn|Testsuite
-# in strict mode against examples/echo (cases 1-11 on every driver; 12-13, permessage-deflate,
+# in strict mode against examples/echo (cases 1-11 on every driver, over ws:// and wss://;
+# 12-13, permessage-deflate,
 # with COMPRESSION=shared and =dedicated, in the background), a smoke run of the load
 # generator against examples/echo,
 # the heavy abuse runs (scripts/abuse-heavy.sh, about a minute) — each of these on every network
@@ -40,6 +41,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v curl >/dev/null || need_apt+=(curl)
+# tests/tls.rs: `openssl s_client` (TLS 1.3 and 1.2) and curl over https
+command -v openssl >/dev/null || need_apt+=(openssl)
 # tests/broker.rs starts its own redis-server on a free loopback port
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -49,13 +52,19 @@ if [ -z "${SKIP_FUZZ:-}" ] && ! command -v cargo-fuzz >/dev/null; then
   cargo install cargo-fuzz --locked
 fi
 
+# Every build below has the `tls` feature (off by default: wss/https through rustls), so the
+# TLS tests run and every run resolves the same features (nothing is built twice).
+features=(--features imphnen/tls)
+
 # ---------------------------------------------------------------- static checks
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 stage "cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
+# and the engine as plain users build it, without TLS
+cargo clippy -p imphnen-engine --all-targets -- -D warnings
 stage "cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps "${features[@]}"
 
 # ---------------------------------------------------------------- drivers
 # The network drivers every stage below runs on. io_uring where this kernel allows it (the
@@ -90,18 +99,18 @@ first=true
 for driver in $DRIVERS; do
   if $first; then
     stage "cargo test (driver: $driver)"
-    IMPHNEN_DRIVER=$driver cargo test --workspace
+    IMPHNEN_DRIVER=$driver cargo test --workspace "${features[@]}"
     first=false
   else
     stage "tests again (driver: $driver)"
-    IMPHNEN_DRIVER=$driver cargo test --workspace --tests
+    IMPHNEN_DRIVER=$driver cargo test --workspace --tests "${features[@]}"
   fi
 done
 
 # The engine's own tests again, on the memory driver (in-process pipes, no sockets on the
 # server; tests of TCP itself skip there).
 stage "engine tests on the memory driver"
-IMPHNEN_DRIVER=memory cargo test --workspace --test engine_ws --test engine_http \
+IMPHNEN_DRIVER=memory cargo test --workspace "${features[@]}" --test engine_ws --test engine_http --test tls --test tls_hostile \
   --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox --test pubsub \
   --test permessage_deflate
 
@@ -110,7 +119,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 stage "build release examples"
-cargo build --release --example echo -p imphnen
+cargo build --release --example echo -p imphnen "${features[@]}"
 cargo build --release -p imphnen-loadgen
 
 echo_pid=
@@ -135,6 +144,27 @@ for driver in $DRIVERS; do
   kill $echo_pid 2>/dev/null || true
   wait $echo_pid 2>/dev/null || true
   echo_pid=
+
+  if [ -z "${SKIP_AUTOBAHN:-}" ]; then
+    # The same cases over wss://, against echo serving TLS with a throwaway self-signed
+    # certificate (the fuzzing client does not verify it).
+    tls=$root/target/autobahn-tls
+    mkdir -p "$tls"
+    [ -f "$tls/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+      -nodes -days 2 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" \
+      -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null
+    port=$(free_port)
+    IMPHNEN_DRIVER=$driver PORT=$port WORKERS=2 TLS_CERT="$tls/cert.pem" TLS_KEY="$tls/key.pem" \
+      "$root/target/release/examples/echo" > "$root/target/echo-tls-test-$driver.log" 2>&1 &
+    echo_pid=$!
+    wait_port "$port"
+    stage "Autobahn|Testsuite over wss:// (strict, cases 1-11; driver: $driver)"
+    AUTOBAHN_OUT=$root/target/autobahn-wss-$driver bash "$shared/conformance/autobahn-run.sh" \
+      "wss://127.0.0.1:$port" --quick --strict
+    kill $echo_pid 2>/dev/null || true
+    wait $echo_pid 2>/dev/null || true
+    echo_pid=
+  fi
 done
 trap - EXIT
 
@@ -201,6 +231,8 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
   # engine's unsafe code.
   fuzz connection $((FUZZ_SECONDS * 3 / 4)) -s none
   fuzz connection $((FUZZ_SECONDS / 4))
+  # A TLS connection on the memory driver: raw records, and input through a real handshake.
+  fuzz tls_connection "$FUZZ_SECONDS" -s none
 fi
 
 if [ ${#deflate_pids[@]} -gt 0 ]; then

@@ -400,13 +400,35 @@ impl App {
     /// any `SocketAddr`) on every worker core and starts serving. Returns once every core is bound;
     /// a busy port is an `AddrInUse` error.
     pub fn listen(&self, addr: impl ListenAddr) -> io::Result<Server> {
-        let addr = addr.socket_addr()?;
+        self.start(self.config.clone(), addr.socket_addr()?)
+    }
+
+    /// Starts a server of this app's routes with `config` on `addr`.
+    fn start(&self, config: Config, addr: SocketAddr) -> io::Result<Server> {
         let routes = self.routes.clone();
-        Server::start(self.config.clone(), addr, move |_core| {
+        Server::start(config, addr, move |_core| {
             // Each core gets its own copy of the tables and its own state, made on its thread:
             // matching never touches shared state.
             Rc::new(AppService(CoreApp::build(&routes)))
         })
+    }
+
+    /// Like [`listen`](Self::listen), serving TLS with `tls`: wss:// and https:// (TLS 1.3 and
+    /// 1.2, ALPN `http/1.1`). Call both `listen` and `listen_tls` for plain and TLS ports side
+    /// by side; they are two servers with the same routes (pub/sub topics are each server's).
+    /// The returned server's [`reload_tls`](Server::reload_tls) replaces the certificate.
+    ///
+    /// ```no_run
+    /// # fn demo(app: imphnen::App) -> std::io::Result<()> {
+    /// use imphnen::TlsConfig;
+    /// let server = app.listen_tls(8443, TlsConfig::from_pem_files("cert.pem", "key.pem")?)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(&self, addr: impl ListenAddr, tls: crate::TlsConfig) -> io::Result<Server> {
+        let mut config = self.config.clone();
+        config.tls = Some(tls);
+        self.start(config, addr.socket_addr()?)
     }
 
     /// The app on one core of the memory driver, stepped by hand on this thread: no threads,

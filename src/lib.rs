@@ -110,6 +110,8 @@ pub use imphnen_engine::{
     ReadyState, Request, Response, SendStatus, Server, ServerHandle, UringConfig, WebSocket,
     WsConfig, memory,
 };
+#[cfg(feature = "tls")]
+pub use imphnen_engine::{TlsConfig, rustls};
 pub use imphnen_router::{Params, Query};
 pub use static_files::StaticFiles;
 pub use upgrade::UpgradeRequest;

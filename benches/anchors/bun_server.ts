@@ -20,9 +20,17 @@ const compress = mode === "shared" || mode === "dedicated";
 // Bun's compressor names: "shared", or "dedicated" (a 32 KiB window per connection).
 const perMessageDeflate = compress ? { compress: mode, decompress: mode } : false;
 
+// TLS_CERT and TLS_KEY (PEM files, both or neither) serve wss:// and https://, as imphnen's
+// bench_server does with the same variables and the same certificate.
+const tls =
+  process.env.TLS_CERT && process.env.TLS_KEY
+    ? { cert: Bun.file(process.env.TLS_CERT), key: Bun.file(process.env.TLS_KEY) }
+    : undefined;
+
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port,
+  tls,
   fetch(req, srv) {
     const path = new URL(req.url).pathname;
     if (path === "/echo" || path === "/broadcast") {
@@ -56,4 +64,4 @@ const server = Bun.serve({
   },
 });
 
-console.log(`bun anchor listening on 127.0.0.1:${server.port}`);
+console.log(`bun anchor listening on 127.0.0.1:${server.port}${tls ? " (TLS)" : ""}`);

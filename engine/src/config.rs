@@ -145,6 +145,12 @@ pub struct Config {
     /// serving the same application), so a topic's subscribers on every node get them.
     /// Default `None`: publishes stay in this process.
     pub broker: Option<Broker>,
+    /// Serve TLS (wss:// and https://) with this certificate: every connection accepted starts
+    /// with a TLS handshake, which must end within `http.request_timeout` (as a request must
+    /// arrive within it). `Server::reload_tls` replaces it for later handshakes. Default
+    /// `None`: plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::TlsConfig>,
 }
 
 impl Default for Config {
@@ -159,6 +165,8 @@ impl Default for Config {
             max_connections: None,
             max_connections_per_address: None,
             broker: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   core                      the loop and the turn; every connection's life; tasks, timers,
 //!    |                        commands, delivery of published frames
 //!    +-- proto                protocol phases as functions: (state, bytes, limits) -> event
+//!    +-- tls                  (feature `tls`) TLS records <-> plaintext, rustls per connection
 //!    +-- conn                 connection state, the slab, output and its byte count
 //!    +-- driver               the completion-shaped IO seam: io_uring, epoll, memory
 //!    |     +-- sys            syscalls: sockets, listeners, epoll, io_uring, eventfd, timerfd
@@ -40,6 +41,8 @@ mod service;
 mod shared;
 mod stepper;
 mod sys;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use broker::{Broker, BrokerEvent, BrokerStats};
 pub use config::{
@@ -51,12 +54,18 @@ pub use imphnen_protocol::ws::CloseCode;
 pub use message::Message;
 pub use request::Request;
 pub use response::Response;
+/// rustls, whose `ServerConfig` [`TlsConfig::from_rustls`] takes (the version this crate
+/// is built with).
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use server::{Publisher, Server, ServerHandle};
 pub use service::{
     BoxError, Call, HandlerError, HandlerResult, LocalFuture, Service, Upgrade, WsSession,
 };
 pub use shared::handle::{ReadyState, SendStatus, WebSocket};
 pub use shared::metrics::{Metrics, SendCounts};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 
 /// The core-to-core ring, for its benchmark (`benches/rings.rs`); not part of the API.
 #[doc(hidden)]

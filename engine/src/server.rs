@@ -134,6 +134,21 @@ impl Server {
         Ok(server)
     }
 
+    /// Replaces the certificate (and the rest of the TLS configuration) of a server started
+    /// with [`Config::tls`]: handshakes that start from now on use `tls`; connections already
+    /// open keep the session they have. An error if the server serves plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn reload_tls(&self, tls: crate::TlsConfig) -> io::Result<()> {
+        let Some(current) = &self.hub.tls else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the server was started without TLS",
+            ));
+        };
+        *current.write().unwrap_or_else(|e| e.into_inner()) = tls.rustls().clone();
+        Ok(())
+    }
+
     /// The bound address (with the real port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

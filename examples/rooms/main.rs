@@ -19,7 +19,8 @@ fn main() -> std::io::Result<()> {
     let app = app::app(imphnen::Config::from_env());
     let server = support::listen(&app, "0.0.0.0")?;
     println!(
-        "rooms: ws://localhost:{}/room/<roomId>?name=<you>",
+        "rooms: {}://localhost:{}/room/<roomId>?name=<you>",
+        support::ws_scheme(),
         server.local_addr().port()
     );
     server.wait_for_shutdown_signal()

@@ -16,7 +16,8 @@ fn main() -> std::io::Result<()> {
     let app = app::app(imphnen::Config::from_env());
     let server = support::listen(&app, "0.0.0.0")?;
     println!(
-        "seed_tour: ws://localhost:{}/quickstart, /echo, /room/:roomId, ...",
+        "seed_tour: {}://localhost:{}/quickstart, /echo, /room/:roomId, ...",
+        support::ws_scheme(),
         server.local_addr().port()
     );
     server.wait_for_shutdown_signal()

@@ -25,8 +25,9 @@ pub(crate) struct SendQueue {
     /// Bytes the queue held when it was handed to a driver: what the connection's count of
     /// queued bytes loses when the send completes (or the connection goes with it in flight).
     pub(crate) submitted: usize,
-    /// The submitted bytes are in a WebSocket's count (HTTP output is not counted).
-    pub(crate) counted: bool,
+    /// What the WebSocket's count of queued bytes loses when the send completes: `submitted`,
+    /// or the plaintext a TLS send's records carry; 0 for HTTP output, which is not counted.
+    pub(crate) counted: usize,
     own: Vec<u8>,
     /// Shared frames, each to be written after `at` bytes of `own`.
     shared: VecDeque<SharedFrame>,
@@ -85,6 +86,22 @@ impl SendQueue {
             n += 1;
         });
         n
+    }
+
+    /// Calls `piece` for every slice of the queue, in order (to encrypt it whole).
+    #[cfg(feature = "tls")]
+    pub(crate) fn for_each_piece(&self, mut piece: impl FnMut(&[u8])) {
+        let mut from = 0;
+        for f in &self.shared {
+            if f.at > from {
+                piece(&self.own[from..f.at]);
+            }
+            piece(&f.bytes);
+            from = f.at;
+        }
+        if from < self.own.len() {
+            piece(&self.own[from..]);
+        }
     }
 
     /// Calls `piece` for each of at most [`MAX_IOVECS`] slices of the queue, in order.
@@ -161,7 +178,7 @@ impl SendQueue {
     #[inline]
     pub(crate) fn clear(&mut self) {
         self.submitted = 0;
-        self.counted = false;
+        self.counted = 0;
         self.own.clear();
         self.shared.clear();
         self.shared_len = 0;

@@ -93,6 +93,10 @@ impl Flags {
     /// WebSocket: the connection's permessage-deflate parameters (or streams) are its own, kept
     /// by the core's `Deflate` under its slot; without it they are the shared defaults.
     pub(crate) const DEFLATE_OWN: Flags = Flags(1 << 14);
+    /// The connection speaks TLS: its bytes on the wire are records, its session is the core's
+    /// (`tls/`) under its slot.
+    #[cfg(feature = "tls")]
+    pub(crate) const TLS: Flags = Flags(1 << 15);
 
     #[inline]
     pub(crate) fn has(self, f: Flags) -> bool {

@@ -64,16 +64,48 @@ impl Output {
     pub(crate) fn take_for_send(&mut self, counted: bool) -> Option<Box<SendQueue>> {
         let mut q = self.0.take().filter(|q| !q.is_empty())?;
         q.submitted = q.len();
-        q.counted = counted;
+        q.counted = if counted { q.submitted } else { 0 };
         Some(q)
+    }
+
+    /// TLS: the waiting plaintext (if any) goes through `seal`, which appends the records that
+    /// carry it — and any record the session makes on its own — to a new queue for a driver.
+    /// The count moves with the bytes: the records' queue holds the plaintext's share of it
+    /// until the kernel took them, so the count still covers everything not sent (rustls keeps
+    /// no counted plaintext: it encrypts at once after the handshake, and counting starts
+    /// after the upgrade). `None` when there are no records to send.
+    #[cfg(feature = "tls")]
+    pub(crate) fn take_sealed(
+        &mut self,
+        counted: bool,
+        pool: &mut QueuePool,
+        seal: impl FnOnce(Option<&SendQueue>, &mut Vec<u8>),
+    ) -> Option<Box<SendQueue>> {
+        let plain = self.0.take().filter(|q| !q.is_empty());
+        let mut records = pool.take();
+        seal(plain.as_deref(), records.own_mut());
+        records.submitted = records.len();
+        records.counted = match &plain {
+            Some(q) if counted => q.len(),
+            _ => 0,
+        };
+        debug_assert!(records.counted == 0 || !records.is_empty());
+        if let Some(q) = plain {
+            pool.give(q);
+        }
+        if records.is_empty() {
+            pool.give(records);
+            return None;
+        }
+        Some(records)
     }
 
     /// A send is over (completed, or dropped with its connection): its bytes leave the count
     /// of `cell` if they were in it.
     #[inline]
     pub(crate) fn finish_send(queue: Box<SendQueue>, cell: &SlotCell, pool: &mut QueuePool) {
-        if queue.counted {
-            cell.sub_buffered(queue.submitted);
+        if queue.counted > 0 {
+            cell.sub_buffered(queue.counted);
         }
         pool.give(queue);
     }

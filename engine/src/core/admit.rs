@@ -82,7 +82,15 @@ impl<I: Io> State<I> {
             return;
         }
         if let Some(Held::Refused) = held {
+            // A TLS client could read the 503 only after a handshake: it is closed at once.
+            #[cfg(feature = "tls")]
+            if self.hub.tls.is_some() {
+                return self.end(t);
+            }
             self.answer_unavailable(t);
+        } else {
+            #[cfg(feature = "tls")]
+            self.open_tls(t);
         }
     }
 

@@ -10,7 +10,7 @@
 
 use std::rc::Rc;
 
-use super::{State, list_dirty};
+use super::{State, TlsSessions, list_dirty};
 use crate::buf::{BytePool, QueuePool, SendQueue};
 use crate::conn::{Conn, Flags, Millis, Output, Phase, WsConn};
 use crate::driver::{Io, Sending, Token, When};
@@ -77,11 +77,12 @@ fn send<I: Io>(
     queues: &mut QueuePool,
     now: Millis,
     bytes_out: &Counter,
+    tls: &mut TlsSessions,
 ) -> Handed {
     if c.flags.has(Flags::SENDING) || c.flags.has(Flags::FAILED) {
         return Handed::Nothing;
     }
-    let Some(queue) = c.output.take_for_send(c.is_ws()) else {
+    let Some(queue) = take_output(t, c, queues, tls) else {
         return Handed::Nothing;
     };
     match io.send(t, queue, when) {
@@ -103,9 +104,54 @@ fn send<I: Io>(
     Handed::Over
 }
 
+/// What `c` has to send: its output as it is, or — on a TLS connection — the records that
+/// carry it and those its session made on its own.
+#[inline]
+fn take_output(
+    t: Token,
+    c: &mut Conn,
+    queues: &mut QueuePool,
+    tls: &mut TlsSessions,
+) -> Option<Box<SendQueue>> {
+    #[cfg(feature = "tls")]
+    if c.flags.has(Flags::TLS) {
+        let slot = crate::driver::slot_of(t).0;
+        let counted = c.is_ws();
+        return c.output.take_sealed(counted, queues, |plain, records| {
+            tls.encrypt(slot, plain, records)
+        });
+    }
+    let _ = (t, queues, tls);
+    c.output.take_for_send(c.is_ws())
+}
+
+/// `true` while `c`'s TLS session has records to send.
+#[inline]
+fn tls_pending(t: Token, c: &Conn, tls: &mut TlsSessions) -> bool {
+    #[cfg(feature = "tls")]
+    if c.flags.has(Flags::TLS) {
+        return tls.wants_write(crate::driver::slot_of(t).0);
+    }
+    let _ = (t, c, tls);
+    false
+}
+
+/// Queues `close_notify` on `c`'s TLS session before our FIN; `true` if it was queued now
+/// (it must be sent first).
+#[inline]
+fn tls_close_notify(t: Token, c: &Conn, tls: &mut TlsSessions) -> bool {
+    #[cfg(feature = "tls")]
+    if c.flags.has(Flags::TLS) {
+        return tls.close_notify(crate::driver::slot_of(t).0);
+    }
+    let _ = (t, c, tls);
+    false
+}
+
 /// After the send: a connection with nothing left to say closes (at once, or lingering),
 /// receiving follows the backpressure, and `on_drain` is due once the output is back under the
 /// limit.
+#[allow(clippy::too_many_arguments)] // disjoint borrows, as in `send`
 #[inline]
 fn settle<I: Io>(
     t: Token,
@@ -115,12 +161,16 @@ fn settle<I: Io>(
     bytes: &mut BytePool,
     limits: Limits,
     now: Millis,
+    tls: &mut TlsSessions,
 ) -> After {
-    let flushed = c.output.is_empty() && !c.flags.has(Flags::SENDING);
+    let flushed = c.output.is_empty() && !c.flags.has(Flags::SENDING) && !tls_pending(t, c, tls);
     if flushed && c.flags.has(Flags::CLOSE_AFTER_FLUSH) && !c.flags.has(Flags::BUSY) {
         let peer_done = c.flags.has(Flags::PEER_FIN) || c.flags.has(Flags::FAILED);
         if peer_done || matches!(c.phase, Phase::Draining { .. }) {
             return After::End;
+        }
+        if tls_close_notify(t, c, tls) {
+            return After::Dirty; // the flush's next pass sends it, then comes back here
         }
         io.shutdown_write(t);
         c.flags.set(Flags::FIN_SENT);
@@ -199,17 +249,34 @@ impl<I: Io> State<I> {
                 &mut self.queues,
                 now,
                 &self.counters.bytes_out,
+                &mut self.tls,
             );
             if handed == Handed::Failed {
                 list_dirty(t, c, &mut self.dirty);
             }
-            settle(t, c, cell, &mut self.io, &mut self.bytes, limits, now)
+            settle(
+                t,
+                c,
+                cell,
+                &mut self.io,
+                &mut self.bytes,
+                limits,
+                now,
+                &mut self.tls,
+            )
         } else {
             self.feed_held(t);
             match self.conns.get(t) {
-                Some((c, cell)) if !matches!(c.phase, Phase::Closed) => {
-                    settle(t, c, cell, &mut self.io, &mut self.bytes, limits, now)
-                }
+                Some((c, cell)) if !matches!(c.phase, Phase::Closed) => settle(
+                    t,
+                    c,
+                    cell,
+                    &mut self.io,
+                    &mut self.bytes,
+                    limits,
+                    now,
+                    &mut self.tls,
+                ),
                 _ => After::Dirty,
             }
         };
@@ -264,6 +331,7 @@ impl<I: Io> State<I> {
             &mut self.queues,
             now,
             bytes_out,
+            &mut self.tls,
         ) {
             Handed::Nothing => false,
             Handed::Over => true,
@@ -346,6 +414,10 @@ impl<I: Io> State<I> {
         c.input.release(&mut self.bytes);
         c.output.discard(counted, &mut self.queues);
         let flags = c.flags;
+        #[cfg(feature = "tls")]
+        if flags.has(Flags::TLS) {
+            self.tls.remove(crate::driver::slot_of(t).0);
+        }
         self.mark_dirty(t);
         if let Phase::Ws(ws) = phase {
             self.ws_ended(t, ws, flags);

@@ -41,6 +41,18 @@ impl<I: Io> State<I> {
         c.last_rx = now;
         c.flags.clear(Flags::PING_OUT);
         super::list_dirty(t, c, &mut self.dirty);
+        #[cfg(feature = "tls")]
+        if c.flags.has(Flags::TLS) {
+            return self.received_tls(t, bytes);
+        }
+        self.received_plain(t, bytes);
+    }
+
+    /// Plaintext arrived for `t` (from the socket, or decrypted from its records).
+    pub(super) fn received_plain(&mut self, t: Token, bytes: &mut [u8]) {
+        let Some(c) = self.conns.conn(t) else {
+            return;
+        };
         if c.input.is_empty() {
             let consumed = self.process(t, bytes);
             self.keep(t, &bytes[consumed..]);

@@ -27,6 +27,8 @@ mod input;
 mod pubsub;
 pub(crate) mod tasks;
 mod timers;
+#[cfg(feature = "tls")]
+mod tls;
 mod ws;
 
 use std::future::poll_fn;
@@ -126,7 +128,16 @@ pub(crate) struct State<I: Io> {
     found_completions: bool,
     /// What the core's connections hold of the server's connection limits.
     admissions: admit::Admissions,
+    /// The TLS sessions of the core's connections, by slot.
+    tls: TlsSessions,
 }
+
+/// A core's TLS sessions (`tls/`); nothing without the `tls` feature.
+#[cfg(feature = "tls")]
+pub(crate) type TlsSessions = crate::tls::Sessions;
+/// A core's TLS sessions (`tls/`); nothing without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+pub(crate) type TlsSessions = ();
 
 impl<D: Driver> Core<D> {
     /// A core of `hub`'s server, number `index`, serving through `driver`.
@@ -167,6 +178,7 @@ impl<D: Driver> Core<D> {
                 woken: false,
                 found_completions: false,
                 admissions: admit::Admissions::default(),
+                tls: TlsSessions::default(),
             },
         }
     }

@@ -1,6 +1,6 @@
 //! Time on a core: the periodic tick that advances the core clock and the `Date` cache and
 //! enforces every timeout (request, keep-alive, lingering close, WebSocket idle and close
-//! handshake, shutdown deadline).
+//! handshake, TLS handshake, shutdown deadline).
 
 use std::time::{Duration, SystemTime};
 
@@ -42,6 +42,10 @@ impl<I: Io> State<I> {
         let http = &self.cfg.http;
         let keep_alive = http.keep_alive_timeout.as_millis() as u32;
         let request_timeout = http.request_timeout.as_millis() as u32;
+        #[cfg(feature = "tls")]
+        if self.tls_overdue(t, request_timeout) {
+            return;
+        }
         let Some(c) = self.conns.conn(t) else {
             return;
         };

@@ -46,6 +46,10 @@ pub(crate) struct Hub {
     pub(crate) foreign_sends: [AtomicU64; 4],
     /// The link to the other nodes through a broker, when one is configured.
     pub(crate) broker: Option<Arc<Link>>,
+    /// The TLS configuration new connections' handshakes use (replaced by `reload_tls`);
+    /// `None` on a plain server.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<std::sync::RwLock<Arc<rustls::ServerConfig>>>,
 }
 
 impl Hub {
@@ -69,7 +73,19 @@ impl Hub {
             shutting_down: AtomicBool::new(false),
             admission: Admission::new(cfg.max_connections, cfg.max_connections_per_address),
             foreign_sends: Default::default(),
+            #[cfg(feature = "tls")]
+            tls: cfg
+                .tls
+                .as_ref()
+                .map(|tls| std::sync::RwLock::new(tls.rustls().clone())),
         })
+    }
+
+    /// The TLS configuration for a handshake starting now; `None` on a plain server.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        let current = self.tls.as_ref()?;
+        Some(current.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
     /// Counts one `WebSocket::send` result: in the calling core's counters when this thread is

@@ -59,6 +59,9 @@ pub(crate) struct CoreCounters {
     /// Connections refused over `max_connections`, and over `max_connections_per_address`.
     pub(crate) refused_server_limit: Counter,
     pub(crate) refused_address_limit: Counter,
+    /// TLS connections that failed before or during their handshake, or broke the record
+    /// layer (plain HTTP to the TLS port, garbage, a handshake past its deadline).
+    pub(crate) tls_failures: Counter,
 }
 
 /// The names of [`SendStatus`] values, in the order of `CoreCounters::sends`.
@@ -124,6 +127,10 @@ pub struct Metrics {
     /// Connections answered 503 (or closed) because their address had
     /// `max_connections_per_address` open.
     pub refused_address_limit: u64,
+    /// TLS connections closed for breaking the protocol: plain HTTP sent to the TLS port
+    /// (answered 400), records rustls rejected (answered with its alert), and handshakes not
+    /// finished within `http.request_timeout`.
+    pub tls_failures: u64,
     /// The broker link's counters, with a [`Config::broker`](crate::Config::broker).
     pub broker: Option<BrokerStats>,
 }
@@ -188,6 +195,7 @@ impl Metrics {
             m.sends.add(c.sends.each_ref().map(Counter::get));
             m.refused_server_limit += c.refused_server_limit.get();
             m.refused_address_limit += c.refused_address_limit.get();
+            m.tls_failures += c.tls_failures.get();
         }
         m.sends
             .add(foreign_sends.each_ref().map(|n| n.load(Ordering::Relaxed)));
@@ -287,6 +295,12 @@ impl Metrics {
             c,
             "Times a WebSocket's input was held for a peer that did not read.",
             self.backpressure_pauses,
+        );
+        one(
+            "tls_failures_total",
+            c,
+            "TLS connections closed for plain HTTP, rejected records or a late handshake.",
+            self.tls_failures,
         );
         one(
             "loop_turns_total",
