@@ -80,6 +80,9 @@ pub(crate) struct UringDriver {
     timer: TimerFd,
     /// Receives ended because every buffer was in use.
     no_buffers: u64,
+    /// The buffers offered were doubled during this turn's completions: every `ENOBUFS` among
+    /// them came from the same shortage, so they grow the offer once, not once each.
+    grown: bool,
 }
 
 impl UringDriver {
@@ -110,6 +113,7 @@ impl UringDriver {
             wake_fd,
             timer,
             no_buffers: 0,
+            grown: false,
         };
         let mut driver = driver;
         driver.arm_accept(&mut io);
@@ -231,7 +235,7 @@ impl UringDriver {
             RecvEnd::Other(c) => Some(Received::Other(c)),
             RecvEnd::NoBuffers => {
                 self.no_buffers += 1;
-                let grown = self.bufs.grow();
+                let grown = !std::mem::replace(&mut self.grown, true) && self.bufs.grow();
                 tracing::debug!(
                     core = self.core,
                     times = self.no_buffers,
@@ -265,6 +269,7 @@ impl Driver for UringDriver {
         }
         self.cqes.clear();
         self.pos = 0;
+        self.grown = false;
         self.cqes.extend(io.early.drain(..));
         self.cqes.extend(
             io.ring

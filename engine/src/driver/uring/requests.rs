@@ -22,23 +22,36 @@ use crate::sys::socket;
 use crate::sys::uring::BufRing;
 
 /// Emptied send descriptors kept for reuse: as many as sends are in flight at a busy moment
-/// (one per connection that has output), so a busy core does not allocate and clear one per
-/// send. A descriptor is about 1.1 KiB; only a burst that needs them makes them.
+/// (one per connection that has output), so a busy core does not allocate one per send. A
+/// descriptor is 24 bytes (32 with the allocator's header): 32 KiB when all are kept.
 const KEEP_FLIGHTS: usize = 1024;
+/// Message headers kept for reuse, likewise. A header is about 1.1 KiB and only a vectored send
+/// (`SENDMSG`: shared frames in the queue) takes one, so a burst of plain sends (10,000
+/// handshake answers) leaves none behind; a broadcast to many subscribers keeps up to this many.
+const KEEP_HEADERS: usize = 1024;
 
 /// What a send's completion came to: the emptied queue, or the failure with the flight whose
 /// bytes never left.
 type SendDone = Result<Box<SendQueue>, (io::Error, Box<Flight>)>;
 
-/// A send in flight: the queue and the message header the kernel reads, which must not move
-/// until the completion (hence boxed, and pooled).
+/// A send in flight: the queue, and for a vectored send the message header the kernel reads;
+/// neither may move until the completion (hence boxed, and pooled).
 struct Flight {
     queue: Option<Box<SendQueue>>,
-    msg: libc::msghdr,
-    iov: [libc::iovec; MAX_IOVECS],
+    /// Taken for a `SENDMSG` only: a plain `SEND` points at the queue's bytes directly.
+    header: Option<Box<Header>>,
     /// The send completed (or was cancelled) while its connection was closing: its queue is
     /// what `Released` reports as dropped.
     over: bool,
+}
+
+// A plain send's whole bookkeeping: the header stays out of it.
+const _: () = assert!(std::mem::size_of::<Flight>() <= 24);
+
+/// The message header of a vectored send and the slices it names.
+struct Header {
+    msg: libc::msghdr,
+    iov: [libc::iovec; MAX_IOVECS],
 }
 
 // Sock flags.
@@ -90,6 +103,8 @@ pub(crate) struct UringIo {
     rearm: Vec<Token>,
     #[allow(clippy::vec_box)] // the boxes are what the kernel points into: moved, not copied
     flights: Vec<Box<Flight>>,
+    #[allow(clippy::vec_box)] // likewise
+    headers: Vec<Box<Header>>,
     /// Operations submitted (or queued for submission) whose final completion has not come.
     pub(super) pending: usize,
     /// Set by `stop_accepting`; carried out at the next `collect`.
@@ -120,6 +135,7 @@ impl UringIo {
             early: VecDeque::new(),
             rearm: Vec::new(),
             flights: Vec::new(),
+            headers: Vec::new(),
             pending: 0,
             stop_accepting: false,
             to_close: Vec::new(),
@@ -244,10 +260,22 @@ impl UringIo {
                 .flags(libc::MSG_NOSIGNAL)
                 .build(),
             None => {
-                let n = queue.iovecs(&mut flight.iov);
-                flight.msg.msg_iov = flight.iov.as_mut_ptr();
-                flight.msg.msg_iovlen = n as _;
-                opcode::SendMsg::new(Fd(fd), &flight.msg)
+                let h = flight.header.get_or_insert_with(|| {
+                    self.headers.pop().unwrap_or_else(|| {
+                        Box::new(Header {
+                            // SAFETY: an all-zero msghdr is valid (no name, no control data).
+                            msg: unsafe { std::mem::zeroed() },
+                            iov: [libc::iovec {
+                                iov_base: std::ptr::null_mut(),
+                                iov_len: 0,
+                            }; MAX_IOVECS],
+                        })
+                    })
+                });
+                let n = queue.iovecs(&mut h.iov);
+                h.msg.msg_iov = h.iov.as_mut_ptr();
+                h.msg.msg_iovlen = n as _;
+                opcode::SendMsg::new(Fd(fd), &h.msg)
                     .flags(libc::MSG_NOSIGNAL as u32)
                     .build()
             }
@@ -259,12 +287,7 @@ impl UringIo {
         let mut f = self.flights.pop().unwrap_or_else(|| {
             Box::new(Flight {
                 queue: None,
-                // SAFETY: an all-zero msghdr is valid (no name, no control data).
-                msg: unsafe { std::mem::zeroed() },
-                iov: [libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                }; MAX_IOVECS],
+                header: None,
                 over: false,
             })
         });
@@ -275,6 +298,11 @@ impl UringIo {
 
     fn recycle(&mut self, mut f: Box<Flight>) -> Option<Box<SendQueue>> {
         let queue = f.queue.take();
+        if let Some(h) = f.header.take()
+            && self.headers.len() < KEEP_HEADERS
+        {
+            self.headers.push(h);
+        }
         if self.flights.len() < KEEP_FLIGHTS {
             self.flights.push(f);
         }
