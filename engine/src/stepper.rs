@@ -119,7 +119,6 @@ impl Stepper {
                 .await;
                 core.driver_mut().woken = true;
                 core.turn(true);
-                core.submit();
                 if !core.has_work() && !core.driver_mut().has_news() {
                     return turn;
                 }

@@ -36,7 +36,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use imphnen_protocol::http::DateCache;
 use imphnen_protocol::ws::Decoder;
@@ -67,15 +67,6 @@ const POOLED_CAPACITY: usize = 64 << 10;
 /// Rounds of completions and requests per turn, when requests complete at once (a send the
 /// kernel took whole): the turn ends once nothing is queued, or after this many rounds.
 const ROUNDS_PER_TURN: usize = 8;
-
-/// While turns keep finding completions, a driver that can wait by itself (io_uring) ends each
-/// turn and waits for the next completions in one system call, instead of a submission and then
-/// a wait through monoio: this long at most, after which the core waits through monoio.
-const HOT_WAIT: Duration = Duration::from_micros(500);
-
-/// Turns in a row the driver may wait for by itself; then the core goes through monoio once,
-/// so that its other tasks and timers (a `monoio::spawn`ed task of the program's) run.
-const HOT_TURNS: u32 = 64;
 
 /// A core with its driver.
 pub(crate) struct Core<D: Driver> {
@@ -124,8 +115,6 @@ pub(crate) struct State<I: Io> {
     rings: Vec<Consumer<Command>>,
     /// The inbox's wake-up fired: drain it this turn.
     woken: bool,
-    /// The turn began with completions to hand out.
-    found_completions: bool,
     /// What the core's connections hold of the server's connection limits.
     admissions: admit::Admissions,
     /// The TLS sessions of the core's connections, by slot.
@@ -176,7 +165,6 @@ impl<D: Driver> Core<D> {
                 shutdown_at: None,
                 rings,
                 woken: false,
-                found_completions: false,
                 admissions: admit::Admissions::default(),
                 tls: TlsSessions::default(),
             },
@@ -223,11 +211,6 @@ impl<D: Driver> Core<D> {
                 })
                 .await;
                 self.turn(fired);
-                if fired {
-                    self.run_hot();
-                } else {
-                    self.st.io.submit();
-                }
                 if self.is_done() {
                     return;
                 }
@@ -238,40 +221,13 @@ impl<D: Driver> Core<D> {
         }
     }
 
-    /// Ends the turn just taken and, while the driver can wait by itself and nothing else needs
-    /// monoio (no handler future runs, no command of the core's own waits), takes the next
-    /// turns with one system call each: the turn's submission and the wait for the next
-    /// completions together. Returns, with everything submitted, when a wait found nothing
-    /// within [`HOT_WAIT`], after [`HOT_TURNS`], or when monoio is needed.
-    fn run_hot(&mut self) {
-        for _ in 0..HOT_TURNS {
-            let quiet = self.st.tasks.is_empty()
-                && !local::has_own()
-                && self.st.dirty.is_empty()
-                && !self.driver.has_queued(&self.st.io)
-                && !self.is_done();
-            if !quiet {
-                break;
-            }
-            if !self.st.io.submit_and_wait(HOT_WAIT) {
-                return; // submitted; this driver waits through its waiter only
-            }
-            self.turn(true);
-            if !self.st.found_completions {
-                break; // the wait timed out: the submission was empty, nothing to end
-            }
-        }
-        self.st.io.submit();
-    }
-
     /// `true` once a shutdown has closed every connection.
     pub(crate) fn is_done(&self) -> bool {
         self.st.shutdown_at.is_some() && self.st.conns.len() == 0
     }
 
     /// One turn: completions, finished handlers and commands, then the requests of every
-    /// connection that changed, ready for the driver's submission (`Io::submit`, which the
-    /// caller makes). `polled`: the driver's waiter fired (or its own wait returned).
+    /// connection that changed. `polled`: the driver's waiter fired.
     pub(crate) fn turn(&mut self, polled: bool) {
         local::set_in_turn(true);
         self.st.counters.turns.add(1);
@@ -282,7 +238,6 @@ impl<D: Driver> Core<D> {
         if polled {
             self.driver.collect(&mut self.st.io);
         }
-        self.st.found_completions = self.driver.has_queued(&self.st.io);
         for _ in 0..ROUNDS_PER_TURN {
             while self.driver.has_queued(&self.st.io) {
                 let Some(c) = self.driver.next(&mut self.st.io) else {
@@ -299,12 +254,8 @@ impl<D: Driver> Core<D> {
             }
         }
         local::publish_rings();
-        local::set_in_turn(false);
-    }
-
-    /// Hands the turn's requests to the driver's kernel (for the stepper).
-    pub(crate) fn submit(&mut self) {
         self.st.io.submit();
+        local::set_in_turn(false);
     }
 
     /// The driver, for the stepper.

@@ -126,16 +126,6 @@ pub(crate) trait Io: 'static {
 
     /// Ends the turn: whatever the requests of this turn need goes to the kernel.
     fn submit(&mut self);
-
-    /// Ends the turn as [`submit`](Self::submit) does and, in the same call, waits up to
-    /// `timeout` for a completion: `true` when this driver can (its completions are then
-    /// collected as after its waiter fired), `false` when it only submitted and the core must
-    /// wait through its waiter.
-    fn submit_and_wait(&mut self, timeout: std::time::Duration) -> bool {
-        let _ = timeout;
-        self.submit();
-        false
-    }
 }
 
 /// A core's source of completions, the other half of a driver.

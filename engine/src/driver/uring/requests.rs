@@ -9,9 +9,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-use std::time::Duration;
 
-use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
+use io_uring::types::{CancelBuilder, Fd};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
 use super::GROUP;
@@ -509,19 +508,6 @@ impl Io for UringIo {
     }
 
     fn submit(&mut self) {
-        self.enter(None);
-    }
-
-    fn submit_and_wait(&mut self, timeout: Duration) -> bool {
-        self.enter(Some(timeout));
-        true
-    }
-}
-
-impl UringIo {
-    /// The end of a turn: buffers back, receives re-armed, every queued entry to the kernel;
-    /// with `wait`, in the same `io_uring_enter`, a wait of at most that long for a completion.
-    fn enter(&mut self, wait: Option<Duration>) {
         self.bufs.settle();
         for t in std::mem::take(&mut self.rearm) {
             if let Some(sock) = self.sock(t) {
@@ -530,25 +516,12 @@ impl UringIo {
             self.arm_recv(t);
         }
         let mut sq = self.ring.submission();
-        let needed = wait.is_some() || !sq.is_empty() || sq.taskrun() || sq.cq_overflow();
+        let needed = !sq.is_empty() || sq.taskrun() || sq.cq_overflow();
         sq.sync();
         drop(sq);
-        let entered = match wait {
-            _ if !needed => Ok(0),
-            None => self.ring.submit(),
-            Some(timeout) => {
-                let ts = Timespec::from(timeout);
-                let args = SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args)
-            }
-        };
-        if let Err(error) = entered {
+        if needed && let Err(error) = self.ring.submit() {
             // EBUSY: the completion queue is full; what is queued goes with the next submit.
-            // ETIME: the wait ended without a completion; EINTR: a signal. Neither is a failure.
-            if !matches!(
-                error.raw_os_error(),
-                Some(libc::EBUSY | libc::ETIME | libc::EINTR)
-            ) {
+            if error.raw_os_error() != Some(libc::EBUSY) {
                 tracing::error!(%error, "io_uring submit failed");
             }
         }
