@@ -10,11 +10,9 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { test } from 'node:test';
 
-const require = createRequire(new URL('../node/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
+import { launch } from './chromium.mjs';
 
 const TIMEOUT_MS = 10000;
 const SHOTS = new URL('../../target/interop/', import.meta.url).pathname;
@@ -24,12 +22,7 @@ const url = process.env.IMPHNEN_CHAT_URL;
 test('two Chromium pages chat through examples/chat', async () => {
   assert.ok(url, 'IMPHNEN_CHAT_URL is not set; run the test through scripts/interop.sh');
   // playwright gives every launch a fresh, temporary profile (its own --user-data-dir).
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    timeout: 30000,
-  });
+  const browser = await launch();
   const pages = {};
   try {
     const alice = await (await browser.newContext()).newPage();

@@ -6,22 +6,15 @@
 // `scripts/interop.sh` starts the chat server and passes its base URL in IMPHNEN_CHAT_URL.
 
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { test } from 'node:test';
 
-const require = createRequire(new URL('../node/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
+import { launch } from './chromium.mjs';
 
 const url = process.env.IMPHNEN_CHAT_URL;
 
 test('the chat admits sockets from its own origin and refuses another', async () => {
   assert.ok(url, 'IMPHNEN_CHAT_URL is not set; run the test through scripts/interop.sh');
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    timeout: 30000,
-  });
+  const browser = await launch();
   try {
     const page = await (await browser.newContext()).newPage();
     await page.goto(url);
