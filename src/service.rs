@@ -23,7 +23,12 @@ pub(crate) struct CoreApp {
     http: Router<MethodTable>,
     ws: Router<CoreWs>,
     middleware: Stack,
-    fallback: Option<Endpoint>,
+    /// The end of the chain when no route matches: the app's fallback, or `404 Not Found`.
+    not_found: Endpoint,
+    /// An upgrade to a path no WebSocket route matches: `404` (the fallback is for HTTP).
+    no_ws_route: Endpoint,
+    /// A WebSocket route asked for without the upgrade (RFC 9110 §15.5.22).
+    upgrade_required: Endpoint,
     pub(crate) states: Rc<States>,
 }
 
@@ -66,7 +71,17 @@ impl CoreApp {
             http: routes.http.clone(),
             ws,
             middleware: routes.middleware.clone().into(),
-            fallback: routes.fallback.clone(),
+            not_found: routes
+                .fallback
+                .clone()
+                .unwrap_or_else(|| answer(Response::text("Not Found").with_status(404))),
+            no_ws_route: answer(Response::text("Not Found").with_status(404)),
+            upgrade_required: answer(
+                Response::text("Upgrade Required")
+                    .with_status(426)
+                    .with_header("upgrade", "websocket")
+                    .with_header("connection", "Upgrade"),
+            ),
             states,
         })
     }
@@ -91,21 +106,9 @@ impl CoreApp {
                         .with_header("allow", m.value.allow()),
                 ),
             },
-            // A WebSocket route asked for without the upgrade (RFC 9110 §15.5.22).
-            None if self.ws.at(req.path()).is_some() => answer(
-                Response::text("Upgrade Required")
-                    .with_status(426)
-                    .with_header("upgrade", "websocket")
-                    .with_header("connection", "Upgrade"),
-            ),
-            None => self.not_found(),
+            None if self.ws.at(req.path()).is_some() => self.upgrade_required.clone(),
+            None => self.not_found.clone(),
         }
-    }
-
-    fn not_found(&self) -> Endpoint {
-        self.fallback
-            .clone()
-            .unwrap_or_else(|| answer(Response::text("Not Found").with_status(404)))
     }
 }
 
@@ -130,7 +133,7 @@ impl Service for AppService {
         let route = app.ws.at(req.path()).map(|m| m.value.clone());
         let endpoint = match &route {
             Some(route) => route.endpoint.clone(),
-            None => answer(Response::text("Not Found").with_status(404)),
+            None => app.no_ws_route.clone(),
         };
         let accepted = Rc::new(Cell::new(None));
         let slot = UpgradeSlot {
