@@ -20,6 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# One build per run: incremental compilation's caches (a gigabyte here) would only be written.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 stage() { printf '\n==> %s\n' "$*"; }
 # Every process this run starts inherits the mark; at the end none of ours may be left.
@@ -35,8 +37,14 @@ left_running() { # PIDs of binaries under target/ that carry this run's mark
   return 0
 }
 
+# What this run's builds take on disk (about 4 GB cold: the debug test binaries, the release
+# examples, the fuzz builds), printed at the start and the end so a full disk is visible in the
+# log before a linker dies of it.
+disk() { df -h --output=avail,size,target "$root" | tail -n 1 | awk '{print "disk: " $1 " free of " $2 " on " $3}'; }
+
 # ---------------------------------------------------------------- tools
 stage "tools"
+disk
 export PATH="$HOME/.cargo/bin:$PATH"
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
@@ -259,4 +267,6 @@ if [ -n "$leftover" ]; then
   exit 1
 fi
 
+disk
+du -sh "$root/target" "$root/fuzz/target" 2>/dev/null || true
 stage "all checks passed"
