@@ -37,6 +37,9 @@
 #   SYSCALLS=0                    skip the syscall-counting runs (and their rows)
 #   SYSCALL_SECONDS=3             counted seconds of each counting run
 #   SERVER_CORE=0 CLIENT_CORE=1   cores for server and client
+# The wss workloads (tls_*) start every server with TLS_CERT and TLS_KEY naming one throwaway
+# P-256 certificate (target/bench/tls/) and connect with wss://: TLS 1.3, no session resumption,
+# so every tls_handshake connection is a full handshake. uws (built without TLS) sits them out.
 # Flags: --smoke  only run loadgen's verified smoke against each server (no timings).
 set -euo pipefail
 
@@ -57,7 +60,7 @@ RUNS_DIR=$OUT/runs
 LOADGEN=$ROOT/target/release/imphnen-loadgen
 IMP_BIN=${IMPHNEN_BIN:-$ROOT/target/release/examples/bench_server}
 IMPHNEN_DRIVERS=${IMPHNEN_DRIVERS:-uring epoll}
-ALL="echo_16k echo_20b_16 echo_20b_1 bcast_100 bcast_500 http_hello http_pipe16 latency_fixed idle_rss z_echo_16k z_bcast_500 z_idle_rss"
+ALL="echo_16k echo_20b_16 echo_20b_1 bcast_100 bcast_500 http_hello http_pipe16 latency_fixed idle_rss z_echo_16k z_bcast_500 z_idle_rss tls_handshake tls_echo_16k tls_echo_20b_16 tls_idle_rss"
 ONLY=${ONLY:-$ALL}
 SMOKE=0
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
@@ -108,7 +111,7 @@ build() {
     HAVE_IMP=1
   elif [[ ! -f examples/bench_server.rs ]]; then
     log "examples/bench_server.rs does not exist yet: no imphnen columns"
-  elif ! cargo build --release -q --example bench_server; then
+  elif ! cargo build --release -q --example bench_server --features imphnen/tls; then
     log "examples/bench_server.rs does not build: no imphnen columns"
   else
     HAVE_IMP=1
@@ -139,14 +142,15 @@ start_server() { # name
     sleep 0.05
   done
   # The compression workloads (z_*) run every server with permessage-deflate in its shared mode.
-  local compression=off
+  local compression=off tls=()
   [[ ${w:-} == z_* ]] && compression=shared
+  [[ ${w:-} == tls_* ]] && tls=("TLS_CERT=$OUT/tls/cert.pem" "TLS_KEY=$OUT/tls/key.pem")
   case $name in
     bun) cmd=("$BUN" benches/anchors/bun_server.ts) ;;
     uws) cmd=("$UWS_BIN") ;;
     imphnen-*) cmd=(env WORKERS=1 "IMPHNEN_DRIVER=${name#imphnen-}" "$IMP_BIN") ;;
   esac
-  COMPRESSION=$compression PORT=$port taskset -c "$SERVER_CORE" "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
+  env "${tls[@]}" COMPRESSION=$compression PORT=$port taskset -c "$SERVER_CORE" "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
   PID[$name]=$!
   for _ in $(seq 1 200); do
     # Accepting a connection means the server is up (uws and stand-ins may not serve GET /).
@@ -176,8 +180,9 @@ client() { taskset -c "$CLIENT_CORE" "$@"; }
 
 # Every run function below fails when its run gave no result (its JSON then says "failed").
 loadgen() { # server out.json mode path args...
-  local s=$1 json=$2 mode=$3 path=$4 rc=0; shift 4
-  client "$LOADGEN" "$mode" --url "ws://127.0.0.1:${SPORT[$s]}$path" --threads 1 --quiet \
+  local s=$1 json=$2 mode=$3 path=$4 rc=0 scheme=ws; shift 4
+  [[ ${w:-} == tls_* ]] && scheme=wss
+  client "$LOADGEN" "$mode" --url "$scheme://127.0.0.1:${SPORT[$s]}$path" --threads 1 --quiet \
     --server-pid "${PID[$s]}" --json "$json" "$@" >"${json%.json}.txt" || rc=$?
   [[ $rc == 0 ]] && return 0
   log "  $s: loadgen exited $rc (verification problem or failure), see ${json%.json}.txt"
@@ -276,6 +281,12 @@ measure() { # workload server out.json
     z_echo_16k)  loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 1 --size 16384 --text --deflate ;;
     z_bcast_500) loadgen "$s" "$json" broadcast /broadcast "${win[@]}" --connections 500 --publishers 1 --inflight 16 --size 2048 --text --deflate ;;
     z_idle_rss)  loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --hold 2 --deflate ;;
+    # wss:// (servers started with the throwaway certificate): a new connection each time
+    # (handshake, upgrade, close), then the echo and idle shapes above over TLS.
+    tls_handshake) loadgen "$s" "$json" connect /echo "${win[@]}" ;;
+    tls_echo_16k)  loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 1 --size 16384 --binary ;;
+    tls_echo_20b_16) loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 16 --size 20 --binary ;;
+    tls_idle_rss)  loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --hold 2 ;;
     http_hello)  wrk_run "$s" "$json" report.lua ;;
     http_pipe16) wrk_run "$s" "$json" pipeline.lua ;;
     *) log "unknown workload $w"; return 1 ;;
@@ -323,12 +334,18 @@ fi
 ensure_wrk
 probe_perf
 rm -f "$RUNS_DIR"/*.json "$RUNS_DIR"/*.txt "$RUNS_DIR"/*.perf
+if [[ " $ONLY " == *" tls_"* && ! -f $OUT/tls/cert.pem ]]; then
+  mkdir -p "$OUT/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$OUT/tls/key.pem" -out "$OUT/tls/cert.pem" 2>/dev/null
+fi
 START=$(date +%s)
 for w in $ONLY; do
   [[ $w == latency_fixed ]] && FIXED_RATE=$(half_bun_rate) && log "latency_fixed: open loop at $FIXED_RATE msgs/s (RATE, or half of Bun's ${RATE_FROM:-echo_20b_16} median)"
   log "== $w"
   active=()
   for s in "${SERVERS[@]}"; do
+    if [[ $w == tls_* && $s == uws ]]; then continue; fi
     if start_server "$s"; then active+=("$s")
     elif [[ $s == bun ]]; then exit 1
     else log "$s failed to start: its $w rows are skipped"; fi
@@ -338,7 +355,7 @@ for w in $ONLY; do
     # Rotate which server goes first so drift on the machine favours none of them.
     k=$(( (i - 1) % ${#active[@]} ))
     for s in "${active[@]:k}" "${active[@]:0:k}"; do
-      if [[ $w == idle_rss || $w == z_idle_rss ]]; then
+      if [[ $w == *idle_rss ]]; then
         stop_server "$s"
         start_server "$s" || { drop "$s"; continue; }
       fi

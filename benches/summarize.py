@@ -64,6 +64,17 @@ ROWS = [
     ("z_bcast_500_cpu", "z_bcast_500", "permessage-deflate: server CPU per delivery (500 subscribers)",
      "server_cpu_ns_per_msg", "ns/delivery", "lower"),
     ("z_idle_rss", "z_idle_rss", "permessage-deflate: RSS per idle WebSocket connection", "server_rss_per_conn", "B/conn", "lower"),
+    ("tls_handshake", "tls_handshake", "wss: TLS 1.3 handshake + upgrade + close, 50 at once",
+     "msgs_per_s", "conns/s", "higher"),
+    ("tls_handshake_cpu", "tls_handshake", "wss: server CPU per connection (TLS 1.3 handshake + upgrade + close)",
+     "server_cpu_ns_per_msg", "ns/conn", "lower"),
+    ("tls_echo_16k", "tls_echo_16k", "wss: echo 100 conns x 16 KiB binary, 1 in flight", "msgs_per_s", "msgs/s", "higher"),
+    ("tls_echo_16k_cpu", "tls_echo_16k", "wss: server CPU per message (echo 16 KiB)",
+     "server_cpu_ns_per_msg", "ns/msg", "lower"),
+    ("tls_echo_20b_16", "tls_echo_20b_16", "wss: echo 100 conns x 20 B, 16 in flight", "msgs_per_s", "msgs/s", "higher"),
+    ("tls_echo_20b_16_cpu", "tls_echo_20b_16", "wss: server CPU per message (echo 20 B, 16 in flight)",
+     "server_cpu_ns_per_msg", "ns/msg", "lower"),
+    ("tls_idle_rss", "tls_idle_rss", "wss: RSS per idle WebSocket connection", "server_rss_per_conn", "B/conn", "lower"),
 ]
 # The reference every other server's ratio is taken against.
 BUN = "bun"

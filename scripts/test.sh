@@ -169,6 +169,8 @@ for driver in $DRIVERS; do
     stage "Autobahn|Testsuite over wss:// (strict, cases 1-11; driver: $driver)"
     AUTOBAHN_OUT=$root/target/autobahn-wss-$driver bash "$shared/conformance/autobahn-run.sh" \
       "wss://127.0.0.1:$port" --quick --strict
+    stage "load generator smoke over wss:// (driver: $driver)"
+    "$root/target/release/imphnen-loadgen" smoke --url "wss://127.0.0.1:$port/echo"
     kill $echo_pid 2>/dev/null || true
     wait $echo_pid 2>/dev/null || true
     echo_pid=

@@ -1,4 +1,4 @@
-//! Command-line options of `imphnen-loadgen` and the `ws://` URL it targets.
+//! Command-line options of `imphnen-loadgen` and the `ws://` or `wss://` URL it targets.
 //!
 //! `lexopt` splits the command line (`--size 64`, `--size=64`, `-c10`, missing or non-UTF-8
 //! values); this file owns the options' meaning, their defaults (several depend on the mode) and
@@ -22,7 +22,8 @@ modes:
   reflect    a trivial echo server on --url's port, to measure the client's own ceiling
 
 options:
-  --url ws://127.0.0.1:3000/echo   target (loopback addresses only)
+  --url ws://127.0.0.1:3000/echo   target (loopback addresses only; wss:// for TLS, the
+                                   certificate not checked against any root)
   --connections N (--subscribers)  connections (default 100; idle 10000; connect 50 at once)
   --publishers P                   broadcast publishers among the connections (default 1)
   --publish-url ws://..            broadcast: publishers connect here, subscribers to --url
@@ -71,14 +72,21 @@ pub struct Target {
     pub host: String,
     /// Path and query, e.g. `/broadcast?x=1`.
     pub path: String,
+    /// `wss://`: TLS over the socket.
+    pub tls: bool,
+    /// The host without port or brackets (`127.0.0.1`, `::1`, `localhost`): TLS's server name.
+    pub name: String,
 }
 
 impl Target {
-    /// Parses `ws://host:port/path?query`; refuses anything that is not loopback.
+    /// Parses `ws://host:port/path?query` or `wss://…`; refuses anything that is not
+    /// loopback.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or("only ws:// URLs are supported")?;
+        let (rest, tls) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => return Err("only ws:// and wss:// URLs are supported".into()),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -88,7 +96,7 @@ impl Target {
                 h,
                 p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
             ),
-            _ => (authority, 80),
+            _ => (authority, if tls { 443 } else { 80 }),
         };
         let ip: IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
             "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -105,6 +113,11 @@ impl Target {
             addr: SocketAddr::new(ip, port),
             host: authority.to_string(),
             path: path.to_string(),
+            tls,
+            name: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
         })
     }
 }
@@ -358,6 +371,8 @@ mod tests {
         assert!(Target::parse("ws://10.0.0.1:80/").is_err());
         assert!(Target::parse("ws://example.com/").is_err());
         assert!(Target::parse("ws://localhost:9/x?y=1").is_ok());
+        assert!(Target::parse("wss://10.0.0.1:443/").is_err());
+        assert!(Target::parse("http://127.0.0.1:80/").is_err());
         assert_eq!(
             Target::parse("ws://[::1]:9/x").unwrap().addr,
             "[::1]:9".parse().unwrap()

@@ -1,14 +1,13 @@
-//! One client WebSocket connection over a nonblocking socket: connect, opening handshake,
+//! One client WebSocket connection over a nonblocking socket (TLS for `wss://`): connect, opening handshake,
 //! reading into the caller's (per-thread, large) buffer, and a write buffer flushed with
 //! one `write` per turn however many frames were queued.
 //!
 //! Owns the socket life cycle and control frames (pongs to pings, the close reply). Does
 //! not own what messages mean: each mode passes a callback for complete messages.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::IpAddr;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use crate::args::Target;
@@ -16,6 +15,8 @@ use crate::frame::{OP_CLOSE, OP_PONG, encode_masked};
 use crate::handshake::{self, Response};
 use crate::net;
 use crate::reader::{Event, WsReader};
+use crate::tls;
+use crate::transport::Transport;
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub struct Ready {
 /// A client connection and its buffers.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    io: Transport,
     state: State,
     accept: String,
     head: Vec<u8>,
@@ -70,9 +71,13 @@ impl Conn {
     ) -> io::Result<Conn> {
         let mut stream = net::connect(target.addr, source)?;
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let session = match target.tls {
+            true => Some(tls::session(&target.name).map_err(io::Error::other)?),
+            false => None,
+        };
         let key = handshake::key_from_nonce(net::random_array());
         Ok(Conn {
-            stream,
+            io: Transport::new(stream, session),
             state: State::Connecting,
             accept: handshake::accept_for(&key),
             head: Vec::new(),
@@ -105,7 +110,7 @@ impl Conn {
 
     /// Deregisters the socket; the connection is dropped by the caller.
     pub fn deregister(&mut self, registry: &Registry) {
-        let _ = registry.deregister(&mut self.stream);
+        let _ = registry.deregister(self.io.tcp());
     }
 
     /// Writes as much of the queued bytes as the socket takes now.
@@ -114,17 +119,19 @@ impl Conn {
             return Ok(());
         }
         while self.out_pos < self.out.len() {
-            match self.stream.write(&self.out[self.out_pos..]) {
+            match self.io.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        self.out.clear();
-        self.out_pos = 0;
-        Ok(())
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        self.io.flush_records()
     }
 
     /// Handles a readiness event: finishes the connect, reads everything available into
@@ -146,17 +153,17 @@ impl Conn {
     {
         let mut ready = Ready::default();
         if self.state == State::Connecting {
-            if let Some(e) = self.stream.take_error().map_err(|e| e.to_string())? {
+            if let Some(e) = self.io.tcp().take_error().map_err(|e| e.to_string())? {
                 return Err(format!("connect: {e}"));
             }
-            match self.stream.peer_addr() {
+            match self.io.tcp().peer_addr() {
                 Ok(_) => self.state = State::Handshaking,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(ready),
                 Err(e) => return Err(format!("connect: {e}")),
             }
         }
         loop {
-            let n = match self.stream.read(rbuf) {
+            let n = match self.io.read(rbuf) {
                 Ok(0) => {
                     self.state = State::Closed;
                     ready.eof = true;
@@ -187,7 +194,7 @@ impl Conn {
                 State::Open => self.feed(data, &mut ready, on_message)?,
                 State::Connecting | State::Closed => {}
             }
-            if n < rbuf.len() && !peer_closed {
+            if n < rbuf.len() && !peer_closed && self.io.short_read_drains() {
                 break;
             }
         }

@@ -15,6 +15,8 @@ mod pacer;
 mod procstat;
 mod reader;
 mod report;
+mod tls;
+mod transport;
 
 use std::process::ExitCode;
 
