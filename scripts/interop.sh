@@ -67,8 +67,11 @@ mkdir -p "$tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
   -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null
-start echo TLS_CERT="$tls/cert.pem" TLS_KEY="$tls/key.pem"
+# Logged at debug: a CI run once saw a wss test wait 5 s for its 101 after the TLS handshake,
+# on a loaded machine, and the info log said nothing; the next one prints what the engine saw.
+start echo TLS_CERT="$tls/cert.pem" TLS_KEY="$tls/key.pem" RUST_LOG=info,imphnen_engine=debug
 export IMPHNEN_ECHO_WSS_URL=wss://127.0.0.1:$port IMPHNEN_TLS_CA=$tls/cert.pem
+wss_log=$out/echo-$port.log
 start seed_tour; export IMPHNEN_TOUR_URL=ws://127.0.0.1:$port
 tour_port=$port
 # The chat page in Chromium negotiates permessage-deflate (every browser offers it).
@@ -79,7 +82,11 @@ export IMPHNEN_CHAT_HTTPS_URL=https://127.0.0.1:$port
 
 # ---------------------------------------------------------------- clients
 stage "Python websockets"
-timeout 300 target/venv/bin/pytest -q -p no:cacheprovider interop/python
+timeout 300 target/venv/bin/pytest -q -p no:cacheprovider interop/python || {
+  echo "--- the wss echo server's log (last 80 lines of $wss_log):" >&2
+  tail -n 80 "$wss_log" >&2
+  exit 1
+}
 
 stage "Node ws"
 (cd interop/node && timeout 300 node --test --test-reporter=spec ws_client.test.mjs)
