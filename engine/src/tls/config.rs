@@ -12,6 +12,8 @@ use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::random::BatchedRandom;
+
 /// The only application protocol served over TLS: a client offering ALPN must agree on it
 /// (RFC 7301), and one that offers `h2` alone gets the `no_application_protocol` alert instead
 /// of an HTTP/2 connection we would not understand.
@@ -103,9 +105,15 @@ impl fmt::Debug for TlsConfig {
 /// exchange (X25519MLKEM768): handshakes use X25519 or the NIST curves. aws-lc-rs has it, at the
 /// price of a C build several times longer than ring's; a user who wants it passes a
 /// `ServerConfig` built with it to [`TlsConfig::from_rustls`].
+///
+/// Its random source for rustls' own requests is [`BatchedRandom`]: one `getrandom(2)` per
+/// sixteen handshakes instead of seven per handshake.
 #[allow(deprecated)]
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(CryptoProvider {
+        secure_random: &BatchedRandom,
+        ..rustls::crypto::ring::default_provider()
+    })
 }
 
 fn invalid(message: String) -> io::Error {

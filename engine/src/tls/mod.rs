@@ -20,6 +20,7 @@
 //! ULP, and the connection would go on as a plain one; the kernel here has no `tls` module.
 
 mod config;
+mod random;
 mod session;
 
 pub use config::TlsConfig;
