@@ -1,4 +1,5 @@
-//! Binding: one `SO_REUSEPORT` listening socket per core on the same address.
+//! Binding: one `SO_REUSEPORT` listening socket per core on the same address, with
+//! `TCP_NODELAY` set once for every connection it accepts.
 //!
 //! `SO_REUSEPORT` lets a second group of sockets join a port that another process already
 //! listens on with the same option, which would make a busy port look free. So the address is
@@ -31,6 +32,9 @@ pub(crate) fn bind_per_core(
     for _ in 0..workers {
         let s = new_socket(bound)?;
         s.set_reuse_port(true)?;
+        // Linux copies the listener's TCP_NODELAY into every socket it accepts: one call here
+        // instead of a setsockopt per connection.
+        s.set_nodelay(true)?;
         s.bind(&bound.into())?;
         s.listen(backlog)?;
         s.set_nonblocking(true)?;
@@ -53,6 +57,32 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_connections_inherit_nodelay() {
+        use std::os::fd::AsRawFd;
+        let (listeners, bound) = bind_per_core("127.0.0.1:0".parse().unwrap(), 1, 16).unwrap();
+        let _client = std::net::TcpStream::connect(bound).unwrap();
+        listeners[0].set_nonblocking(false).unwrap();
+        let (accepted, _) = listeners[0].accept().unwrap();
+        let mut value: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live out-pointers of the sizes given.
+        let rc = unsafe {
+            libc::getsockopt(
+                accepted.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(
+            (rc, value),
+            (0, 1),
+            "TCP_NODELAY is not set on an accepted socket"
+        );
+    }
 
     #[test]
     fn port_zero_resolves_to_a_real_shared_port() {

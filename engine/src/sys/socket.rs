@@ -84,7 +84,8 @@ pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<u
     }
 }
 
-/// Accepts one pending connection as a non-blocking fd with `TCP_NODELAY` set.
+/// Accepts one pending connection as a non-blocking fd (`TCP_NODELAY` comes from the
+/// listener, `sys/listener.rs`).
 /// `Ok(None)` when none is pending.
 pub(crate) fn accept(listener: RawFd) -> io::Result<Option<(RawFd, SocketAddr)>> {
     let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
@@ -100,7 +101,6 @@ pub(crate) fn accept(listener: RawFd) -> io::Result<Option<(RawFd, SocketAddr)>>
             )
         };
         if fd >= 0 {
-            set_nodelay(fd);
             // SAFETY: the kernel filled `len` bytes of the storage.
             let addr = unsafe { sockaddr_to_std(storage.as_ptr()) };
             return Ok(Some((fd, addr)));
@@ -114,20 +114,6 @@ pub(crate) fn accept(listener: RawFd) -> io::Result<Option<(RawFd, SocketAddr)>>
             _ => return Err(err),
         }
     }
-}
-
-pub(crate) fn set_nodelay(fd: RawFd) {
-    let one: libc::c_int = 1;
-    // SAFETY: option value points to a live c_int of the declared size.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
 }
 
 /// Closes our sending side (sends FIN) while keeping the fd to read what the peer still sends.

@@ -175,7 +175,6 @@ impl UringDriver {
             // Accepted while stopping: dropped, which closes it.
             self.listener.as_ref()?;
             self.gate.accepted(self.core, Instant::now());
-            socket::set_nodelay(socket.as_raw_fd());
             return match socket::peer_addr(socket.as_raw_fd()) {
                 Ok(peer) => Some(Completion::Accepted { socket, peer }),
                 Err(_) => None, // reset before we looked: nothing to serve
