@@ -167,6 +167,14 @@ impl Message {
         }
     }
 
+    /// The payload's shared buffer; `None` for a short payload held inline.
+    pub(crate) fn shared_payload(&self) -> Option<&Bytes> {
+        match &self.payload {
+            Payload::Inline { .. } => None,
+            Payload::Shared(b) => Some(b),
+        }
+    }
+
     /// Payload length in bytes.
     pub fn len(&self) -> usize {
         self.as_bytes().len()

@@ -52,10 +52,19 @@ impl Output {
         }
     }
 
-    /// Queues a frame shared with other subscribers of a topic, without copying it.
-    pub(crate) fn push_shared(&mut self, pool: &mut QueuePool, count: &SlotCell, frame: Bytes) {
-        count.add_buffered(frame.len());
-        self.queue(pool).push_shared(frame);
+    /// Queues bytes that stay in their own shared buffer (a frame published to many
+    /// subscribers, the payload of a large message) without copying them. `count`: as for
+    /// [`write`](Self::write).
+    pub(crate) fn push_shared(
+        &mut self,
+        pool: &mut QueuePool,
+        count: Option<&SlotCell>,
+        bytes: Bytes,
+    ) {
+        if let Some(cell) = count {
+            cell.add_buffered(bytes.len());
+        }
+        self.queue(pool).push_shared(bytes);
     }
 
     /// The waiting bytes as one queue for a driver, marked with their length and with whether

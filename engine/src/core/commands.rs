@@ -4,8 +4,11 @@
 
 use std::time::Instant;
 
+use imphnen_protocol::ws::FrameHeader;
+
 use super::State;
 use crate::Message;
+use crate::buf::SHARE_MIN_LEN;
 use crate::conn::{Flags, Phase};
 use crate::driver::{Io, Token, token};
 use crate::shared::command::{Command, Slot};
@@ -136,6 +139,25 @@ impl<I: Io> State<I> {
                 c.output.write(&mut self.queues, Some(cell), |out| {
                     deflate.write_frame(to.index, flags, msg.opcode(), msg.as_bytes(), out)
                 });
+            } else if let Some(payload) = msg.shared_payload().filter(|p| p.len() >= SHARE_MIN_LEN)
+            {
+                // A large payload goes to the kernel from the message's own buffer (an echo
+                // sends back the buffer the received message was copied into once): only the
+                // frame's header is written here.
+                let header = FrameHeader {
+                    fin: true,
+                    rsv: 0,
+                    opcode: msg.opcode(),
+                    mask: None,
+                    payload_len: payload.len() as u64,
+                };
+                c.output.write(&mut self.queues, None, |out| {
+                    let start = out.len();
+                    out.resize(start + header.encoded_len(), 0);
+                    header.write(&mut out[start..]);
+                });
+                c.output
+                    .push_shared(&mut self.queues, None, payload.clone());
             } else {
                 c.output.write(&mut self.queues, None, |out| {
                     super::encode_message(out, &msg)

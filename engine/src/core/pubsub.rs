@@ -117,7 +117,8 @@ impl<I: Io> State<I> {
                 };
                 match shared {
                     Some(f) if f.len() >= SHARE_MIN_LEN => {
-                        c.output.push_shared(&mut self.queues, cell, f.clone())
+                        c.output
+                            .push_shared(&mut self.queues, Some(cell), f.clone())
                     }
                     Some(f) => c
                         .output
