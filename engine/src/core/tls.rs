@@ -31,7 +31,7 @@ impl<I: Io> State<I> {
     }
 
     /// Records arrived for `t`: the plaintext they carry goes through its phase.
-    pub(super) fn received_tls(&mut self, t: Token, records: &[u8]) {
+    pub(super) fn received_tls(&mut self, t: Token, records: &mut [u8]) {
         let slot = slot_of(t).0;
         let Some(c) = self.conns.conn(t) else {
             return;

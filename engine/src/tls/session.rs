@@ -2,15 +2,22 @@
 //! directions of the record layer — records in, plaintext out into a per-core scratch buffer;
 //! plaintext in, records out into the buffer of the send that carries them.
 //!
-//! rustls' buffered `ServerConnection` is used rather than its unbuffered API: received bytes
-//! live in the driver's buffer for one completion only, so a record split across receives
-//! must be copied somewhere anyway, and the buffered connection does that copy; its
-//! plaintext buffers stay empty between turns because every call here drains them.
+//! rustls' unbuffered `UnbufferedServerConnection` is used, so that the buffers are ours: an
+//! idle connection holds none. Received records are decrypted where they are — in the driver's
+//! buffer, or (when a record was split across receives) in a per-core scratch buffer that joins
+//! the held bytes with the new ones — and only the bytes rustls is not done with (an
+//! incomplete record, or the records of an incomplete handshake message) stay with the
+//! connection, in a buffer freed once it is empty. Records we send are written into the
+//! buffer of the send that carries them; the handshake records a receive produced wait in the
+//! session until the flush.
 
-use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus, WriteTraffic,
+};
+use rustls::{Error, ServerConfig};
 
 use crate::buf::SendQueue;
 use crate::conn::{Millis, elapsed};
@@ -19,6 +26,18 @@ use crate::conn::{Millis, elapsed};
 /// §5.1, `ContentType.handshake`). An ASCII capital instead is the first letter of an HTTP
 /// method: a plain HTTP client reached the TLS port.
 const HANDSHAKE_RECORD: u8 = 22;
+
+/// The most received bytes a session holds while rustls waits for the rest: a handshake
+/// message of rustls' largest (64 KiB) and one record of the largest size (RFC 8446 §5.2:
+/// 2^14 + 256 bytes of ciphertext, and TLS 1.2's 2^14 + 2048, behind a 5-byte header).
+const MAX_HELD: usize = 0xffff + 5 + (1 << 14) + 2048;
+
+/// Room for the records around each 2^14-byte fragment of plaintext, before rustls is asked
+/// (header, content type, nonce, tag: 29 bytes at most with the suites `ring` offers).
+const RECORD_OVERHEAD: usize = 64;
+
+/// The largest plaintext fragment rustls puts in one record (RFC 8446 §5.1).
+const MAX_FRAGMENT: usize = 1 << 14;
 
 /// What a connection's received records came to.
 pub(crate) enum Received {
@@ -29,26 +48,50 @@ pub(crate) enum Received {
     PlainHttp,
     /// The peer broke the protocol; rustls queued the alert that says how (sent with the
     /// connection's next records, after which it closes).
-    Fatal(rustls::Error),
+    Fatal(Error),
 }
 
 /// One TLS connection.
 struct Session {
-    conn: ServerConnection,
+    conn: UnbufferedServerConnection,
+    /// Received bytes rustls is not done with: an incomplete record, or the records of a
+    /// handshake message still incomplete. No allocation while empty.
+    held: Vec<u8>,
+    /// Records a receive produced (a handshake flight, session tickets, an alert): sent at the
+    /// flush, before any record encrypted then.
+    records: Vec<u8>,
+    /// Plaintext written before the handshake lets application data go: encrypted once it does.
+    early: Vec<u8>,
     /// Core clock when the connection was accepted (the handshake deadline runs from it).
     opened: Millis,
     /// A record arrived already (the plain-HTTP check looks at the first byte only).
     started: bool,
     /// Our last record is queued: `close_notify`, or a fatal alert.
     closing: bool,
+    /// `close_notify` is due with the next records.
+    close_due: bool,
+    /// rustls failed: nothing more is read or written.
+    failed: bool,
 }
 
-/// A core's TLS connections by slot, and the scratch buffer their plaintext is decrypted into.
+/// Where running received bytes through a session stopped.
+enum Stop {
+    /// Every complete record is processed; the rest (`used..`) waits for more bytes.
+    NeedMore { used: usize },
+    /// The peer sent `close_notify`: whatever follows it is ignored.
+    PeerClosed,
+    /// rustls rejected the records; the alert that says why is in the session's records.
+    Failed(Error),
+}
+
+/// A core's TLS connections by slot, and the scratch buffers of a receive: the plaintext its
+/// records carried, and its records joined to those a connection held.
 #[derive(Default)]
 pub(crate) struct Sessions {
     #[allow(clippy::vec_box)] // a session is a kilobyte: the table holds pointers to them
     by_slot: Vec<Option<Box<Session>>>,
     plain: Vec<u8>,
+    joined: Vec<u8>,
 }
 
 impl Sessions {
@@ -58,20 +101,22 @@ impl Sessions {
         slot: u32,
         config: Arc<ServerConfig>,
         now: Millis,
-    ) -> Result<(), rustls::Error> {
-        let mut conn = ServerConnection::new(config)?;
-        // Unlimited: the connection's queued-byte count is the limit (the backpressure limit
-        // on the plaintext), and every flush drains the records rustls made.
-        conn.set_buffer_limit(None);
+    ) -> Result<(), Error> {
+        let conn = UnbufferedServerConnection::new(config)?;
         let slot = slot as usize;
         if self.by_slot.len() <= slot {
             self.by_slot.resize_with(slot + 1, || None);
         }
         self.by_slot[slot] = Some(Box::new(Session {
             conn,
+            held: Vec::new(),
+            records: Vec::new(),
+            early: Vec::new(),
             opened: now,
             started: false,
             closing: false,
+            close_due: false,
+            failed: false,
         }));
         Ok(())
     }
@@ -87,42 +132,65 @@ impl Sessions {
         }
     }
 
-    /// Runs `records` received for `slot` through its session; the plaintext they carried is
-    /// appended to the scratch buffer. `None` if `slot` has no session.
-    pub(crate) fn receive(&mut self, slot: u32, mut records: &[u8]) -> Option<Received> {
+    /// Runs `records` received for `slot` through its session (decrypting them in place); the
+    /// plaintext they carried is appended to the scratch buffer. `None` if `slot` has no
+    /// session.
+    pub(crate) fn receive(&mut self, slot: u32, records: &mut [u8]) -> Option<Received> {
         let Some(Some(session)) = self.by_slot.get_mut(slot as usize) else {
             return None;
         };
-        let conn = &mut session.conn;
         if !session.started && !records.is_empty() {
             session.started = true;
             if records[0] != HANDSHAKE_RECORD && records[0].is_ascii_uppercase() {
                 return Some(Received::PlainHttp);
             }
         }
-        let mut peer_closed = false;
-        // Never with an empty reader: rustls takes a read of 0 bytes for the end of the stream.
-        while !records.is_empty() && !peer_closed {
-            match conn.read_tls(&mut records) {
-                Ok(0) => break, // after close_notify: the rest is ignored
-                Ok(_) => {}
-                Err(error) => {
-                    // Only a full plaintext buffer, which the drain below prevents.
-                    session.closing = true;
-                    return Some(Received::Fatal(rustls::Error::General(error.to_string())));
-                }
-            }
-            let state = match conn.process_new_packets() {
-                Ok(state) => state,
-                Err(error) => {
-                    session.closing = true;
-                    return Some(Received::Fatal(error));
-                }
-            };
-            peer_closed = state.peer_has_closed();
-            drain_plaintext(conn, &mut self.plain);
+        if session.failed || records.is_empty() {
+            return Some(Received::Plain { peer_closed: false });
         }
-        Some(Received::Plain { peer_closed })
+        let stop = if session.held.is_empty() {
+            let stop = run(session, records, &mut self.plain);
+            if let Stop::NeedMore { used } = stop {
+                session.held.extend_from_slice(&records[used..]);
+            }
+            stop
+        } else {
+            let mut joined = std::mem::take(&mut self.joined);
+            joined.extend_from_slice(&session.held);
+            joined.extend_from_slice(records);
+            let stop = run(session, &mut joined, &mut self.plain);
+            session.held.clear();
+            if let Stop::NeedMore { used } = stop {
+                session.held.extend_from_slice(&joined[used..]);
+            }
+            joined.clear();
+            self.joined = joined;
+            stop
+        };
+        if session.held.is_empty() {
+            session.held = Vec::new();
+        }
+        let stop = match stop {
+            Stop::NeedMore { .. } if session.held.len() > MAX_HELD => Stop::Failed(Error::General(
+                "a handshake message larger than the session holds".into(),
+            )),
+            stop => stop,
+        };
+        match stop {
+            Stop::NeedMore { .. } => Some(Received::Plain { peer_closed: false }),
+            Stop::PeerClosed => {
+                session.held = Vec::new();
+                Some(Received::Plain { peer_closed: true })
+            }
+            Stop::Failed(error) => {
+                session.failed = true;
+                session.closing = true;
+                session.held = Vec::new();
+                // What the records carried before the bad one goes with the connection.
+                self.plain.clear();
+                Some(Received::Fatal(error))
+            }
+        }
     }
 
     /// The plaintext decrypted so far, for the protocol phases; give it back with
@@ -137,8 +205,9 @@ impl Sessions {
         self.plain = plain;
     }
 
-    /// Encrypts `plaintext` (if any) for `slot` and appends every record the session has to
-    /// send (handshake, tickets, alerts, data) to `records`.
+    /// Appends to `records` every record the session has to send — those a receive produced
+    /// (handshake, tickets, alerts), then `plaintext` (if any) encrypted, then `close_notify`
+    /// if it is due. Plaintext the handshake does not let go yet is kept until it does.
     pub(crate) fn encrypt(
         &mut self,
         slot: u32,
@@ -148,26 +217,79 @@ impl Sessions {
         let Some(session) = self.get(slot) else {
             return;
         };
-        let conn = &mut session.conn;
-        if let Some(q) = plaintext {
-            q.for_each_piece(|piece| {
-                // Before the handshake ends rustls keeps the plaintext; after it, it encrypts
-                // at once. Without a buffer limit it takes every byte.
-                let taken = conn.writer().write(piece).unwrap_or(0);
-                debug_assert_eq!(taken, piece.len(), "rustls took part of the plaintext");
-            });
+        if !session.records.is_empty() {
+            records.extend_from_slice(&session.records);
+            session.records = Vec::new();
         }
-        while conn.wants_write() {
-            match conn.write_tls(records) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+        if session.failed {
+            return; // nothing follows a fatal alert
+        }
+        let has_plaintext = plaintext.is_some_and(|q| !q.is_empty());
+        if !has_plaintext && session.early.is_empty() && !session.close_due {
+            return;
+        }
+        let Session {
+            conn,
+            held,
+            early,
+            close_due,
+            failed,
+            ..
+        } = session;
+        // The bytes rustls holds on to are passed again, as it requires; all their complete
+        // records were processed when they arrived.
+        loop {
+            let UnbufferedStatus { discard, state } = conn.process_tls_records(&mut held[..]);
+            let done = match state {
+                Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                    *failed |= encode(&mut data, records).is_err();
+                    *failed
+                }
+                Ok(ConnectionState::TransmitTlsData(transmit)) => {
+                    transmit.done();
+                    false
+                }
+                Ok(ConnectionState::WriteTraffic(mut traffic)) => {
+                    let mut ok = early.is_empty() || seal(&mut traffic, early, records);
+                    *early = Vec::new();
+                    if let Some(q) = plaintext {
+                        q.for_each_piece(|piece| ok = ok && seal(&mut traffic, piece, records));
+                    }
+                    if ok && *close_due {
+                        ok = close(&mut traffic, records);
+                    }
+                    *close_due = false;
+                    *failed |= !ok;
+                    true
+                }
+                Ok(_) => {
+                    // Still in the handshake: the plaintext waits for its end (a WebSocket,
+                    // whose bytes are counted, cannot exist before it). `close_notify` has no
+                    // way out before it: the connection closes without.
+                    if let Some(q) = plaintext {
+                        q.for_each_piece(|piece| early.extend_from_slice(piece));
+                    }
+                    *close_due = false;
+                    true
+                }
+                Err(_) => {
+                    *failed = true;
+                    true
+                }
+            };
+            if discard > 0 {
+                held.drain(..discard);
+            }
+            if done {
+                return;
             }
         }
     }
 
     /// `true` while `slot`'s session has records to send.
     pub(crate) fn wants_write(&mut self, slot: u32) -> bool {
-        self.get(slot).is_some_and(|s| s.conn.wants_write())
+        self.get(slot)
+            .is_some_and(|s| !s.records.is_empty() || s.close_due)
     }
 
     /// Queues `close_notify` for `slot` unless its last record is queued already; `true` if it
@@ -176,8 +298,8 @@ impl Sessions {
         match self.get(slot) {
             Some(s) if !s.closing => {
                 s.closing = true;
-                s.conn.send_close_notify();
-                true
+                s.close_due = !s.failed;
+                s.close_due
             }
             _ => false,
         }
@@ -190,19 +312,142 @@ impl Sessions {
     }
 }
 
-/// Moves every decrypted byte of `conn` into `plain`, chunk by chunk from rustls' own buffer
-/// (one copy, nothing zeroed first).
-fn drain_plaintext(conn: &mut ServerConnection, plain: &mut Vec<u8>) {
-    let mut reader = conn.reader();
+/// Runs `incoming` through `session` until every complete record in it is processed: the
+/// plaintext they carry is appended to `plain`, the records the session answers with to
+/// `session.records`.
+fn run(session: &mut Session, incoming: &mut [u8], plain: &mut Vec<u8>) -> Stop {
+    let conn = &mut session.conn;
+    let mut used = 0;
     loop {
-        // `WouldBlock` when nothing more is decrypted now; empty after `close_notify`.
-        let n = match reader.fill_buf() {
-            Ok(chunk) if !chunk.is_empty() => {
-                plain.extend_from_slice(chunk);
-                chunk.len()
+        let UnbufferedStatus { mut discard, state } =
+            conn.process_tls_records(&mut incoming[used..]);
+        let state = match state {
+            Ok(state) => state,
+            Err(error) => {
+                drain_alerts(conn, &mut session.records);
+                return Stop::Failed(error);
             }
-            _ => return,
         };
-        reader.consume(n);
+        match state {
+            ConnectionState::ReadTraffic(mut traffic) => {
+                while let Some(record) = traffic.next_record() {
+                    match record {
+                        Ok(record) => {
+                            plain.extend_from_slice(record.payload);
+                            discard += record.discard;
+                        }
+                        Err(error) => return Stop::Failed(error),
+                    }
+                }
+            }
+            // 0-RTT data is accepted only if a user's config enables it, and is not read (it
+            // can be replayed): it is dropped, as the buffered connection left it unread.
+            ConnectionState::ReadEarlyData(mut early) => {
+                while let Some(record) = early.next_record() {
+                    if let Ok(record) = record {
+                        discard += record.discard;
+                    }
+                }
+            }
+            ConnectionState::EncodeTlsData(mut data) => {
+                if let Err(error) = encode(&mut data, &mut session.records) {
+                    return Stop::Failed(Error::General(error.to_string()));
+                }
+            }
+            // The records are in `session.records`, which the flush sends before anything else.
+            ConnectionState::TransmitTlsData(transmit) => transmit.done(),
+            ConnectionState::PeerClosed | ConnectionState::Closed => return Stop::PeerClosed,
+            // `BlockedHandshake`, `WriteTraffic`: the rest is an incomplete record, if anything.
+            _ => {
+                return Stop::NeedMore {
+                    used: used + discard,
+                };
+            }
+        }
+        used += discard;
     }
 }
+
+/// After rustls failed: encodes the alert it queued (and anything queued with it) into
+/// `records`. Only while rustls has records queued, which it hands out before it looks at
+/// received bytes again (those would fail again).
+fn drain_alerts(conn: &mut UnbufferedServerConnection, records: &mut Vec<u8>) {
+    while conn.wants_write() {
+        match conn.process_tls_records(&mut []).state {
+            Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                if encode(&mut data, records).is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Appends the handshake record of `data` to `records`.
+fn encode(
+    data: &mut EncodeTlsData<'_, ServerConnectionData>,
+    records: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    // The first call only learns the size (nothing is consumed when the room is too small).
+    let size = match data.encode(&mut []) {
+        Err(EncodeError::InsufficientSize(e)) => e.required_size,
+        Ok(_) => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let start = records.len();
+    records.resize(start + size, 0);
+    let written = data.encode(&mut records[start..])?;
+    records.truncate(start + written);
+    Ok(())
+}
+
+/// Encrypts `plaintext` into records appended to `records`; `false` if rustls refused (its
+/// keys are exhausted).
+fn seal(
+    traffic: &mut WriteTraffic<'_, ServerConnectionData>,
+    plaintext: &[u8],
+    records: &mut Vec<u8>,
+) -> bool {
+    let room = plaintext.len() + (plaintext.len() / MAX_FRAGMENT + 1) * RECORD_OVERHEAD;
+    write_records(records, room, |out| traffic.encrypt(plaintext, out))
+}
+
+/// Appends `close_notify` to `records`.
+fn close(traffic: &mut WriteTraffic<'_, ServerConnectionData>, records: &mut Vec<u8>) -> bool {
+    write_records(records, RECORD_OVERHEAD, |out| {
+        traffic.queue_close_notify(out)
+    })
+}
+
+/// Lets `write` put records at the end of `records`, in `room` bytes, or in as many as it asks
+/// for if that was too few (it writes nothing then).
+fn write_records(
+    records: &mut Vec<u8>,
+    room: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+) -> bool {
+    let start = records.len();
+    records.resize(start + room, 0);
+    let written = match write(&mut records[start..]) {
+        Err(EncryptError::InsufficientSize(e)) => {
+            records.resize(start + e.required_size, 0);
+            write(&mut records[start..])
+        }
+        other => other,
+    };
+    match written {
+        Ok(n) => {
+            records.truncate(start + n);
+            true
+        }
+        Err(_) => {
+            records.truncate(start);
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
