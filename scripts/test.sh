@@ -119,7 +119,7 @@ done
 # server; tests of TCP itself skip there).
 stage "engine tests on the memory driver"
 IMPHNEN_DRIVER=memory cargo test --workspace "${features[@]}" --test engine_ws --test engine_http --test tls --test tls_hostile \
-  --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox --test pubsub \
+  --test tls_listeners --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox --test pubsub \
   --test permessage_deflate
 
 # ---------------------------------------------------------------- conformance
