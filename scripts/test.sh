@@ -119,8 +119,8 @@ done
 # server; tests of TCP itself skip there).
 stage "engine tests on the memory driver"
 IMPHNEN_DRIVER=memory cargo test --workspace "${features[@]}" --test engine_ws --test engine_http --test tls --test tls_hostile \
-  --test tls_listeners --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox --test pubsub \
-  --test permessage_deflate
+  --test tls_listeners --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox \
+  --test pubsub --test permessage_deflate
 
 # ---------------------------------------------------------------- conformance
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

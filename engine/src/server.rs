@@ -84,14 +84,13 @@ impl Server {
     /// the one server's. A busy address is `EADDRINUSE` and nothing stays bound.
     ///
     /// ```no_run
-    /// # fn demo(config: imphnen_engine::Config,
-    /// #         app: fn(usize) -> std::rc::Rc<dyn imphnen_engine::Service>) -> std::io::Result<()> {
+    /// # use std::rc::Rc;
+    /// # use imphnen_engine::{Config, Service};
+    /// # fn demo(config: Config, app: fn(usize) -> Rc<dyn Service>) -> std::io::Result<()> {
     /// use imphnen_engine::{Listen, Server};
-    /// let server = Server::start_on(
-    ///     config, // with `tls` set
-    ///     &[Listen::plain("0.0.0.0:8080".parse().unwrap()), Listen::tls("0.0.0.0:8443".parse().unwrap())],
-    ///     app,
-    /// )?;
+    /// let plain = Listen::plain("0.0.0.0:8080".parse().unwrap());
+    /// let tls = Listen::tls("0.0.0.0:8443".parse().unwrap());
+    /// let server = Server::start_on(config /* with `tls` set */, &[plain, tls], app)?;
     /// println!("ws:// on {}, wss:// on {:?}", server.local_addr(), server.tls_addr());
     /// # Ok(()) }
     /// ```

@@ -3,8 +3,9 @@
 //!
 //! The core sleeps on the epoll fd itself (through monoio, `waiter.rs`); a turn drains ready
 //! events with one non-blocking `epoll_wait`. The set also holds the listeners, the core's
-//! wake-up eventfd and its tick timerfd. A send is tried at once: if the kernel takes everything the send
-//! is over before the request returns; otherwise the rest waits for `EPOLLOUT`.
+//! wake-up eventfd and its tick timerfd. A send is tried at once: if the kernel takes
+//! everything the send is over before the request returns; otherwise the rest waits for
+//! `EPOLLOUT`.
 //!
 //! Two halves: [`EpollIo`] (the sockets by slot, the requests) belongs to the core;
 //! [`EpollDriver`] (the read buffer, the ready list, the listeners and their accept back-off)
