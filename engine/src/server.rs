@@ -559,3 +559,31 @@ impl Publisher {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(port: u16) -> Listen {
+        Listen::plain(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    #[test]
+    fn a_server_needs_one_to_sixteen_addresses() {
+        let cfg = Config::default();
+        let none = check_listeners(&cfg, &[]).unwrap_err();
+        assert_eq!(none.kind(), io::ErrorKind::InvalidInput);
+        let sixteen: Vec<Listen> = (0..16).map(|i| plain(9000 + i)).collect();
+        assert!(check_listeners(&cfg, &sixteen).is_ok());
+        let seventeen: Vec<Listen> = (0..17).map(|i| plain(9000 + i)).collect();
+        let many = check_listeners(&cfg, &seventeen).unwrap_err();
+        assert_eq!(many.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_tls_address_needs_a_tls_configuration() {
+        let tls = Listen::tls(SocketAddr::from(([127, 0, 0, 1], 9443)));
+        let error = check_listeners(&Config::default(), &[plain(9080), tls]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    }
+}
