@@ -35,9 +35,8 @@ fn main() -> std::io::Result<()> {
     );
     let server = support::listen(&app, "0.0.0.0")?;
     println!(
-        "echo: {}://127.0.0.1:{}/echo",
-        support::ws_scheme(),
-        server.local_addr().port()
+        "echo: {}",
+        support::urls(&server, false, "127.0.0.1", "/echo")
     );
     server.wait_for_shutdown_signal()
 }

@@ -119,8 +119,8 @@ done
 # server; tests of TCP itself skip there).
 stage "engine tests on the memory driver"
 IMPHNEN_DRIVER=memory cargo test --workspace "${features[@]}" --test engine_ws --test engine_http --test tls --test tls_hostile \
-  --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox --test pubsub \
-  --test permessage_deflate
+  --test tls_listeners --test engine_lifecycle --test engine_backpressure --test engine_sizes --test mailbox \
+  --test pubsub --test permessage_deflate
 
 # Nothing below runs a debug build: on CI, where the disk may be small, its 1.5 GB goes
 # before the release and fuzz builds start.

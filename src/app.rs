@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use http::Method;
 use imphnen_engine::memory::Stepper;
-use imphnen_engine::{Config, Response, Server};
+use imphnen_engine::{Config, Listen, Response, Server};
 
 use crate::handler::{Ctx, HttpHandler};
 use crate::middleware::IntoMiddleware;
@@ -400,13 +400,19 @@ impl App {
     /// any `SocketAddr`) on every worker core and starts serving. Returns once every core is bound;
     /// a busy port is an `AddrInUse` error.
     pub fn listen(&self, addr: impl ListenAddr) -> io::Result<Server> {
-        self.start(self.config.clone(), addr.socket_addr()?)
+        // A config that already holds a TLS configuration serves TLS here, as `Server::start`.
+        #[cfg(feature = "tls")]
+        let tls = self.config.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
+        let addr = addr.socket_addr()?;
+        self.start(self.config.clone(), &[Listen { addr, tls }])
     }
 
-    /// Starts a server of this app's routes with `config` on `addr`.
-    fn start(&self, config: Config, addr: SocketAddr) -> io::Result<Server> {
+    /// Starts a server of this app's routes with `config` on `listeners`.
+    fn start(&self, config: Config, listeners: &[Listen]) -> io::Result<Server> {
         let routes = self.routes.clone();
-        Server::start(config, addr, move |_core| {
+        Server::start_on(config, listeners, move |_core| {
             // Each core gets its own copy of the tables and its own state, made on its thread:
             // matching never touches shared state.
             Rc::new(AppService(CoreApp::build(&routes)))
@@ -414,9 +420,9 @@ impl App {
     }
 
     /// Like [`listen`](Self::listen), serving TLS with `tls`: wss:// and https:// (TLS 1.3 and
-    /// 1.2, ALPN `http/1.1`). Call both `listen` and `listen_tls` for plain and TLS ports side
-    /// by side; they are two servers with the same routes (pub/sub topics are each server's).
-    /// The returned server's [`reload_tls`](Server::reload_tls) replaces the certificate.
+    /// 1.2, ALPN `http/1.1`). For plain and TLS ports side by side in one server, see
+    /// [`listen_with_tls`](Self::listen_with_tls). The returned server's
+    /// [`reload_tls`](Server::reload_tls) replaces the certificate.
     ///
     /// ```no_run
     /// # fn demo(app: imphnen::App) -> std::io::Result<()> {
@@ -426,9 +432,40 @@ impl App {
     /// ```
     #[cfg(feature = "tls")]
     pub fn listen_tls(&self, addr: impl ListenAddr, tls: crate::TlsConfig) -> io::Result<Server> {
+        let addr = addr.socket_addr()?;
         let mut config = self.config.clone();
         config.tls = Some(tls);
-        self.start(config, addr.socket_addr()?)
+        self.start(config, &[Listen::tls(addr)])
+    }
+
+    /// One server on two ports: plain ws:// and http:// on `addr`, wss:// and https:// with
+    /// `tls` on `tls_addr`. Every core accepts on both; the routes, pub/sub topics (a message
+    /// published by a wss:// client reaches the ws:// subscribers), metrics and shutdown are
+    /// the one server's. [`Server::local_addr`] is the plain address, [`Server::tls_addr`]
+    /// the TLS one (the real ports when port 0 was asked for);
+    /// [`reload_tls`](Server::reload_tls) replaces the certificate.
+    ///
+    /// ```no_run
+    /// # fn demo(app: imphnen::App) -> std::io::Result<()> {
+    /// use imphnen::TlsConfig;
+    /// let tls = TlsConfig::from_pem_files("cert.pem", "key.pem")?;
+    /// let server = app.listen_with_tls(8080, 8443, tls)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn listen_with_tls(
+        &self,
+        addr: impl ListenAddr,
+        tls_addr: impl ListenAddr,
+        tls: crate::TlsConfig,
+    ) -> io::Result<Server> {
+        let listeners = [
+            Listen::plain(addr.socket_addr()?),
+            Listen::tls(tls_addr.socket_addr()?),
+        ];
+        let mut config = self.config.clone();
+        config.tls = Some(tls);
+        self.start(config, &listeners)
     }
 
     /// The app on one core of the memory driver, stepped by hand on this thread: no threads,

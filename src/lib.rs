@@ -106,9 +106,9 @@ pub use error::{Error, JsonRejection};
 pub use handler::{Body, Ctx, HttpHandler, IntoResponse, Json};
 pub use imphnen_engine::{
     AllowedOrigins, BoxError, Broker, BrokerEvent, BrokerStats, CloseCode, Compression, Config,
-    DriverKind, HandlerError, HandlerResult, HttpConfig, HttpLimits, Message, Metrics, Publisher,
-    ReadyState, Request, Response, SendStatus, Server, ServerHandle, UringConfig, WebSocket,
-    WsConfig, memory,
+    DriverKind, HandlerError, HandlerResult, HttpConfig, HttpLimits, Listen, Message, Metrics,
+    Publisher, ReadyState, Request, Response, SendStatus, Server, ServerHandle, UringConfig,
+    WebSocket, WsConfig, memory,
 };
 #[cfg(feature = "tls")]
 pub use imphnen_engine::{TlsConfig, rustls};

@@ -1,12 +1,12 @@
 //! The thread-per-core engine of imphnen.
 //!
-//! One monoio runtime per core, one `SO_REUSEPORT` listening socket per core, and every
-//! connection served by the core that accepted it. A connection is a small struct in its core's
-//! slab; the core's driver reports what happened on its sockets and carries out what the core
-//! asks of them. The protocol is `imphnen-protocol`'s; the application is reached through
-//! [`Service`], which the `imphnen` facade implements with its router and user handlers.
-//! `ARCHITECTURE.md` at the repository root is the map; in short, the layers, each depending
-//! only on those below it:
+//! One monoio runtime per core, one `SO_REUSEPORT` listening socket per core on each listening
+//! address (plain or TLS, [`Listen`]), and every connection served by the core that accepted
+//! it. A connection is a small struct in its core's slab; the core's driver reports what
+//! happened on its sockets and carries out what the core asks of them. The protocol is
+//! `imphnen-protocol`'s; the application is reached through [`Service`], which the `imphnen`
+//! facade implements with its router and user handlers. `ARCHITECTURE.md` at the repository
+//! root is the map; in short, the layers, each depending only on those below it:
 //!
 //! ```text
 //! server, memory::Stepper     start cores (threads, or one stepped by hand), shut them down
@@ -32,6 +32,7 @@ mod conn;
 mod core;
 mod driver;
 mod header;
+mod listen;
 mod message;
 mod proto;
 mod request;
@@ -51,6 +52,7 @@ pub use config::{
 pub use header::{AsHeaderName, HeaderValue, IntoHeaderName};
 pub use http;
 pub use imphnen_protocol::ws::CloseCode;
+pub use listen::Listen;
 pub use message::Message;
 pub use request::Request;
 pub use response::Response;

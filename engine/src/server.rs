@@ -12,13 +12,12 @@ use std::time::Instant;
 
 use monoio::{FusionDriver, RuntimeBuilder};
 
-use crate::Message;
 use crate::config::{Config, DriverKind};
 use crate::core::{Clock, Core, tick_period};
-use crate::driver::Driver;
 use crate::driver::epoll::EpollDriver;
 use crate::driver::memory::MemoryDriver;
 use crate::driver::uring::UringDriver;
+use crate::driver::{Driver, MAX_LISTENERS};
 use crate::service::Service;
 use crate::shared::command::{Command, MAX_CORES};
 use crate::shared::hub::Hub;
@@ -27,6 +26,7 @@ use crate::shared::local;
 use crate::shared::metrics::Metrics;
 use crate::shared::ring::{Consumer, Producer, ring};
 use crate::sys::listener::bind_per_core;
+use crate::{Listen, Message};
 
 /// A running server.
 ///
@@ -37,7 +37,8 @@ use crate::sys::listener::bind_per_core;
 /// # }
 /// ```
 pub struct Server {
-    local_addr: SocketAddr,
+    /// The listening addresses as bound (real ports), in the order given.
+    listeners: Vec<Listen>,
     hub: Arc<Hub>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     cfg: Arc<Config>,
@@ -49,15 +50,17 @@ pub struct Server {
 /// What one core thread starts with.
 struct CoreStart {
     index: usize,
-    listener: Option<TcpListener>,
+    /// The core's socket for each listening address, in order (none on the memory driver).
+    listeners: Vec<TcpListener>,
     producers: Vec<Option<Producer<Command>>>,
     consumers: Vec<Consumer<Command>>,
 }
 
 impl Server {
-    /// Binds `addr` on every core and starts serving. `service` is called once on each core
-    /// thread to build that core's application. Returns once every core is bound and running;
-    /// a busy port is `EADDRINUSE`. On the memory driver nothing is bound, and
+    /// Binds `addr` on every core and starts serving: TLS when the config has
+    /// [`tls`](Config::tls), plain TCP otherwise. `service` is called once on each core thread
+    /// to build that core's application. Returns once every core is bound and running; a busy
+    /// port is `EADDRINUSE`. On the memory driver nothing is bound, and
     /// [`local_addr`](Self::local_addr) is `addr` as given.
     pub fn start<F>(config: Config, addr: impl ToSocketAddrs, service: F) -> io::Result<Server>
     where
@@ -67,24 +70,57 @@ impl Server {
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))?;
+        #[cfg(feature = "tls")]
+        let tls = config.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
+        Server::start_on(config, &[Listen { addr, tls }], service)
+    }
+
+    /// Like [`start`](Self::start), listening on each of `listeners` (at most 16) with the
+    /// same cores: every core accepts on every address, and a connection accepted on a
+    /// [`Listen::tls`] address starts a TLS session with [`Config::tls`] (which must then be
+    /// set), one on a plain address does not. Routes, pub/sub topics, metrics and shutdown are
+    /// the one server's. A busy address is `EADDRINUSE` and nothing stays bound.
+    ///
+    /// ```no_run
+    /// # use std::rc::Rc;
+    /// # use imphnen_engine::{Config, Service};
+    /// # fn demo(config: Config, app: fn(usize) -> Rc<dyn Service>) -> std::io::Result<()> {
+    /// use imphnen_engine::{Listen, Server};
+    /// let plain = Listen::plain("0.0.0.0:8080".parse().unwrap());
+    /// let tls = Listen::tls("0.0.0.0:8443".parse().unwrap());
+    /// let server = Server::start_on(config /* with `tls` set */, &[plain, tls], app)?;
+    /// println!("ws:// on {}, wss:// on {:?}", server.local_addr(), server.tls_addr());
+    /// # Ok(()) }
+    /// ```
+    pub fn start_on<F>(config: Config, listeners: &[Listen], service: F) -> io::Result<Server>
+    where
+        F: Fn(usize) -> Rc<dyn Service> + Send + Sync + 'static,
+    {
+        check_listeners(&config, listeners)?;
         let workers = config.effective_workers().min(MAX_CORES);
         let driver = config.driver.resolve();
-        let (listeners, local_addr) = match driver {
-            DriverKind::Memory(_) => ((0..workers).map(|_| None).collect(), addr),
-            _ => {
-                let (ls, bound) = bind_per_core(addr, workers, 4096)?;
-                (ls.into_iter().map(Some).collect::<Vec<_>>(), bound)
+        let mut sockets: Vec<Vec<TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut bound = listeners.to_vec();
+        if !matches!(driver, DriverKind::Memory(_)) {
+            for l in &mut bound {
+                let (per_core, addr) = bind_per_core(l.addr, workers, 4096)?;
+                l.addr = addr;
+                for (core, socket) in sockets.iter_mut().zip(per_core) {
+                    core.push(socket);
+                }
             }
-        };
+        }
         let cfg = Arc::new(config);
-        let hub = Arc::new(Hub::new(workers, &cfg)?);
+        let hub = Arc::new(Hub::new(workers, &cfg, &bound)?);
         let broker = match &cfg.broker {
             Some(b) => Some(b.start(&hub)?),
             None => None,
         };
         let service = Arc::new(service);
         let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
-        let mut starts = rings(workers, listeners);
+        let mut starts = rings(workers, sockets);
         let mut threads = Vec::with_capacity(workers);
         for start in starts.drain(..) {
             let (hub, cfg, service, ready, driver) = (
@@ -94,6 +130,7 @@ impl Server {
                 ready_tx.clone(),
                 driver.clone(),
             );
+            let count = bound.len();
             let thread = std::thread::Builder::new()
                 .name(format!("imphnen-core-{}", start.index))
                 .spawn(move || {
@@ -105,13 +142,19 @@ impl Server {
                             return;
                         }
                     };
-                    rt.block_on(serve(start, hub, cfg, driver, service.as_ref(), ready));
+                    let core = Setup {
+                        hub,
+                        cfg,
+                        driver,
+                        listeners: count,
+                    };
+                    rt.block_on(serve(start, core, service.as_ref(), ready));
                 })?;
             threads.push(thread);
         }
         drop(ready_tx);
         let server = Server {
-            local_addr,
+            listeners: bound,
             hub,
             threads: Mutex::new(threads),
             cfg,
@@ -135,8 +178,9 @@ impl Server {
     }
 
     /// Replaces the certificate (and the rest of the TLS configuration) of a server started
-    /// with [`Config::tls`]: handshakes that start from now on use `tls`; connections already
-    /// open keep the session they have. An error if the server serves plain TCP.
+    /// with [`Config::tls`]: handshakes that start from now on, on every TLS listener, use
+    /// `tls`; connections already open keep the session they have. An error if the server
+    /// serves plain TCP only.
     #[cfg(feature = "tls")]
     pub fn reload_tls(&self, tls: crate::TlsConfig) -> io::Result<()> {
         let Some(current) = &self.hub.tls else {
@@ -149,9 +193,21 @@ impl Server {
         Ok(())
     }
 
-    /// The bound address (with the real port when port 0 was asked for).
+    /// The bound address (with the real port when port 0 was asked for); with several
+    /// listening addresses, the first one given.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listeners[0].addr
+    }
+
+    /// The bound address of the first TLS listener (the real port when port 0 was asked
+    /// for); `None` when the server serves plain TCP only.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.tls).map(|l| l.addr)
+    }
+
+    /// Every listening address as bound, in the order given, with whether it serves TLS.
+    pub fn listeners(&self) -> &[Listen] {
+        &self.listeners
     }
 
     /// The number of cores (worker threads) serving.
@@ -275,14 +331,37 @@ impl Server {
     }
 }
 
+/// A list of listening addresses a server can start with: one at least, at most
+/// [`MAX_LISTENERS`], and TLS ones only with a TLS configuration.
+fn check_listeners(config: &Config, listeners: &[Listen]) -> io::Result<()> {
+    let invalid = |why: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()));
+    if listeners.is_empty() {
+        return invalid("no address to listen on");
+    }
+    if listeners.len() > MAX_LISTENERS {
+        return invalid("more than 16 listening addresses");
+    }
+    #[cfg(feature = "tls")]
+    let has_tls = config.tls.is_some();
+    #[cfg(not(feature = "tls"))]
+    let has_tls = {
+        let _ = config;
+        false
+    };
+    if listeners.iter().any(|l| l.tls) && !has_tls {
+        return invalid("a TLS listener needs a TLS configuration (Config::tls)");
+    }
+    Ok(())
+}
+
 /// The rings between every ordered pair of cores, dealt to the cores' starts.
-fn rings(workers: usize, listeners: Vec<Option<TcpListener>>) -> Vec<CoreStart> {
+fn rings(workers: usize, listeners: Vec<Vec<TcpListener>>) -> Vec<CoreStart> {
     let mut starts: Vec<CoreStart> = listeners
         .into_iter()
         .enumerate()
-        .map(|(index, listener)| CoreStart {
+        .map(|(index, listeners)| CoreStart {
             index,
-            listener,
+            listeners,
             producers: (0..workers).map(|_| None).collect(),
             consumers: Vec::new(),
         })
@@ -299,21 +378,34 @@ fn rings(workers: usize, listeners: Vec<Option<TcpListener>>) -> Vec<CoreStart> 
     starts
 }
 
-/// One core thread's life inside its runtime: become the core, build its driver, run.
-async fn serve(
-    start: CoreStart,
+/// What every core thread gets alike.
+struct Setup {
     hub: Arc<Hub>,
     cfg: Arc<Config>,
     driver: DriverKind,
+    /// How many listening addresses the server has.
+    listeners: usize,
+}
+
+/// One core thread's life inside its runtime: become the core, build its driver, run.
+async fn serve(
+    start: CoreStart,
+    setup: Setup,
     service: &(dyn Fn(usize) -> Rc<dyn Service> + Send + Sync),
     ready: mpsc::Sender<io::Result<()>>,
 ) {
     let CoreStart {
         index,
-        listener,
+        listeners,
         producers,
         consumers,
     } = start;
+    let Setup {
+        hub,
+        cfg,
+        driver,
+        listeners: count,
+    } = setup;
     let app = service(index);
     local::enter(hub.clone(), index as u32, producers);
     let tick = tick_period(&cfg);
@@ -333,24 +425,18 @@ async fn serve(
     // Each arm awaits its core's loop directly: no future of ours between the runtime and the
     // loop, which is polled twice every turn.
     match driver {
-        DriverKind::Memory(net) => match MemoryDriver::threaded(&net, wake_fd, tick) {
+        DriverKind::Memory(net) => match MemoryDriver::threaded(&net, count, wake_fd, tick) {
             Ok(d) => build(parts, d, ready).run().await,
             Err(e) => drop(ready.send(Err(e))),
         },
-        DriverKind::Uring => {
-            let listener = listener.expect("a bound listener");
-            match UringDriver::new(index, listener, wake_fd, tick, buffers) {
-                Ok(d) => build(parts, d, ready).run().await,
-                Err(e) => drop(ready.send(Err(e))),
-            }
-        }
-        _ => {
-            let listener = listener.expect("a bound listener");
-            match EpollDriver::new(index, listener, wake_fd, tick) {
-                Ok(d) => build(parts, d, ready).run().await,
-                Err(e) => drop(ready.send(Err(e))),
-            }
-        }
+        DriverKind::Uring => match UringDriver::new(index, listeners, wake_fd, tick, buffers) {
+            Ok(d) => build(parts, d, ready).run().await,
+            Err(e) => drop(ready.send(Err(e))),
+        },
+        _ => match EpollDriver::new(index, listeners, wake_fd, tick) {
+            Ok(d) => build(parts, d, ready).run().await,
+            Err(e) => drop(ready.send(Err(e))),
+        },
     }
     local::leave();
 }
@@ -471,5 +557,33 @@ impl Publisher {
         self.0
             .shutting_down
             .load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(port: u16) -> Listen {
+        Listen::plain(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    #[test]
+    fn a_server_needs_one_to_sixteen_addresses() {
+        let cfg = Config::default();
+        let none = check_listeners(&cfg, &[]).unwrap_err();
+        assert_eq!(none.kind(), io::ErrorKind::InvalidInput);
+        let sixteen: Vec<Listen> = (0..16).map(|i| plain(9000 + i)).collect();
+        assert!(check_listeners(&cfg, &sixteen).is_ok());
+        let seventeen: Vec<Listen> = (0..17).map(|i| plain(9000 + i)).collect();
+        let many = check_listeners(&cfg, &seventeen).unwrap_err();
+        assert_eq!(many.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_tls_address_needs_a_tls_configuration() {
+        let tls = Listen::tls(SocketAddr::from(([127, 0, 0, 1], 9443)));
+        let error = check_listeners(&Config::default(), &[plain(9080), tls]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -72,7 +72,16 @@ impl Stepper {
         let runtime = RuntimeBuilder::<LegacyDriver>::new()
             .enable_timer()
             .build()?;
-        let hub = Arc::new(Hub::new(1, &config)?);
+        // One listening address, as `MemoryNet::connect` reaches: TLS when the config has it.
+        #[cfg(feature = "tls")]
+        let tls = config.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
+        let listen = crate::Listen {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls,
+        };
+        let hub = Arc::new(Hub::new(1, &config, &[listen])?);
         let driver = MemoryDriver::stepped(&net);
         let core = Core::new(
             0,

@@ -4,7 +4,8 @@
 //!
 //! `PORT` (default 3000), `WORKERS` (default: every core), `COMPRESSION` (`off`, `shared`,
 //! `dedicated`; default off), `TLS_CERT` + `TLS_KEY` (serve https and wss; needs the `tls`
-//! feature), `REDIS_URL` and `RUST_LOG` (default `info`) come from the environment; SIGINT
+//! feature), `TLS_PORT` (with those two: http and ws on `PORT`, https and wss on `TLS_PORT`, in
+//! one server), `REDIS_URL` and `RUST_LOG` (default `info`) come from the environment; SIGINT
 //! (Ctrl-C) or SIGTERM shuts down gracefully.
 
 #[path = "../support/mod.rs"]
@@ -16,11 +17,6 @@ fn main() -> std::io::Result<()> {
     support::init_tracing();
     let app = app::app(imphnen::Config::from_env());
     let server = support::listen(&app, "0.0.0.0")?;
-    let scheme = if support::tls_files().is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    println!("chat: {scheme}://localhost:{}", server.local_addr().port());
+    println!("chat: {}", support::urls(&server, true, "localhost", ""));
     server.wait_for_shutdown_signal()
 }

@@ -19,9 +19,8 @@ fn main() -> std::io::Result<()> {
     let app = app::app(imphnen::Config::from_env());
     let server = support::listen(&app, "0.0.0.0")?;
     println!(
-        "rooms: {}://localhost:{}/room/<roomId>?name=<you>",
-        support::ws_scheme(),
-        server.local_addr().port()
+        "rooms: {}",
+        support::urls(&server, false, "localhost", "/room/<roomId>?name=<you>")
     );
     server.wait_for_shutdown_signal()
 }

@@ -16,9 +16,8 @@ fn main() -> std::io::Result<()> {
     let app = app::app(imphnen::Config::from_env());
     let server = support::listen(&app, "0.0.0.0")?;
     println!(
-        "seed_tour: {}://localhost:{}/quickstart, /echo, /room/:roomId, ...",
-        support::ws_scheme(),
-        server.local_addr().port()
+        "seed_tour: {}, /echo, /room/:roomId, ...",
+        support::urls(&server, false, "localhost", "/quickstart")
     );
     server.wait_for_shutdown_signal()
 }

@@ -36,9 +36,16 @@ pub enum Stream {
 impl Stream {
     /// A connection to `server`, by whichever transport it serves.
     pub fn to(server: &Server) -> Stream {
+        Stream::to_listener(server, 0)
+    }
+
+    /// A connection to `server`'s `listener`-th listening address (in the order it was given).
+    pub fn to_listener(server: &Server, listener: usize) -> Stream {
         match server.memory_net() {
-            Some(net) => Stream::Memory(net.connect().expect("connect")),
-            None => Stream::Tcp(TcpStream::connect(server.local_addr()).expect("connect")),
+            Some(net) => Stream::Memory(net.connect_to(listener).expect("connect")),
+            None => {
+                Stream::Tcp(TcpStream::connect(server.listeners()[listener].addr).expect("connect"))
+            }
         }
     }
 
@@ -169,10 +176,15 @@ impl tokio::io::AsyncWrite for Transport {
 
 /// An async connection to `server` (TCP, or a memory pipe).
 pub async fn transport(server: &Server) -> Transport {
+    transport_to(server, 0).await
+}
+
+/// An async connection to `server`'s `listener`-th listening address (in the order given).
+pub async fn transport_to(server: &Server, listener: usize) -> Transport {
     match server.memory_net() {
-        Some(net) => Transport::Memory(net.connect().expect("connect")),
+        Some(net) => Transport::Memory(net.connect_to(listener).expect("connect")),
         None => Transport::Tcp(
-            tokio::net::TcpStream::connect(server.local_addr())
+            tokio::net::TcpStream::connect(server.listeners()[listener].addr)
                 .await
                 .expect("connect"),
         ),
@@ -261,7 +273,12 @@ impl Raw {
 
     /// A connection to `server` by whichever transport it serves.
     pub fn to(server: &Server) -> Raw {
-        let mut stream = Stream::to(server);
+        Raw::to_listener(server, 0)
+    }
+
+    /// A connection to `server`'s `listener`-th listening address (in the order given).
+    pub fn to_listener(server: &Server, listener: usize) -> Raw {
+        let mut stream = Stream::to_listener(server, listener);
         stream.set_read_timeout(Some(TIMEOUT));
         if let Stream::Tcp(s) = &stream {
             s.set_nodelay(true).unwrap();

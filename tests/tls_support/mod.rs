@@ -21,7 +21,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion, version};
 use tokio_tungstenite::tungstenite::Message as TMessage;
 
-use crate::engine_support::{Stream, Transport, transport};
+use crate::engine_support::{Stream, Transport, transport_to};
 
 /// The name the server certificate is for (and `127.0.0.1`, for curl and openssl by address).
 pub const SERVER_NAME: &str = "localhost";
@@ -122,15 +122,33 @@ fn ring_provider() -> tokio_rustls::rustls::crypto::CryptoProvider {
     tokio_rustls::rustls::crypto::ring::default_provider()
 }
 
-/// A TLS client connection to `server` (over TCP, or a memory pipe).
+/// A TLS client connection to `server`'s first TLS listener (over TCP, or a memory pipe).
 pub async fn tls_connect(
     server: &Server,
     client: Arc<ClientConfig>,
 ) -> io::Result<TlsStream<Transport>> {
+    tls_connect_to(server, tls_listener(server), client).await
+}
+
+/// A TLS client connection to `server`'s `listener`-th listening address, TLS or not.
+pub async fn tls_connect_to(
+    server: &Server,
+    listener: usize,
+    client: Arc<ClientConfig>,
+) -> io::Result<TlsStream<Transport>> {
     let name = ServerName::try_from(SERVER_NAME).unwrap();
     TlsConnector::from(client)
-        .connect(name, transport(server).await)
+        .connect(name, transport_to(server, listener).await)
         .await
+}
+
+/// The index of `server`'s first TLS listening address.
+pub fn tls_listener(server: &Server) -> usize {
+    server
+        .listeners()
+        .iter()
+        .position(|l| l.tls)
+        .expect("a TLS listener")
 }
 
 /// A WebSocket over TLS.

@@ -48,8 +48,11 @@ enum Held {
 }
 
 impl<I: Io> State<I> {
-    /// A connection was accepted from `peer`.
-    pub(super) fn accepted(&mut self, socket: I::Socket, peer: SocketAddr) {
+    /// A connection was accepted from `peer` on listener `listener` (TLS or plain, as the
+    /// server's list of listeners says).
+    pub(super) fn accepted(&mut self, socket: I::Socket, peer: SocketAddr, listener: usize) {
+        #[cfg(not(feature = "tls"))]
+        let _ = listener;
         if self.shutdown_at.is_some() {
             return; // dropping the socket closes it
         }
@@ -84,13 +87,13 @@ impl<I: Io> State<I> {
         if let Some(Held::Refused) = held {
             // A TLS client could read the 503 only after a handshake: it is closed at once.
             #[cfg(feature = "tls")]
-            if self.hub.tls.is_some() {
+            if self.hub.tls_config_for(listener).is_some() {
                 return self.end(t);
             }
             self.answer_unavailable(t);
         } else {
             #[cfg(feature = "tls")]
-            self.open_tls(t);
+            self.open_tls(t, listener);
         }
     }
 

@@ -305,7 +305,11 @@ impl<I: Io> State<I> {
     /// Hands one completion to the connection it concerns.
     fn on_completion(&mut self, c: Completion<'_, I::Socket>) {
         match c {
-            Completion::Accepted { socket, peer } => self.accepted(socket, peer),
+            Completion::Accepted {
+                socket,
+                peer,
+                listener,
+            } => self.accepted(socket, peer, listener),
             Completion::Received { token, bytes } => self.received(token, bytes),
             Completion::PeerFinished { token } => self.peer_finished(token),
             Completion::Sent { token, queue } => self.sent(token, queue),

@@ -1,4 +1,4 @@
-//! The core's side of TLS: a connection accepted on a TLS server gets its session, its
+//! The core's side of TLS: a connection accepted on a TLS listener gets its session, its
 //! received records become plaintext for its phases, and the three ways a handshake goes
 //! wrong end it — plain HTTP answered `400 Bad Request` in plain HTTP (as nginx does), garbage
 //! answered by the alert rustls chose, a handshake still unfinished at the deadline closed.
@@ -12,9 +12,9 @@ use crate::driver::{Io, Token, slot_of};
 use crate::tls::Received;
 
 impl<I: Io> State<I> {
-    /// Starts TLS on `t`, just accepted, when the server serves TLS.
-    pub(super) fn open_tls(&mut self, t: Token) {
-        let Some(config) = self.hub.tls_config() else {
+    /// Starts TLS on `t`, just accepted on `listener`, when that listener serves TLS.
+    pub(super) fn open_tls(&mut self, t: Token, listener: usize) {
+        let Some(config) = self.hub.tls_config_for(listener) else {
             return;
         };
         match self.tls.open(slot_of(t).0, config, self.now) {

@@ -2,12 +2,13 @@
 //! with one vectored `sendmsg` per send (and again when the socket drains).
 //!
 //! The core sleeps on the epoll fd itself (through monoio, `waiter.rs`); a turn drains ready
-//! events with one non-blocking `epoll_wait`. The set also holds the listener, the core's wake-up
-//! eventfd and its tick timerfd. A send is tried at once: if the kernel takes everything the send
-//! is over before the request returns; otherwise the rest waits for `EPOLLOUT`.
+//! events with one non-blocking `epoll_wait`. The set also holds the listeners, the core's
+//! wake-up eventfd and its tick timerfd. A send is tried at once: if the kernel takes
+//! everything the send is over before the request returns; otherwise the rest waits for
+//! `EPOLLOUT`.
 //!
 //! Two halves: [`EpollIo`] (the sockets by slot, the requests) belongs to the core;
-//! [`EpollDriver`] (the read buffer, the ready list, the listener and its accept back-off)
+//! [`EpollDriver`] (the read buffer, the ready list, the listeners and their accept back-off)
 //! produces the completions.
 
 use std::collections::VecDeque;
@@ -18,15 +19,17 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::accept::{AcceptGate, is_exhaustion};
-use super::{Completion, Driver, FdWaiter, Io, Sending, Token, When, slot_of};
+use super::{Completion, Driver, FdWaiter, Io, MAX_LISTENERS, Sending, Token, When, slot_of};
 use crate::buf::{MAX_IOVECS, SendQueue};
 use crate::sys::epoll::{Epoll, READ, Ready, WRITE};
 use crate::sys::fd::TimerFd;
 use crate::sys::socket::{self, Recv};
 
-const LISTENER: Token = u64::MAX;
-const WAKE: Token = u64::MAX - 1;
-const TIMER: Token = u64::MAX - 2;
+const WAKE: Token = u64::MAX;
+const TIMER: Token = u64::MAX - 1;
+/// The token of listener 0; listener `i` is `LISTENER - i` (a connection's token never comes
+/// near: its generation would have to be `u32::MAX`).
+const LISTENER: Token = u64::MAX - 2;
 /// The core's shared read buffer.
 const READ_BUF: usize = 64 << 10;
 /// At most this many accepts per turn, so a connection storm cannot starve open connections.
@@ -73,36 +76,49 @@ pub(crate) struct EpollDriver {
     core: usize,
     epoll: Rc<Epoll>,
     waiter: FdWaiter,
-    listener: Option<TcpListener>,
-    gate: AcceptGate,
+    /// The listening sockets, by index (emptied when accepting stops).
+    listeners: Vec<Listening>,
     timer: TimerFd,
-    accepted: VecDeque<(OwnedFd, SocketAddr)>,
+    accepted: VecDeque<(OwnedFd, SocketAddr, usize)>,
     /// Events of the last `collect`, handed out from `pos` on.
     ready: Vec<Ready>,
     pos: usize,
     read_buf: Box<[u8]>,
 }
 
+/// One listening socket and its accept back-off.
+struct Listening {
+    socket: TcpListener,
+    gate: AcceptGate,
+}
+
 impl EpollDriver {
-    /// A driver for core `core` serving `listener`, woken by `wake_fd`, ticking every `tick`.
-    /// Must be called inside the core's monoio runtime.
+    /// A driver for core `core` accepting on `listeners`, woken by `wake_fd`, ticking every
+    /// `tick`. Must be called inside the core's monoio runtime.
     pub(crate) fn new(
         core: usize,
-        listener: TcpListener,
+        listeners: Vec<TcpListener>,
         wake_fd: RawFd,
         tick: Duration,
     ) -> io::Result<(EpollDriver, EpollIo)> {
         let epoll = Rc::new(Epoll::new()?);
         let timer = TimerFd::periodic(tick)?;
-        epoll.add(listener.as_raw_fd(), LISTENER, READ)?;
+        for (i, l) in listeners.iter().enumerate() {
+            epoll.add(l.as_raw_fd(), LISTENER - i as Token, READ)?;
+        }
         epoll.add(wake_fd, WAKE, READ)?;
         epoll.add(timer.as_raw_fd(), TIMER, READ)?;
         let driver = EpollDriver {
             core,
             waiter: FdWaiter::new(epoll.as_raw_fd())?,
             epoll: epoll.clone(),
-            listener: Some(listener),
-            gate: AcceptGate::default(),
+            listeners: listeners
+                .into_iter()
+                .map(|socket| Listening {
+                    socket,
+                    gate: AcceptGate::default(),
+                })
+                .collect(),
             timer,
             accepted: VecDeque::new(),
             ready: Vec::with_capacity(crate::sys::epoll::MAX_EVENTS),
@@ -119,22 +135,24 @@ impl EpollDriver {
         Ok((driver, io))
     }
 
+    /// Listener `i` is readable: accept what it has (up to a turn's share).
     #[cold]
-    fn accept(&mut self) {
-        let Some(lfd) = self.listener.as_ref().map(AsRawFd::as_raw_fd) else {
+    fn accept(&mut self, i: usize) {
+        let Some(l) = self.listeners.get_mut(i) else {
             return;
         };
+        let lfd = l.socket.as_raw_fd();
         for _ in 0..ACCEPTS_PER_TURN {
             match socket::accept(lfd) {
                 Ok(Some((fd, peer))) => {
-                    self.gate.accepted(self.core, Instant::now());
+                    l.gate.accepted(self.core, Instant::now());
                     // SAFETY: `accept` returned a fresh descriptor that nothing else owns.
                     self.accepted
-                        .push_back((unsafe { OwnedFd::from_raw_fd(fd) }, peer));
+                        .push_back((unsafe { OwnedFd::from_raw_fd(fd) }, peer, i));
                 }
                 Ok(None) => return,
                 Err(e) if is_exhaustion(&e) => {
-                    self.gate.refused(self.core, &e, Instant::now());
+                    l.gate.refused(self.core, &e, Instant::now());
                     // Level-triggered: a readable listener would wake every turn. Unwatched
                     // until the back-off is over (`on_tick`).
                     let _ = self.epoll.delete(lfd);
@@ -150,10 +168,13 @@ impl EpollDriver {
 
     #[cold]
     fn on_tick(&mut self) {
-        if self.gate.resume_due(Instant::now())
-            && let Some(l) = &self.listener
-        {
-            let _ = self.epoll.add(l.as_raw_fd(), LISTENER, READ);
+        let now = Instant::now();
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            if l.gate.resume_due(now) {
+                let _ = self
+                    .epoll
+                    .add(l.socket.as_raw_fd(), LISTENER - i as Token, READ);
+            }
         }
     }
 }
@@ -288,10 +309,10 @@ impl Driver for EpollDriver {
     }
 
     fn collect(&mut self, io: &mut EpollIo) {
-        if std::mem::take(&mut io.stop_accepting)
-            && let Some(l) = self.listener.take()
-        {
-            let _ = self.epoll.delete(l.as_raw_fd());
+        if std::mem::take(&mut io.stop_accepting) {
+            for l in self.listeners.drain(..) {
+                let _ = self.epoll.delete(l.socket.as_raw_fd());
+            }
             self.accepted.clear();
         }
         self.ready.clear();
@@ -314,19 +335,23 @@ impl Driver for EpollDriver {
                     Queued::Released(token, dropped) => Completion::Released { token, dropped },
                 });
             }
-            if let Some((socket, peer)) = self.accepted.pop_front() {
-                return Some(Completion::Accepted { socket, peer });
+            if let Some((socket, peer, listener)) = self.accepted.pop_front() {
+                return Some(Completion::Accepted {
+                    socket,
+                    peer,
+                    listener,
+                });
             }
             let &ev = self.ready.get(self.pos)?;
             self.pos += 1;
             match ev.token {
-                LISTENER => self.accept(),
                 WAKE => return Some(Completion::Woken),
                 TIMER => {
                     self.timer.drain();
                     self.on_tick();
                     return Some(Completion::Tick);
                 }
+                t if LISTENER - t < MAX_LISTENERS as Token => self.accept((LISTENER - t) as usize),
                 _ => match io.on_socket(ev, &mut self.read_buf) {
                     Outcome::Nothing => {}
                     other => break other,

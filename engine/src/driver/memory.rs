@@ -66,14 +66,23 @@ impl MemoryNet {
         MemoryNet::default()
     }
 
-    /// Opens a connection to the server on this network (to its cores in turn). Fails with
-    /// `ConnectionRefused` when no server listens (or it stopped accepting).
+    /// Opens a connection to the server on this network (to its cores in turn), through its
+    /// first listening address. Fails with `ConnectionRefused` when no server listens (or it
+    /// stopped accepting).
     pub fn connect(&self) -> io::Result<MemoryStream> {
+        self.connect_to(0)
+    }
+
+    /// Opens a connection through the server's `listener`-th listening address (in the order
+    /// the server was given them: e.g. 1 for the TLS one of `[plain, tls]`), as
+    /// [`connect`](Self::connect) does through the first. `ConnectionRefused` when the server
+    /// has no such listener.
+    pub fn connect_to(&self, listener: usize) -> io::Result<MemoryStream> {
         let door = {
             let doors = lock(&self.0.doors);
             let open: Vec<&Arc<Door>> = doors
                 .iter()
-                .filter(|d| d.accepting.load(Ordering::Acquire))
+                .filter(|d| d.accepting.load(Ordering::Acquire) && listener < d.listeners)
                 .collect();
             if open.is_empty() {
                 return Err(io::ErrorKind::ConnectionRefused.into());
@@ -86,6 +95,7 @@ impl MemoryNet {
             changed: Condvar::new(),
             door: door.clone(),
             client_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            listener,
         });
         door.push(|q| q.accepts.push_back(pipe.clone()));
         Ok(MemoryStream {
@@ -95,11 +105,13 @@ impl MemoryNet {
         })
     }
 
-    /// A door for one core of a server starting on this network.
-    pub(crate) fn open_door(&self, wake: Option<EventFd>) -> Arc<Door> {
+    /// A door for one core of a server with `listeners` listening addresses starting on this
+    /// network.
+    pub(crate) fn open_door(&self, wake: Option<EventFd>, listeners: usize) -> Arc<Door> {
         let door = Arc::new(Door {
             queue: Mutex::new(DoorQueue::default()),
             wake,
+            listeners,
             notified: AtomicBool::new(false),
             accepting: AtomicBool::new(true),
         });
@@ -119,6 +131,8 @@ pub(crate) struct Door {
     wake: Option<EventFd>,
     notified: AtomicBool,
     accepting: AtomicBool,
+    /// How many listening addresses the server has (a connection names one of them).
+    listeners: usize,
 }
 
 #[derive(Default)]
@@ -145,6 +159,8 @@ pub(crate) struct Pipe {
     changed: Condvar,
     door: Arc<Door>,
     client_addr: SocketAddr,
+    /// The server's listening address the client connected through.
+    listener: usize,
 }
 
 #[derive(Default)]
@@ -402,9 +418,11 @@ pub(crate) struct MemoryDriver {
 
 impl MemoryDriver {
     /// A driver on a thread of its own, sleeping on its door, its inbox's `wake_fd` and a tick
-    /// timer. Must be called inside the core's monoio runtime.
+    /// timer, for a server with `listeners` listening addresses. Must be called inside the
+    /// core's monoio runtime.
     pub(crate) fn threaded(
         net: &MemoryNet,
+        listeners: usize,
         wake_fd: std::os::fd::RawFd,
         tick: Duration,
     ) -> io::Result<(MemoryDriver, MemoryIo)> {
@@ -420,14 +438,14 @@ impl MemoryDriver {
             timer,
         };
         Ok(MemoryDriver::with(
-            net.open_door(Some(door_wake)),
+            net.open_door(Some(door_wake), listeners),
             Some(sleep),
         ))
     }
 
-    /// A driver stepped by hand on the calling thread.
+    /// A driver stepped by hand on the calling thread, for a core with one listening address.
     pub(crate) fn stepped(net: &MemoryNet) -> (MemoryDriver, MemoryIo) {
-        MemoryDriver::with(net.open_door(None), None)
+        MemoryDriver::with(net.open_door(None, 1), None)
     }
 
     fn with(door: Arc<Door>, sleep: Option<Sleep>) -> (MemoryDriver, MemoryIo) {
@@ -590,8 +608,12 @@ impl Driver for MemoryDriver {
                 });
             }
             if let Some(pipe) = self.accepts.pop_front() {
-                let peer = pipe.client_addr;
-                return Some(Completion::Accepted { socket: pipe, peer });
+                let (peer, listener) = (pipe.client_addr, pipe.listener);
+                return Some(Completion::Accepted {
+                    socket: pipe,
+                    peer,
+                    listener,
+                });
             }
             if let Some(pipe) = self.news.pop_front() {
                 // A pipe not opened yet is looked at when it is (`open`).

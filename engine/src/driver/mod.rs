@@ -33,6 +33,9 @@ use crate::buf::SendQueue;
 
 pub(crate) use waiter::FdWaiter;
 
+/// The most listening addresses a server may have (each core holds a socket for each).
+pub(crate) const MAX_LISTENERS: usize = 16;
+
 /// A connection's key: its slab slot in the low half, the slot's generation in the high half.
 pub(crate) type Token = u64;
 
@@ -48,9 +51,14 @@ pub(crate) fn slot_of(token: Token) -> (u32, u32) {
 
 /// Something the driver reports to its core.
 pub(crate) enum Completion<'a, S> {
-    /// A connection was accepted; the core gives it a token with [`Io::open`] (or drops the
-    /// socket, which closes it).
-    Accepted { socket: S, peer: SocketAddr },
+    /// A connection was accepted on the core's `listener`-th listening socket (in the order
+    /// the server was given its addresses); the core gives it a token with [`Io::open`] (or
+    /// drops the socket, which closes it).
+    Accepted {
+        socket: S,
+        peer: SocketAddr,
+        listener: usize,
+    },
     /// Bytes arrived for `token`. They live in the driver's buffer until the next completion
     /// is asked for.
     Received { token: Token, bytes: &'a mut [u8] },
@@ -121,7 +129,7 @@ pub(crate) trait Io: 'static {
     /// Closes `token`'s socket, dropping a send still in flight; [`Completion::Released`] follows.
     fn close(&mut self, token: Token);
 
-    /// Stops accepting new connections for good (shutdown).
+    /// Stops accepting new connections on every listener, for good (shutdown).
     fn stop_accepting(&mut self);
 
     /// Ends the turn: whatever the requests of this turn need goes to the kernel.

@@ -17,7 +17,7 @@ use super::metrics::CoreCounters;
 use super::slots::SlotTable;
 use super::topics::Registry;
 use crate::broker::link::Link;
-use crate::{Config, Message, WsConfig};
+use crate::{Config, Listen, Message, WsConfig};
 
 /// The shared side of one core.
 pub(crate) struct CoreShared {
@@ -50,10 +50,16 @@ pub(crate) struct Hub {
     /// `None` on a plain server.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<std::sync::RwLock<Arc<rustls::ServerConfig>>>,
+    /// By listener index: whether connections accepted there speak TLS.
+    #[cfg(feature = "tls")]
+    tls_listeners: Box<[bool]>,
 }
 
 impl Hub {
-    pub(crate) fn new(cores: usize, cfg: &Config) -> std::io::Result<Hub> {
+    /// The hub of a server of `cores` cores listening on `listeners`.
+    pub(crate) fn new(cores: usize, cfg: &Config, listeners: &[Listen]) -> std::io::Result<Hub> {
+        #[cfg(not(feature = "tls"))]
+        let _ = listeners;
         let cores = (0..cores)
             .map(|_| {
                 Ok(CoreShared {
@@ -78,7 +84,19 @@ impl Hub {
                 .tls
                 .as_ref()
                 .map(|tls| std::sync::RwLock::new(tls.rustls().clone())),
+            #[cfg(feature = "tls")]
+            tls_listeners: listeners.iter().map(|l| l.tls).collect(),
         })
+    }
+
+    /// The TLS configuration for a handshake starting now on a connection accepted on
+    /// `listener`; `None` when that listener serves plain TCP.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_config_for(&self, listener: usize) -> Option<Arc<rustls::ServerConfig>> {
+        match self.tls_listeners.get(listener) {
+            Some(true) => self.tls_config(),
+            _ => None,
+        }
     }
 
     /// The TLS configuration for a handshake starting now; `None` on a plain server.

@@ -17,7 +17,8 @@
 //!   the last operation of the connection has completed, so no completion can reach the slot's
 //!   next connection (the slot's generation rides in `user_data` as well, and a completion that
 //!   does not match returns its buffer and is dropped).
-//! - Accepting: one multishot accept; descriptor exhaustion ends it, and it is re-armed after
+//! - Accepting: one multishot accept per listening socket (its index rides in `user_data`
+//!   where a connection's slot would); descriptor exhaustion ends it, and it is re-armed after
 //!   the back-off (`accept.rs`). The inbox's eventfd and the tick's timerfd are watched with
 //!   multishot polls.
 //!
@@ -26,7 +27,7 @@
 //!
 //! Two halves: [`UringIo`] (`requests.rs`: the ring, the sockets by slot, the requests) belongs
 //! to the core; [`UringDriver`] (here: the completions of a turn, the buffers' read offsets, the
-//! listener and its accept back-off) produces the completions. `op.rs` names operations in
+//! listeners and their accept back-off) produces the completions. `op.rs` names operations in
 //! `user_data`.
 
 use std::io;
@@ -44,7 +45,7 @@ use crate::config::UringConfig;
 use crate::sys::fd::TimerFd;
 use crate::sys::socket;
 use crate::sys::uring::{BufRing, CQE_F_BUF_MORE};
-use op::{Op, parse};
+use op::{Op, accept_data, parse};
 use requests::RecvEnd;
 pub(crate) use requests::UringIo;
 
@@ -72,10 +73,8 @@ pub(crate) struct UringDriver {
     /// The completions of the last `collect`, handed out from `pos` on.
     cqes: Vec<(u64, i32, u32)>,
     pos: usize,
-    listener: Option<TcpListener>,
-    /// The multishot accept is armed.
-    accepting: bool,
-    gate: AcceptGate,
+    /// The listening sockets, by index (emptied when accepting stops).
+    listeners: Vec<Listening>,
     wake_fd: RawFd,
     timer: TimerFd,
     /// Receives ended because every buffer was in use.
@@ -85,12 +84,19 @@ pub(crate) struct UringDriver {
     grown: bool,
 }
 
+/// One listening socket, whether its multishot accept is armed, and its accept back-off.
+struct Listening {
+    socket: TcpListener,
+    accepting: bool,
+    gate: AcceptGate,
+}
+
 impl UringDriver {
-    /// A driver for core `core` serving `listener`, woken by `wake_fd`, ticking every `tick`.
-    /// Must be called on the core's thread, inside its monoio runtime.
+    /// A driver for core `core` accepting on `listeners`, woken by `wake_fd`, ticking every
+    /// `tick`. Must be called on the core's thread, inside its monoio runtime.
     pub(crate) fn new(
         core: usize,
-        listener: TcpListener,
+        listeners: Vec<TcpListener>,
         wake_fd: RawFd,
         tick: Duration,
         buffers: UringConfig,
@@ -107,16 +113,23 @@ impl UringDriver {
             bufs,
             cqes: Vec::with_capacity(1024),
             pos: 0,
-            listener: Some(listener),
-            accepting: false,
-            gate: AcceptGate::default(),
+            listeners: listeners
+                .into_iter()
+                .map(|socket| Listening {
+                    socket,
+                    accepting: false,
+                    gate: AcceptGate::default(),
+                })
+                .collect(),
             wake_fd,
             timer,
             no_buffers: 0,
             grown: false,
         };
         let mut driver = driver;
-        driver.arm_accept(&mut io);
+        for i in 0..driver.listeners.len() {
+            driver.arm_accept(&mut io, i);
+        }
         driver.arm_poll(&mut io, Op::Wake);
         driver.arm_poll(&mut io, Op::Tick);
         io.ring.submit()?;
@@ -130,16 +143,17 @@ impl UringDriver {
         Ok((driver, io))
     }
 
-    fn arm_accept(&mut self, io: &mut UringIo) {
-        if let Some(l) = &self.listener
-            && !self.accepting
+    /// Arms listener `i`'s multishot accept unless it is armed (or accepting stopped).
+    fn arm_accept(&mut self, io: &mut UringIo, i: usize) {
+        if let Some(l) = self.listeners.get_mut(i)
+            && !l.accepting
         {
-            let e = opcode::AcceptMulti::new(Fd(l.as_raw_fd()))
+            let e = opcode::AcceptMulti::new(Fd(l.socket.as_raw_fd()))
                 .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
                 .build()
-                .user_data(Op::Accept as u64);
+                .user_data(accept_data(i));
             io.push(e);
-            self.accepting = true;
+            l.accepting = true;
         }
     }
 
@@ -155,41 +169,52 @@ impl UringDriver {
         io.push(e);
     }
 
-    /// A completion of the multishot accept.
+    /// A completion of listener `i`'s multishot accept.
     #[cold]
     fn on_accept(
         &mut self,
         io: &mut UringIo,
+        i: usize,
         res: i32,
         more: bool,
     ) -> Option<Completion<'static, OwnedFd>> {
+        // Accepted while stopping: dropped, which closes it.
+        let Some(l) = self.listeners.get_mut(i) else {
+            if res >= 0 {
+                // SAFETY: the kernel installed a fresh descriptor for us.
+                drop(unsafe { OwnedFd::from_raw_fd(res) });
+            }
+            return None;
+        };
         if !more {
-            self.accepting = false;
+            l.accepting = false;
         }
         if res >= 0 {
             // SAFETY: the kernel installed a fresh descriptor for us.
             let socket = unsafe { OwnedFd::from_raw_fd(res) };
+            l.gate.accepted(self.core, Instant::now());
             if !more {
-                self.arm_accept(io);
+                self.arm_accept(io, i);
             }
-            // Accepted while stopping: dropped, which closes it.
-            self.listener.as_ref()?;
-            self.gate.accepted(self.core, Instant::now());
             return match socket::peer_addr(socket.as_raw_fd()) {
-                Ok(peer) => Some(Completion::Accepted { socket, peer }),
+                Ok(peer) => Some(Completion::Accepted {
+                    socket,
+                    peer,
+                    listener: i,
+                }),
                 Err(_) => None, // reset before we looked: nothing to serve
             };
         }
         let error = io::Error::from_raw_os_error(-res);
         if is_exhaustion(&error) {
             // Re-armed by the tick once the back-off is over.
-            self.gate.refused(self.core, &error, Instant::now());
-        } else if res == -libc::ECANCELED || self.listener.is_none() {
+            l.gate.refused(self.core, &error, Instant::now());
+        } else if res == -libc::ECANCELED {
             // Stopped on purpose.
         } else {
             tracing::warn!(core = self.core, %error, "accept failed");
             if !more {
-                self.arm_accept(io);
+                self.arm_accept(io, i);
             }
         }
         None
@@ -198,8 +223,11 @@ impl UringDriver {
     #[cold]
     fn on_tick(&mut self, io: &mut UringIo) {
         self.timer.drain();
-        if self.gate.resume_due(Instant::now()) {
-            self.arm_accept(io);
+        let now = Instant::now();
+        for i in 0..self.listeners.len() {
+            if self.listeners[i].gate.resume_due(now) {
+                self.arm_accept(io, i);
+            }
         }
     }
 
@@ -255,16 +283,15 @@ impl Driver for UringDriver {
     }
 
     fn collect(&mut self, io: &mut UringIo) {
-        if std::mem::take(&mut io.stop_accepting)
-            && let Some(l) = self.listener.take()
-        {
-            if self.accepting {
-                let e = opcode::AsyncCancel::new(Op::Accept as u64)
-                    .build()
-                    .user_data(Op::Cancel as u64);
-                io.push(e);
+        if std::mem::take(&mut io.stop_accepting) {
+            for (i, l) in self.listeners.drain(..).enumerate() {
+                if l.accepting {
+                    let e = opcode::AsyncCancel::new(accept_data(i))
+                        .build()
+                        .user_data(Op::Cancel as u64);
+                    io.push(e);
+                }
             }
-            drop(l);
         }
         self.cqes.clear();
         self.pos = 0;
@@ -308,7 +335,7 @@ impl Driver for UringDriver {
                     None => None,
                 },
                 Some(Op::Send) => io.on_send(slot, generation, res),
-                Some(Op::Accept) => self.on_accept(io, res, more),
+                Some(Op::Accept) => self.on_accept(io, slot as usize, res, more),
                 Some(Op::Wake) => {
                     if !more {
                         self.arm_poll(io, Op::Wake);

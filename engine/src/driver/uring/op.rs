@@ -1,6 +1,7 @@
 //! What an operation on the ring is, and how its `user_data` names it: the op in the low
-//! bits, then the connection's slot, then the low 16 bits of the slot's generation (so a
-//! completion that outlived its connection is recognised, never credited to the next one).
+//! bits, then the connection's slot (a listener's index, for an accept), then the low 16 bits
+//! of the slot's generation (so a completion that outlived its connection is recognised, never
+//! credited to the next one).
 
 use crate::driver::{Token, slot_of};
 
@@ -22,6 +23,11 @@ const SLOT_BITS: u32 = 32;
 pub(super) fn user_data(op: Op, t: Token) -> u64 {
     let (slot, generation) = slot_of(t);
     op as u64 | u64::from(slot) << OP_BITS | u64::from(generation as u16) << (OP_BITS + SLOT_BITS)
+}
+
+/// `user_data` of listener `i`'s multishot accept: its index where a connection's slot goes.
+pub(super) fn accept_data(i: usize) -> u64 {
+    Op::Accept as u64 | (i as u64) << OP_BITS
 }
 
 /// The op, slot and generation bits of a `user_data`.
