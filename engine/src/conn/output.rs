@@ -79,14 +79,16 @@ impl Output {
 
     /// TLS: the waiting plaintext (if any) goes through `seal`, which appends the records that
     /// carry it — and any record the session makes on its own — to a new queue for a driver.
-    /// The count moves with the bytes: the records' queue holds the plaintext's share of it
-    /// until the kernel took them, so the count still covers everything not sent (rustls keeps
-    /// no counted plaintext: it encrypts at once after the handshake, and counting starts
-    /// after the upgrade). `None` when there are no records to send.
+    /// The count (`count`: the WebSocket's cell, when the plaintext is in it) moves with the
+    /// bytes: the records' queue holds the plaintext's share of it until the kernel took them,
+    /// so the count still covers everything not sent (rustls keeps no counted plaintext: it
+    /// encrypts at once after the handshake, and counting starts after the upgrade). Plaintext
+    /// that leaves no record (the session failed: nothing follows its alert) leaves the count
+    /// here. `None` when there are no records to send.
     #[cfg(feature = "tls")]
     pub(crate) fn take_sealed(
         &mut self,
-        counted: bool,
+        count: Option<&SlotCell>,
         pool: &mut QueuePool,
         seal: impl FnOnce(Option<&SendQueue>, &mut Vec<u8>),
     ) -> Option<Box<SendQueue>> {
@@ -94,18 +96,21 @@ impl Output {
         let mut records = pool.take();
         seal(plain.as_deref(), records.own_mut());
         records.submitted = records.len();
-        records.counted = match &plain {
-            Some(q) if counted => q.len(),
+        let counted = match (&plain, count) {
+            (Some(q), Some(_)) => q.len(),
             _ => 0,
         };
-        debug_assert!(records.counted == 0 || !records.is_empty());
         if let Some(q) = plain {
             pool.give(q);
         }
         if records.is_empty() {
+            if let Some(cell) = count.filter(|_| counted > 0) {
+                cell.sub_buffered(counted);
+            }
             pool.give(records);
             return None;
         }
+        records.counted = counted;
         Some(records)
     }
 
@@ -132,5 +137,52 @@ impl Output {
     /// The count starts at the upgrade: what waits then (the 101) is counted from now on.
     pub(crate) fn start_counting(&self, cell: &SlotCell) {
         cell.add_buffered(self.len());
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::*;
+
+    /// A frame counted by its sender is queued after the session failed: the session's seal
+    /// writes no record (nothing follows a fatal alert), and the frame must leave the count
+    /// then, or every later WebSocket of the slot starts with it.
+    #[test]
+    fn plaintext_that_leaves_no_record_leaves_the_count() {
+        let (mut pool, cell, mut output) = (
+            QueuePool::new(4, 1 << 16),
+            SlotCell::default(),
+            Output::default(),
+        );
+        output.write(&mut pool, Some(&cell), |out| {
+            out.extend_from_slice(&[0x82, 3, 1, 2, 3])
+        });
+        assert_eq!(cell.buffered(), 5);
+        let sent = output.take_sealed(Some(&cell), &mut pool, |plain, _records| {
+            assert_eq!(plain.map(SendQueue::len), Some(5));
+        });
+        assert!(sent.is_none());
+        assert_eq!(cell.buffered(), 0);
+    }
+
+    /// Records that carry the plaintext keep its share of the count until their send is over.
+    #[test]
+    fn sealed_plaintext_stays_counted_until_its_records_are_sent() {
+        let (mut pool, cell, mut output) = (
+            QueuePool::new(4, 1 << 16),
+            SlotCell::default(),
+            Output::default(),
+        );
+        output.write(&mut pool, Some(&cell), |out| {
+            out.extend_from_slice(&[0x82, 1, 7])
+        });
+        let sent = output
+            .take_sealed(Some(&cell), &mut pool, |_plain, records| {
+                records.extend_from_slice(&[23; 25])
+            })
+            .expect("records to send");
+        assert_eq!((sent.len(), cell.buffered()), (25, 3));
+        Output::finish_send(sent, &cell, &mut pool);
+        assert_eq!(cell.buffered(), 0);
     }
 }

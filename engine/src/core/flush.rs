@@ -82,7 +82,7 @@ fn send<I: Io>(
     if c.flags.has(Flags::SENDING) || c.flags.has(Flags::FAILED) {
         return Handed::Nothing;
     }
-    let Some(queue) = take_output(t, c, queues, tls) else {
+    let Some(queue) = take_output(t, c, cell, queues, tls) else {
         return Handed::Nothing;
     };
     match io.send(t, queue, when) {
@@ -110,18 +110,19 @@ fn send<I: Io>(
 fn take_output(
     t: Token,
     c: &mut Conn,
+    cell: &SlotCell,
     queues: &mut QueuePool,
     tls: &mut TlsSessions,
 ) -> Option<Box<SendQueue>> {
     #[cfg(feature = "tls")]
     if c.flags.has(Flags::TLS) {
         let slot = crate::driver::slot_of(t).0;
-        let counted = c.is_ws();
-        return c.output.take_sealed(counted, queues, |plain, records| {
+        let count = c.is_ws().then_some(cell);
+        return c.output.take_sealed(count, queues, |plain, records| {
             tls.encrypt(slot, plain, records)
         });
     }
-    let _ = (t, queues, tls);
+    let _ = (t, cell, queues, tls);
     c.output.take_for_send(c.is_ws())
 }
 
