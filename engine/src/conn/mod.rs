@@ -94,8 +94,7 @@ impl Flags {
     /// by the core's `Deflate` under its slot; without it they are the shared defaults.
     pub(crate) const DEFLATE_OWN: Flags = Flags(1 << 14);
     /// The connection speaks TLS: its bytes on the wire are records, its session is the core's
-    /// (`tls/`) under its slot.
-    #[cfg(feature = "tls")]
+    /// (`tls/`) under its slot. Never set without the `tls` feature.
     pub(crate) const TLS: Flags = Flags(1 << 15);
 
     #[inline]

@@ -139,11 +139,14 @@ impl<I: Io> State<I> {
                 c.output.write(&mut self.queues, Some(cell), |out| {
                     deflate.write_frame(to.index, flags, msg.opcode(), msg.as_bytes(), out)
                 });
-            } else if let Some(payload) = msg.shared_payload().filter(|p| p.len() >= SHARE_MIN_LEN)
+            } else if let Some(payload) = msg
+                .shared_payload()
+                .filter(|p| p.len() >= SHARE_MIN_LEN && !c.flags.has(Flags::TLS))
             {
                 // A large payload goes to the kernel from the message's own buffer (an echo
                 // sends back the buffer the received message was copied into once): only the
-                // frame's header is written here.
+                // frame's header is written here. Not over TLS, where encrypting copies the
+                // payload anyway and a header apart would be a record of its own.
                 let header = FrameHeader {
                     fin: true,
                     rsv: 0,
