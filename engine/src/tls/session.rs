@@ -4,8 +4,8 @@
 //!
 //! rustls' unbuffered `UnbufferedServerConnection` is used, so that the buffers are ours: an
 //! idle connection holds none. Received records are decrypted where they are — in the driver's
-//! buffer, or (when a record was split across receives) in a per-core scratch buffer that joins
-//! the held bytes with the new ones — and only the bytes rustls is not done with (an
+//! buffer, or (when a record was split across receives) in the connection's held bytes with
+//! the new ones appended — and only the bytes rustls is not done with (an
 //! incomplete record, or the records of an incomplete handshake message) stay with the
 //! connection, in a buffer freed once it is empty. Records we send are written into the
 //! buffer of the send that carries them; the handshake records a receive produced wait in the
@@ -84,14 +84,13 @@ enum Stop {
     Failed(Error),
 }
 
-/// A core's TLS connections by slot, and the scratch buffers of a receive: the plaintext its
-/// records carried, and its records joined to those a connection held.
+/// A core's TLS connections by slot, and the scratch buffer of a receive: the plaintext its
+/// records carried.
 #[derive(Default)]
 pub(crate) struct Sessions {
     #[allow(clippy::vec_box)] // a session is a kilobyte: the table holds pointers to them
     by_slot: Vec<Option<Box<Session>>>,
     plain: Vec<u8>,
-    joined: Vec<u8>,
 }
 
 impl Sessions {
@@ -155,16 +154,14 @@ impl Sessions {
             }
             stop
         } else {
-            let mut joined = std::mem::take(&mut self.joined);
-            joined.extend_from_slice(&session.held);
-            joined.extend_from_slice(records);
-            let stop = run(session, &mut joined, &mut self.plain);
-            session.held.clear();
+            // The new bytes join the held ones in the session's own buffer, processed there.
+            let mut held = std::mem::take(&mut session.held);
+            held.extend_from_slice(records);
+            let stop = run(session, &mut held, &mut self.plain);
             if let Stop::NeedMore { used } = stop {
-                session.held.extend_from_slice(&joined[used..]);
+                held.drain(..used);
+                session.held = held;
             }
-            joined.clear();
-            self.joined = joined;
             stop
         };
         if session.held.is_empty() {
