@@ -73,13 +73,16 @@ impl TlsConfig {
 
     /// A rustls configuration built by hand (client certificates, a certificate resolver per
     /// SNI name, other cipher suites). Its ALPN list is replaced by `http/1.1` alone, the one
-    /// protocol the server speaks over TLS.
+    /// protocol the server speaks over TLS, and TLS 1.3 early data (0-RTT) is turned off: the
+    /// engine does not read it, and a client told it was accepted would never send it again.
     pub fn from_rustls(server: Arc<ServerConfig>) -> TlsConfig {
-        let server = if server.alpn_protocols == [ALPN_HTTP_1_1] {
+        let server = if server.alpn_protocols == [ALPN_HTTP_1_1] && server.max_early_data_size == 0
+        {
             server
         } else {
             let mut own = (*server).clone();
             own.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+            own.max_early_data_size = 0;
             Arc::new(own)
         };
         TlsConfig { server }

@@ -46,8 +46,9 @@ pub(crate) enum Received {
     Plain { peer_closed: bool },
     /// The connection's first bytes are an HTTP request, not a TLS handshake.
     PlainHttp,
-    /// The peer broke the protocol; rustls queued the alert that says how (sent with the
-    /// connection's next records, after which it closes).
+    /// The peer broke the protocol; rustls queued the alert that says how, when there is one
+    /// (a handshake message larger than a session holds closes without), sent with the
+    /// connection's next records, after which it closes.
     Fatal(Error),
 }
 
@@ -260,9 +261,11 @@ impl Sessions {
                     true
                 }
                 Ok(_) => {
-                    // Still in the handshake: the plaintext waits for its end (a WebSocket,
-                    // whose bytes are counted, cannot exist before it). `close_notify` has no
-                    // way out before it: the connection closes without.
+                    // Not writable: still in the handshake (`BlockedHandshake`: the plaintext
+                    // waits for its end; a WebSocket, whose bytes are counted, cannot exist
+                    // before it, and `close_notify` has no way out before it: the connection
+                    // closes without), or no longer (the peer closed: the connection goes, and
+                    // what waits with it).
                     if let Some(q) = plaintext {
                         q.for_each_piece(|piece| early.extend_from_slice(piece));
                     }
