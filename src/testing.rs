@@ -267,6 +267,7 @@ impl TestClient {
                 max_payload_length: usize::MAX,
                 // The test client offers no extension.
                 permessage_deflate: false,
+                ..DecoderConfig::default()
             }),
             input: buf,
             timeout: DEFAULT_TIMEOUT,

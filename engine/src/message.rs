@@ -32,6 +32,10 @@ pub struct Message {
 /// Payloads up to this many bytes are held inline (chat lines, commands, acknowledgements).
 const INLINE: usize = 30;
 
+/// Received payloads from this many bytes on are unmasked straight into a buffer the message
+/// keeps (`DecoderConfig::buffer_payloads_from`); shorter ones are copied inline.
+pub(crate) const KEPT_FROM: usize = INLINE + 1;
+
 /// Where a message's bytes live.
 #[derive(Clone)]
 enum Payload {
@@ -105,6 +109,17 @@ impl Message {
         }
     }
 
+    /// A message whose payload the decoder assembled in a buffer of its own and handed over
+    /// (`Decoder::take_message`): kept as it is, not copied. `text` only for a payload the
+    /// decoder validated as UTF-8.
+    pub(crate) fn from_decoder_buffer(text: bool, payload: Vec<u8>) -> Self {
+        Message {
+            kind: if text { Kind::Text } else { Kind::Binary },
+            compress: None,
+            payload: Payload::Shared(Bytes::from(payload)),
+        }
+    }
+
     /// This message, to be compressed or not where permessage-deflate is negotiated, whatever
     /// its size (Bun's `ws.send(message, compress)`): `true` compresses it even when it is
     /// shorter than `compress_min_size`, `false` sends it as it is. Without this the engine
@@ -148,7 +163,8 @@ impl Message {
     pub fn as_text(&self) -> Option<&str> {
         match self.kind {
             // SAFETY: text payloads are only ever built from `str`/`String` or from bytes the
-            // RFC 6455 decoder validated as UTF-8 (see the constructors above).
+            // RFC 6455 decoder validated as UTF-8 (see the constructors above, and
+            // `from_decoder_buffer`'s callers).
             Kind::Text => Some(unsafe { std::str::from_utf8_unchecked(self.payload.as_slice()) }),
             Kind::Binary => None,
         }

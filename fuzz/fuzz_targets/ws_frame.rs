@@ -57,6 +57,8 @@ fn run<'c>(
         role: Role::Server,
         max_payload_length: MAX_PAYLOAD,
         permessage_deflate,
+        // As the engine sets it: payloads past a short one go through the message buffer.
+        buffer_payloads_from: 31,
     };
     let mut decoder = Decoder::new(config);
     // Context kept between messages, as the dedicated mode does.
@@ -80,12 +82,18 @@ fn run<'c>(
                 Ok(decoded) => {
                     assert!(decoded.consumed <= len, "consumed past the input");
                     pos += decoded.consumed;
+                    let buffered = decoded.buffered;
                     match decoded.event {
                         Some(event) => {
                             events.push(owned(event, &mut inflater));
                         }
                         None => break,
                     }
+                    assert_eq!(
+                        decoder.take_message().is_some(),
+                        buffered,
+                        "a buffered event's buffer, and only its, is handed over"
+                    );
                 }
             }
         }

@@ -21,7 +21,7 @@ fn limited(max_payload_length: usize) -> DecoderConfig {
     DecoderConfig {
         role: Role::Server,
         max_payload_length,
-        permessage_deflate: false,
+        ..DecoderConfig::default()
     }
 }
 

@@ -5,11 +5,11 @@
 mod ws_support;
 
 use imphnen_protocol::ws::{
-    CloseCode, CloseFrame, FrameHeader, MAX_HEADER_LEN, OpCode, encode_close, encode_frame,
-    encode_ping, encode_pong,
+    CloseCode, CloseFrame, DecoderConfig, FrameHeader, MAX_HEADER_LEN, OpCode, encode_close,
+    encode_frame, encode_ping, encode_pong,
 };
 use proptest::prelude::*;
-use ws_support::{Owned, b0, client, feed, feed_chunks, raw_frame, server};
+use ws_support::{Owned, b0, buffering_server, client, feed, feed_chunks, raw_frame, server};
 
 /// One item of a generated conversation, as a client would send it.
 #[derive(Clone, Debug)]
@@ -143,7 +143,9 @@ proptest! {
         prop_assert_eq!(feed(server(), &wire), (expected.clone(), Ok(())));
         let points: Vec<usize> = splits.iter().map(|i| i.index(wire.len() + 1)).collect();
         let chunks = fragments(&wire, &points);
-        prop_assert_eq!(feed_chunks(server(), chunks.iter().copied()), (expected, Ok(())));
+        prop_assert_eq!(feed_chunks(server(), chunks.iter().copied()), (expected.clone(), Ok(())));
+        prop_assert_eq!(feed_chunks(buffering_server(), chunks.iter().copied()), (expected.clone(), Ok(())));
+        prop_assert_eq!(feed(buffering_server(), &wire), (expected, Ok(())));
     }
 
     #[test]
@@ -185,7 +187,11 @@ proptest! {
         prop_assert_eq!(&out, &raw);
         prop_assert_eq!(feed(config, &out), (vec![expected.clone()], Ok(())));
         let at = split.index(out.len() + 1);
-        prop_assert_eq!(feed_chunks(config, [&out[..at], &out[at..]]), (vec![expected], Ok(())));
+        prop_assert_eq!(feed_chunks(config, [&out[..at], &out[at..]]), (vec![expected.clone()], Ok(())));
+        if mask.is_some() {
+            let buffering = DecoderConfig { buffer_payloads_from: payload.len() / 2, ..config };
+            prop_assert_eq!(feed(buffering, &out), (vec![expected], Ok(())));
+        }
     }
 
     #[test]

@@ -165,6 +165,7 @@ impl<I: Io> State<I> {
                             role: Role::Server,
                             max_payload_length: self.cfg.websocket.max_payload_length,
                             permessage_deflate: c.flags.has(Flags::DEFLATE),
+                            buffer_payloads_from: crate::message::KEPT_FROM,
                         },
                         deflate: &mut self.deflate,
                         slot: crate::driver::slot_of(t).0,

@@ -67,12 +67,19 @@ pub(crate) fn read(
             Err(e) => return (input.len(), Some(WsEvent::Fail(e.close_code()))),
         };
         pos += decoded.consumed;
+        let buffered = decoded.buffered;
         let event = match decoded.event {
             None => return (pos, None),
             // §5.5.1: after sending a Close frame, data is not acted on.
             Some(Event::Text(_) | Event::Binary(_)) if close_sent.is_some() => continue,
-            Some(Event::Text(s)) => WsEvent::Message(Message::text_from_str(s)),
-            Some(Event::Binary(b)) => WsEvent::Message(Message::binary_from_slice(b)),
+            Some(Event::Text(s)) if !buffered => WsEvent::Message(Message::text_from_str(s)),
+            Some(Event::Binary(b)) if !buffered => WsEvent::Message(Message::binary_from_slice(b)),
+            // Unmasked (and validated, for text) into the decoder's buffer: the message keeps it.
+            Some(Event::Text(_) | Event::Binary(_)) => {
+                let text = matches!(decoded.event, Some(Event::Text(_)));
+                let payload = decoder.take_message().unwrap_or_default();
+                WsEvent::Message(Message::from_decoder_buffer(text, payload))
+            }
             Some(Event::CompressedText(_) | Event::CompressedBinary(_)) if close_sent.is_some() => {
                 continue;
             }

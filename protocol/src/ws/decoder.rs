@@ -9,9 +9,13 @@
 //! # Zero copy where possible
 //! A complete unfragmented data frame that lies entirely in `input` is unmasked in place and
 //! returned borrowing `input`. The payload of a frame that is cut short by the end of `input`, or
-//! that belongs to a fragmented message, is unmasked, UTF-8 checked (text) and appended to the
-//! decoder's own message buffer; the message's event then borrows that buffer. Control frames are
-//! never buffered: until one is complete in `input` it stays unconsumed.
+//! that belongs to a fragmented message, is unmasked into the decoder's own message buffer (one
+//! pass: read the masked bytes, write the plain ones) and UTF-8 checked there (text); the
+//! message's event then borrows that buffer, and [`Decoder::take_message`] hands the buffer over
+//! to a caller who keeps the message. A caller that keeps every message sets
+//! [`DecoderConfig::buffer_payloads_from`] so that whole frames from that size on take the same
+//! path: one copy out of the receive buffer instead of an unmasking in place and then a copy.
+//! Control frames are never buffered: until one is complete in `input` it stays unconsumed.
 //!
 //! # Compressed messages (RFC 7692)
 //! With [`DecoderConfig::permessage_deflate`], RSV1 on the first frame of a data message marks
@@ -23,7 +27,7 @@
 use super::close::CloseFrame;
 use super::error::ProtocolError;
 use super::frame::FrameHeader;
-use super::mask::apply_mask;
+use super::mask::{apply_mask, unmask_into};
 use super::opcode::OpCode;
 use super::utf8::Utf8Validator;
 
@@ -51,6 +55,11 @@ pub struct DecoderConfig {
     /// permessage-deflate was negotiated (RFC 7692): RSV1 may mark a message compressed.
     /// Default: `false`, so RSV1 is refused with 1002 like RSV2 and RSV3.
     pub permessage_deflate: bool,
+    /// Uncompressed data frames with a payload of at least this many bytes go through the
+    /// message buffer even when whole in `input` (see the [module docs](self)), so that
+    /// [`Decoder::take_message`] can hand them over. Default: `usize::MAX` (whole frames are
+    /// unmasked in place).
+    pub buffer_payloads_from: usize,
 }
 
 impl Default for DecoderConfig {
@@ -59,6 +68,7 @@ impl Default for DecoderConfig {
             role: Role::Server,
             max_payload_length: 16 << 20,
             permessage_deflate: false,
+            buffer_payloads_from: usize::MAX,
         }
     }
 }
@@ -91,6 +101,29 @@ pub struct Decoded<'a> {
     pub consumed: usize,
     /// The event decoded, or `None` when more bytes are needed.
     pub event: Option<Event<'a>>,
+    /// The event borrows the decoder's message buffer: once the event is dropped,
+    /// [`Decoder::take_message`] hands that buffer over.
+    pub buffered: bool,
+}
+
+impl<'a> Decoded<'a> {
+    /// `consumed` bytes used, more needed for the next event.
+    fn more(consumed: usize) -> Self {
+        Decoded {
+            consumed,
+            event: None,
+            buffered: false,
+        }
+    }
+
+    /// An event borrowing `input`, after `consumed` bytes.
+    fn in_place(consumed: usize, event: Event<'a>) -> Self {
+        Decoded {
+            consumed,
+            event: Some(event),
+            buffered: false,
+        }
+    }
 }
 
 /// The kind of a data message, set by its first frame (RFC 6455 §5.6).
@@ -150,6 +183,17 @@ impl Decoder {
         &self.config
     }
 
+    /// Hands over the message buffer that the last event borrowed ([`Decoded::buffered`]),
+    /// instead of dropping it on the next call: the message's payload, unmasked (or still
+    /// compressed, for a compressed message). `None` if the last event did not borrow it.
+    pub fn take_message(&mut self) -> Option<Vec<u8>> {
+        if !self.delivered {
+            return None;
+        }
+        self.delivered = false;
+        Some(self.buffer.take().unwrap_or_default())
+    }
+
     /// Whether a fragmented message has begun and not yet ended (or a data frame's payload is
     /// still arriving).
     pub fn is_mid_message(&self) -> bool {
@@ -173,13 +217,10 @@ impl Decoder {
         let mut pos = 0;
         loop {
             if let Some(frame) = self.payload {
-                pos += self.read_payload(frame, &mut input[pos..])?;
+                pos += self.read_payload(frame, &input[pos..])?;
                 if self.payload.is_some() {
                     // `input` is exhausted in the middle of the payload.
-                    return Ok(Decoded {
-                        consumed: pos,
-                        event: None,
-                    });
+                    return Ok(Decoded::more(pos));
                 }
                 if frame.fin {
                     return self.finish_message(pos);
@@ -190,10 +231,7 @@ impl Decoder {
             let (header, header_len) = match FrameHeader::parse(&input[pos..]) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => {
-                    return Ok(Decoded {
-                        consumed: pos,
-                        event: None,
-                    });
+                    return Ok(Decoded::more(pos));
                 }
                 Err(err) => return Err(self.fail(err)),
             };
@@ -205,10 +243,7 @@ impl Decoder {
                 // RFC 6455 §5.4: control frames MAY be injected in the middle of a fragmented
                 // message. Decided only once complete, so that a partial one stays unconsumed.
                 if available < header.payload_len {
-                    return Ok(Decoded {
-                        consumed: pos,
-                        event: None,
-                    });
+                    return Ok(Decoded::more(pos));
                 }
                 let end = payload_start + header.payload_len as usize;
                 let payload = &mut input[payload_start..end];
@@ -224,15 +259,13 @@ impl Decoder {
                         Err(err) => return Err(self.fail(err)),
                     },
                 };
-                return Ok(Decoded {
-                    consumed: end,
-                    event: Some(event),
-                });
+                return Ok(Decoded::in_place(end, event));
             }
 
             if header.opcode != OpCode::Continuation
                 && header.fin
                 && available >= header.payload_len
+                && (header.rsv != 0 || header.payload_len < self.config.buffer_payloads_from as u64)
             {
                 // A whole unfragmented message in `input`: hand it out in place.
                 let end = payload_start + header.payload_len as usize;
@@ -256,10 +289,7 @@ impl Decoder {
                 } else {
                     Event::Binary(payload)
                 };
-                return Ok(Decoded {
-                    consumed: end,
-                    event: Some(event),
-                });
+                return Ok(Decoded::in_place(end, event));
             }
 
             // The payload goes through the message buffer.
@@ -326,30 +356,37 @@ impl Decoder {
         self.utf8.reset();
     }
 
-    /// Unmasks, validates and buffers as much of the current frame's payload as `input` holds.
-    /// Returns the number of bytes used; clears `self.payload` when the frame is complete.
+    /// Unmasks into the message buffer and validates as much of the current frame's payload as
+    /// `input` holds. Returns the number of bytes used; clears `self.payload` when the frame is
+    /// complete.
     fn read_payload(
         &mut self,
         mut frame: PayloadInProgress,
-        input: &mut [u8],
+        input: &[u8],
     ) -> Result<usize, ProtocolError> {
         let take = frame.remaining.min(input.len() as u64) as usize;
-        let chunk = &mut input[..take];
-        if let Some(key) = frame.mask {
-            apply_mask(chunk, key, usize::from(frame.mask_offset));
-        }
-        // RFC 6455 §8.1: fail on invalid UTF-8 as soon as it is seen, even mid-frame.
-        if self.message == Some(MessageKind::Text)
-            && !self.compressed
-            && self.utf8.feed(chunk).is_err()
-        {
-            return Err(self.fail(ProtocolError::InvalidUtf8));
-        }
         if take > 0 {
-            // Grows with the bytes that actually arrived, never with the declared length.
-            self.buffer
-                .get_or_insert_with(Vec::new)
-                .extend_from_slice(chunk);
+            let chunk = &input[..take];
+            let buffer = self.buffer.get_or_insert_with(Vec::new);
+            // Grows with the bytes that actually arrived, never with the declared length
+            // alone: room for the rest of the frame is made at once only when at least a
+            // quarter of it is here (so a payload cut by the end of a receive is not copied
+            // again to grow).
+            if frame.remaining <= 4 * take as u64 {
+                buffer.reserve_exact(frame.remaining as usize);
+            }
+            let start = buffer.len();
+            match frame.mask {
+                Some(key) => unmask_into(buffer, chunk, key, usize::from(frame.mask_offset)),
+                None => buffer.extend_from_slice(chunk),
+            }
+            // RFC 6455 §8.1: fail on invalid UTF-8 as soon as it is seen, even mid-frame.
+            if self.message == Some(MessageKind::Text)
+                && !self.compressed
+                && self.utf8.feed(&buffer[start..]).is_err()
+            {
+                return Err(self.fail(ProtocolError::InvalidUtf8));
+            }
         }
         frame.remaining -= take as u64;
         frame.mask_offset = ((usize::from(frame.mask_offset) + take) % 4) as u8;
@@ -371,6 +408,7 @@ impl Decoder {
             return Ok(Decoded {
                 consumed,
                 event: Some(event),
+                buffered: true,
             });
         }
         if kind == MessageKind::Text && self.utf8.finish().is_err() {
@@ -392,6 +430,7 @@ impl Decoder {
         Ok(Decoded {
             consumed,
             event: Some(event),
+            buffered: true,
         })
     }
 }

@@ -17,6 +17,17 @@ pub enum Owned {
     CompressedBinary(Vec<u8>),
 }
 
+impl Owned {
+    /// The bytes a data event carries (what `Decoder::take_message` hands over).
+    fn data(&self) -> Option<&[u8]> {
+        match self {
+            Owned::Text(t) => Some(t.as_bytes()),
+            Owned::Binary(d) | Owned::CompressedText(d) | Owned::CompressedBinary(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
 impl From<Event<'_>> for Owned {
     fn from(event: Event<'_>) -> Self {
         match event {
@@ -71,6 +82,15 @@ pub fn server() -> DecoderConfig {
     }
 }
 
+/// A server that takes every data payload through the message buffer, as the engine does for
+/// payloads it keeps.
+pub fn buffering_server() -> DecoderConfig {
+    DecoderConfig {
+        buffer_payloads_from: 0,
+        ..server()
+    }
+}
+
 pub fn client() -> DecoderConfig {
     DecoderConfig {
         role: Role::Client,
@@ -102,8 +122,15 @@ pub fn feed_chunks<'c>(
                 Ok(decoded) => {
                     assert!(decoded.consumed <= len);
                     let consumed = decoded.consumed;
+                    let buffered = decoded.buffered;
                     let event = decoded.event.map(Owned::from);
                     pos += consumed;
+                    // A buffered event's buffer is handed over whole, as the engine takes it.
+                    let taken = decoder.take_message();
+                    assert_eq!(taken.is_some(), buffered);
+                    if let (Some(taken), Some(event)) = (taken, &event) {
+                        assert_eq!(Some(&taken[..]), event.data(), "the buffer handed over");
+                    }
                     match event {
                         Some(event) => events.push(event),
                         None => break,
