@@ -38,13 +38,15 @@ use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::{App, Server};
 
 mod http_client;
 mod ws_client;
 
 pub use http_client::TestResponse;
-use http_client::http_request;
+use http_client::{http_request, send_http};
 pub use ws_client::{Received, TestClient};
 
 /// How long a receive waits by default before it fails with `TimedOut`.
@@ -122,6 +124,44 @@ impl TestServer {
             &[("Content-Type", "application/json")],
             body,
         )
+    }
+
+    /// Sends `req`, an `http::Request` as the ecosystem's tools build it, on a fresh connection
+    /// and returns the answer as an `http::Response`. The head goes out as given (its method,
+    /// the URI's path and query, HTTP/1.0 or HTTP/1.1, every header field), adding `Host` (the
+    /// URI's authority, else the server's address), `Connection: close` and `Content-Length`
+    /// where `req` has none; any `Into<Bytes>` body fits (`Vec<u8>`, `String`, `&'static str`,
+    /// `Bytes`). Interim `1xx` answers are skipped; the answer to `HEAD` has an empty body.
+    ///
+    /// ```
+    /// use imphnen::http::{self, StatusCode, header};
+    /// use imphnen::testing::TestServer;
+    /// use imphnen::{App, Config, Ctx, Json};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut app = App::new(Config::default());
+    /// app.post("/echo", |ctx: Ctx| -> Result<_, imphnen::Error> {
+    ///     let value: serde_json::Value = ctx.body().json()?;
+    ///     Ok((StatusCode::CREATED, Json(value)))
+    /// });
+    ///
+    /// let server = TestServer::start(app)?;
+    /// let req = http::Request::post("/echo")
+    ///     .header(header::CONTENT_TYPE, "application/json")
+    ///     .body(r#"{"n":1}"#)
+    ///     .unwrap();
+    /// let res: http::Response<_> = server.send_http(req)?;
+    /// assert_eq!(res.status(), StatusCode::CREATED);
+    /// assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+    /// assert_eq!(res.body().as_ref(), br#"{"n":1}"#);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send_http<B: Into<Bytes>>(
+        &self,
+        req: http::Request<B>,
+    ) -> io::Result<http::Response<Bytes>> {
+        send_http(self.addr, req)
     }
 
     /// Shuts the server down now and waits for its cores to stop (the same as dropping it).
