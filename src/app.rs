@@ -331,6 +331,7 @@ impl App {
     /// Adds a middleware around every request's handler and every WebSocket upgrade (see
     /// [`middleware`](crate::middleware)), after those added before: the first added is the
     /// outermost. It runs for requests no route matches too (a 404, a CORS preflight).
+    /// This is imphnen.js's `app.use`, named `middleware` because `use` is a Rust keyword.
     #[doc(alias = "use")]
     pub fn middleware<M>(&mut self, middleware: impl IntoMiddleware<M>) -> &mut App {
         self.routes.middleware.push(middleware.into_erased());

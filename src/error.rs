@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 
+use http::StatusCode;
 use imphnen_engine::Response;
 use serde::de::DeserializeOwned;
 
@@ -41,7 +42,7 @@ use crate::IntoResponse;
 /// # }
 /// ```
 pub struct Error {
-    status: u16,
+    status: StatusCode,
     message: Cow<'static, str>,
     /// The part of the request the error is about (a JSON field's path).
     field: Option<String>,
@@ -50,10 +51,30 @@ pub struct Error {
 }
 
 impl Error {
-    /// An error with `status` and a `message` the client reads.
-    pub fn new(status: u16, message: impl Into<Cow<'static, str>>) -> Error {
+    /// An error with `status` (a [`StatusCode`] or its number, as
+    /// [`Response::with_status`] takes) and a `message` the client reads.
+    ///
+    /// ```
+    /// use imphnen::Error;
+    /// use imphnen::http::StatusCode;
+    ///
+    /// let limited = Error::new(StatusCode::TOO_MANY_REQUESTS, "slow down");
+    /// assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    /// assert_eq!(Error::new(402, "pay first").status(), 402);
+    /// ```
+    ///
+    /// # Panics
+    /// When a number is not a status code (`100..=999`): a bug in the program, which a
+    /// handler's panic turns into a `500`.
+    pub fn new<S>(status: S, message: impl Into<Cow<'static, str>>) -> Error
+    where
+        S: TryInto<StatusCode>,
+        S::Error: fmt::Debug,
+    {
         Error {
-            status,
+            status: status
+                .try_into()
+                .expect("a status code is a number in 100..=999"),
             message: message.into(),
             field: None,
             cause: None,
@@ -62,32 +83,32 @@ impl Error {
 
     /// 400 Bad Request.
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Error {
-        Error::new(400, message)
+        Error::new(StatusCode::BAD_REQUEST, message)
     }
 
     /// 401 Unauthorized.
     pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Error {
-        Error::new(401, message)
+        Error::new(StatusCode::UNAUTHORIZED, message)
     }
 
     /// 403 Forbidden.
     pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Error {
-        Error::new(403, message)
+        Error::new(StatusCode::FORBIDDEN, message)
     }
 
     /// 404 Not Found.
     pub fn not_found(message: impl Into<Cow<'static, str>>) -> Error {
-        Error::new(404, message)
+        Error::new(StatusCode::NOT_FOUND, message)
     }
 
     /// 409 Conflict.
     pub fn conflict(message: impl Into<Cow<'static, str>>) -> Error {
-        Error::new(409, message)
+        Error::new(StatusCode::CONFLICT, message)
     }
 
     /// 422 Unprocessable Content.
     pub fn unprocessable(message: impl Into<Cow<'static, str>>) -> Error {
-        Error::new(422, message)
+        Error::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
 
     /// 500 Internal Server Error, with `cause` for the log (the client reads only
@@ -95,7 +116,7 @@ impl Error {
     pub fn internal(cause: impl Into<Box<dyn StdError + Send + Sync>>) -> Error {
         Error {
             cause: Some(cause.into()),
-            ..Error::new(500, "Internal Server Error")
+            ..Error::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }
 
@@ -105,8 +126,8 @@ impl Error {
         self
     }
 
-    /// The status code.
-    pub fn status(&self) -> u16 {
+    /// The status code (it compares with a number too: `err.status() == 404`).
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
@@ -142,7 +163,7 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status, self.message)?;
+        write!(f, "{} {}", self.status.as_u16(), self.message)?;
         if let Some(field) = &self.field {
             write!(f, " (field {field})")?;
         }
@@ -157,11 +178,11 @@ impl fmt::Display for Error {
 /// A server error is logged with its cause (inside the request's span: method and route).
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if self.status >= 500 {
+        if self.status.is_server_error() {
+            let status = self.status.as_u16();
             match &self.cause {
-                Some(cause) => tracing::error!(status = self.status, %cause, "HTTP handler failed"),
-                None => tracing::error!(status = self.status, message = %self.message,
-                    "HTTP handler failed"),
+                Some(cause) => tracing::error!(status, %cause, "HTTP handler failed"),
+                None => tracing::error!(status, message = %self.message, "HTTP handler failed"),
             }
         }
         let body = match &self.field {
@@ -191,11 +212,11 @@ pub enum JsonRejection {
 
 impl JsonRejection {
     /// The status this rejection answers with.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            JsonRejection::UnsupportedMediaType => 415,
-            JsonRejection::Syntax(_) => 400,
-            JsonRejection::Data { .. } => 422,
+            JsonRejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            JsonRejection::Syntax(_) => StatusCode::BAD_REQUEST,
+            JsonRejection::Data { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

@@ -38,7 +38,10 @@
 //!
 //! The connection handle ([`WebSocket`]) is `Clone + Send + Sync + Eq + Hash`: keep it in sets
 //! and maps, send from any thread, check its [`ReadyState`], read the [`SendStatus`] of each send,
-//! close with application codes, and use pub/sub topics, here tested with [`testing`]:
+//! close with application codes, and use pub/sub topics, here tested with [`testing`]. The map of
+//! sessions is the app's state ([`App::with_state`]), shared by the cores because a user's two
+//! sessions may be on two of them; state a core keeps to itself needs no lock
+//! ([`App::per_core`]).
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -46,17 +49,22 @@
 //! use imphnen::testing::TestServer;
 //! use imphnen::{App, Config, Message, ReadyState, SendStatus, WebSocket, WsCallbacks};
 //!
-//! # fn main() -> std::io::Result<()> {
-//! static SESSIONS: Mutex<Option<HashMap<String, WebSocket>>> = Mutex::new(None);
+//! /// Each user's open session.
+//! #[derive(Default)]
+//! struct Sessions(Mutex<HashMap<String, WebSocket>>);
 //!
+//! # fn main() -> std::io::Result<()> {
 //! let mut app = App::new(Config::default());
+//! app.with_state(Sessions::default());
 //! app.ws(
 //!     "/user/:userId",
 //!     WsCallbacks::new().on_open(|ctx| {
 //!         let user = ctx.param("userId").unwrap_or_default().into_owned();
-//!         let mut sessions = SESSIONS.lock().unwrap();
-//!         // A second session for the same user replaces the first, as in the guide.
-//!         if let Some(old) = sessions.get_or_insert_with(HashMap::new).insert(user, ctx.ws.clone()) {
+//!         let sessions = &ctx.state::<Sessions>().0;
+//!         // A second session for the same user replaces the first, as in the guide (the lock
+//!         // is released at the end of the statement, before the close).
+//!         let replaced = sessions.lock().unwrap().insert(user, ctx.ws.clone());
+//!         if let Some(old) = replaced {
 //!             old.close(4000, "New session started");
 //!         }
 //!         assert_eq!(ctx.ws.ready_state(), ReadyState::Open);

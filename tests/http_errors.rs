@@ -5,6 +5,7 @@
 
 use std::process::Command;
 
+use imphnen::http::StatusCode;
 use imphnen::{App, Config, Ctx, Error};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -47,6 +48,20 @@ fn server() -> imphnen::Server {
         }
         let stock = std::fs::read_to_string("/nonexistent/imphnen/stock")?;
         Ok(stock)
+    });
+    app.get("/quota", |ctx: Ctx| -> Result<String, Error> {
+        let err = match ctx.query().get("as").as_deref() {
+            Some("number") => Error::new(402, "pay first"),
+            _ => Error::new(StatusCode::TOO_MANY_REQUESTS, "slow down"),
+        };
+        let status: StatusCode = err.status();
+        assert!(status.is_client_error());
+        Err(err)
+    });
+    // A rejection's status used for an answer of the handler's own.
+    app.post("/note", |ctx: Ctx| match ctx.body().json::<Item>() {
+        Ok(_) => (StatusCode::OK, "noted".to_owned()),
+        Err(rejection) => (rejection.status(), format!("no note: {rejection}")),
     });
     app.listen("127.0.0.1:0").expect("listen")
 }
@@ -148,4 +163,31 @@ fn errors_send_their_status_and_message_and_causes_stay_in_the_log() {
     let (status, body) = curl(&server, "/orders/7", None);
     assert_eq!(status, 500);
     assert_eq!(json_of(&body), json!({ "error": "Internal Server Error" }));
+}
+
+#[test]
+fn errors_and_rejections_carry_status_codes() {
+    let server = server();
+    assert_eq!(
+        curl(&server, "/quota", None),
+        (429, json!({ "error": "slow down" }).to_string())
+    );
+    assert_eq!(
+        curl(&server, "/quota?as=number", None),
+        (402, json!({ "error": "pay first" }).to_string())
+    );
+    let item = r#"{"name":"tea","quantity":2}"#;
+    assert_eq!(
+        curl(&server, "/note", Some(("application/json", item))),
+        (200, "noted".into())
+    );
+    for (content_type, body, status) in [
+        ("text/plain", item, 415),
+        ("application/json", "{", 400),
+        ("application/json", r#"{"name":"tea"}"#, 422),
+    ] {
+        let (got, text) = curl(&server, "/note", Some((content_type, body)));
+        assert_eq!(got, status, "{content_type} {body}: {text}");
+        assert!(text.starts_with("no note: "), "{text}");
+    }
 }

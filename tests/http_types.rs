@@ -1,13 +1,17 @@
 //! The `http` crate's types in the API, seen by curl: statuses as `StatusCode`, answers
 //! built as `http::Response`, header fields named by `http::header` constants, the method
 //! as `http::Method`, the target as `http::Uri`, and a request copied into `http::Request`.
+//! The test harness sends an `http::Request` and reads an `http::Response`
+//! (`TestServer::send_http`), checked against what the handlers saw.
 
 use std::process::Command;
 
 use imphnen::http::{self, Method, StatusCode, header};
-use imphnen::{App, Config, Ctx, Json, Response, Server};
+use imphnen::testing::TestServer;
+use imphnen::{App, Config, Ctx, Error, IntoResponse, Json, Response, Server};
+use serde_json::{Value, json};
 
-fn server() -> Server {
+fn app() -> App {
     let mut app = App::new(Config {
         workers: 1,
         ..Config::default()
@@ -43,7 +47,24 @@ fn server() -> Server {
         ))
         .with_header(header::ETAG, http::HeaderValue::from_static("\"v1\""))
     });
-    app.listen("127.0.0.1:0").expect("listen")
+    app.post("/orders", |ctx: Ctx| -> Result<_, Error> {
+        let order: Value = ctx.body().json()?;
+        let id = ctx.header("x-request-id").unwrap_or("none").to_owned();
+        let seen = json!({
+            "order": order,
+            "request_id": id,
+            "content_length": ctx.header(header::CONTENT_LENGTH),
+        });
+        Ok((StatusCode::CREATED, Json(seen))
+            .into_response()
+            .with_header("x-request-id", id)
+            .with_header(header::LOCATION, "/orders/1"))
+    });
+    app
+}
+
+fn server() -> Server {
+    app().listen("127.0.0.1:0").expect("listen")
 }
 
 /// Status, then the header lines and body as curl printed them.
@@ -125,4 +146,91 @@ fn responses_convert_to_and_from_http_responses() {
     let back = Response::from(converted);
     assert_eq!(back.status(), 404);
     assert_eq!(back.header(header::CACHE_CONTROL), Some(&b"max-age=5"[..]));
+}
+
+#[test]
+fn an_http_request_is_sent_whole_and_its_answer_read_as_an_http_response() {
+    let server = TestServer::start(app()).expect("start");
+    let order = br#"{"item":"tea","quantity":2}"#.to_vec();
+    let req = http::Request::post("/orders")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-request-id", "abc-123")
+        .body(order.clone())
+        .unwrap();
+    let res = server.send_http(req).expect("an answer");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.version(), http::Version::HTTP_11);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    assert_eq!(res.headers()[header::LOCATION], "/orders/1");
+    assert!(res.headers().contains_key(header::DATE));
+    assert_eq!(
+        res.headers()[header::CONTENT_LENGTH],
+        res.body().len().to_string().as_str()
+    );
+    // What the handler saw: the body, the custom header and the length the harness added.
+    let seen: Value = serde_json::from_slice(res.body()).expect("a JSON body");
+    assert_eq!(
+        seen,
+        json!({
+            "order": { "item": "tea", "quantity": 2 },
+            "request_id": "abc-123",
+            "content_length": order.len().to_string(),
+        })
+    );
+
+    // The same route refuses a body that is not JSON: the rejection's 415 comes back as it is.
+    let text = http::Request::post("/orders")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body("tea, 2")
+        .unwrap();
+    let res = server.send_http(text).expect("an answer");
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[test]
+fn the_method_target_and_headers_of_an_http_request_reach_the_handler() {
+    let server = TestServer::start(app()).expect("start");
+    let req = http::Request::put("http://example.test/echo-head?a=1&b=two")
+        .header(header::USER_AGENT, "http-crate/1")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let res = server.send_http(req).expect("an answer");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::ETAG], "\"v1\"");
+    assert_eq!(
+        res.body().as_ref(),
+        b"PUT /echo-head q=a=1&b=two agent=http-crate/1 \
+          copy=PUT /echo-head?a=1&b=two Some(\"http-crate/1\")"
+    );
+}
+
+#[test]
+fn not_found_method_not_allowed_and_head_come_back_as_http_responses() {
+    let server = TestServer::start(app()).expect("start");
+    let get = |path: &str| http::Request::get(path).body(Vec::new()).unwrap();
+
+    let missing = server.send_http(get("/nowhere")).expect("an answer");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let wrong_method = http::Request::delete("/teapot").body("").unwrap();
+    let res = server.send_http(wrong_method).expect("an answer");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()[header::ALLOW], "GET, HEAD");
+
+    let full = server.send_http(get("/built")).expect("an answer");
+    assert_eq!(full.status(), StatusCode::ACCEPTED);
+    assert_eq!(full.body().as_ref(), b"from http::Response");
+    let head = http::Request::head("/built").body("").unwrap();
+    let head = server.send_http(head).expect("an answer");
+    assert_eq!(head.status(), StatusCode::ACCEPTED);
+    assert!(head.body().is_empty());
+    // HEAD announces the length GET sends (RFC 9110 §9.3.2), and repeated fields stay apart.
+    assert_eq!(
+        head.headers()[header::CONTENT_LENGTH],
+        full.body().len().to_string().as_str()
+    );
+    let twice: Vec<_> = head.headers().get_all("x-twice").iter().collect();
+    assert_eq!(twice, ["1", "2"]);
+    assert_eq!(head.headers()[header::CACHE_CONTROL], "no-store");
 }

@@ -16,6 +16,13 @@ use crate::header::AsHeaderName;
 type Span = Range<u32>;
 
 /// An HTTP request: method, target, headers, body and the peer's address.
+///
+/// [`to_http`](Self::to_http) copies one into an `http::Request`; there is no conversion the
+/// other way. A `Request` is what the engine read from a connection: the head's bytes as they
+/// arrived, its fields offsets into them, and the peer's address, which an `http::Request`
+/// does not carry and a conversion would have to invent. Nothing in the API takes a request
+/// built by hand either: handlers are reached through a connection. To run an `http::Request`
+/// through an application, send it over one: imphnen's `TestServer::send_http`.
 #[derive(Clone, Debug)]
 pub struct Request {
     raw: Box<[u8]>,

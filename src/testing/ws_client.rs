@@ -1,39 +1,8 @@
-//! Testing helpers: start an [`App`] on a free local port inside a test and talk to it with a
-//! small blocking client, without another crate.
-//!
-//! The guide tests its echo route with Bun's test runner; this is the same test with
-//! `cargo test`:
-//!
-//! ```
-//! use imphnen::testing::TestServer;
-//! use imphnen::{App, Config, WsCallbacks};
-//!
-//! # fn main() -> std::io::Result<()> {
-//! let mut app = App::new(Config::default());
-//! app.ws(
-//!     "/echo",
-//!     WsCallbacks::new().on_message(|ctx, message| {
-//!         ctx.ws.send(format!("Echo: {message}"));
-//!         Ok(())
-//!     }),
-//! );
-//!
-//! let server = TestServer::start(app)?; // 127.0.0.1, a free port
-//! let mut client = server.connect("/echo")?;
-//! client.send("Hello!")?;
-//! assert_eq!(client.recv()?.as_text(), Some("Echo: Hello!"));
-//! client.close(1000, "done")?;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! Owns: the test server's lifetime and the blocking clients (a WebSocket client that masks its
-//! frames, answers pings and checks the handshake, and a one-request HTTP client). Does not own:
-//! the protocol (encoding, decoding and the handshake keys are `imphnen-protocol`'s), nor any
-//! async runtime: every call blocks the test's thread, with a timeout, so a hang fails fast.
+//! The blocking WebSocket client: the handshake, masked frames out, frames decoded with the
+//! protocol crate's client-side decoder, pings and the close handshake answered.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -45,136 +14,8 @@ use imphnen_protocol::ws::{
     encode_ping, encode_pong, encode_text, handshake,
 };
 
-use crate::{App, Message, Server};
-
-/// How long a receive waits by default before it fails with `TimedOut`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Largest response head the clients accept, in bytes.
-const MAX_HEAD: usize = 64 << 10;
-
-/// An application serving on `127.0.0.1` at a free port for the length of a test; shut down
-/// (gracefully: WebSockets get 1001) when dropped.
-///
-/// Declare clients after the server, so they are dropped (and closed) first; a client still
-/// open when the server drops makes the drop wait for it, up to the configured close timeout.
-pub struct TestServer {
-    server: Option<Server>,
-    addr: SocketAddr,
-}
-
-impl TestServer {
-    /// Starts `app` on `127.0.0.1:0` with the app's own configuration.
-    pub fn start(app: App) -> io::Result<TestServer> {
-        let server = app.listen("127.0.0.1:0")?;
-        let addr = server.local_addr();
-        Ok(TestServer {
-            server: Some(server),
-            addr,
-        })
-    }
-
-    /// The bound address (a real port).
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The WebSocket URL of `path`, e.g. `ws://127.0.0.1:40123/echo`.
-    pub fn url(&self, path: &str) -> String {
-        format!("ws://{}{}", self.addr, path)
-    }
-
-    /// The running server, e.g. for `server().handle()`.
-    pub fn server(&self) -> &Server {
-        self.server.as_ref().expect("the server runs until drop")
-    }
-
-    /// Opens a WebSocket to `path` (which may carry a query, `/connect?token=abc`).
-    pub fn connect(&self, path: &str) -> io::Result<TestClient> {
-        TestClient::connect(self.addr, path, &[])
-    }
-
-    /// Opens a WebSocket to `path`, adding `headers` to the upgrade request.
-    pub fn connect_with_headers(
-        &self,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> io::Result<TestClient> {
-        TestClient::connect(self.addr, path, headers)
-    }
-
-    /// `GET path` on a fresh connection.
-    pub fn get(&self, path: &str) -> io::Result<TestResponse> {
-        self.request("GET", path, b"")
-    }
-
-    /// `method path` with `body` (sent with a `Content-Length`) on a fresh connection.
-    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> io::Result<TestResponse> {
-        http_request(self.addr, method, path, &[], body)
-    }
-
-    /// `POST path` with `body` as `Content-Type: application/json`.
-    pub fn post_json(&self, path: &str, body: &[u8]) -> io::Result<TestResponse> {
-        http_request(
-            self.addr,
-            "POST",
-            path,
-            &[("Content-Type", "application/json")],
-            body,
-        )
-    }
-
-    /// Shuts the server down now and waits for its cores to stop (the same as dropping it).
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown();
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-impl fmt::Debug for TestServer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestServer")
-            .field("addr", &self.addr)
-            .finish()
-    }
-}
-
-/// An HTTP response read by [`TestServer::get`] or [`TestServer::request`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TestResponse {
-    /// The status code.
-    pub status: u16,
-    /// Every header, in order, names lowercased.
-    pub headers: Vec<(String, String)>,
-    /// The body (empty for `HEAD`).
-    pub body: Vec<u8>,
-}
-
-impl TestResponse {
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as UTF-8 text (lossy).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
+use super::{DEFAULT_TIMEOUT, MAX_HEAD, invalid, read_some};
+use crate::Message;
 
 /// What a [`TestClient`] received next: a data message or the server's close frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -469,120 +310,6 @@ impl fmt::Debug for TestClient {
             .finish()
     }
 }
-
-/// Reads what is available into `buf`, waiting at most until `deadline`. EOF is
-/// `UnexpectedEof`, the deadline `TimedOut`.
-fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> io::Result<()> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"));
-    }
-    stream.set_read_timeout(Some(left))?;
-    let mut chunk = [0u8; 16 << 10];
-    match stream.read(&mut chunk) {
-        Ok(0) => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the server closed TCP without a close frame",
-        )),
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(())
-        }
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`), its response read whole.
-fn http_request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> io::Result<TestResponse> {
-    let mut stream = TcpStream::connect_timeout(&addr, DEFAULT_TIMEOUT)?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        req.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    req.push_str("\r\n");
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
-    stream.write_all(&bytes)?;
-
-    let deadline = Instant::now() + DEFAULT_TIMEOUT;
-    let mut buf = Vec::new();
-    loop {
-        let mut slots = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut slots);
-        let parsed = resp.parse(&buf).map_err(invalid)?;
-        let head_len = match parsed {
-            httparse::Status::Complete(n) => n,
-            httparse::Status::Partial if buf.len() > MAX_HEAD => {
-                return Err(invalid("response head too large"));
-            }
-            httparse::Status::Partial => {
-                read_some(&mut stream, &mut buf, deadline)?;
-                continue;
-            }
-        };
-        let status = resp.code.unwrap_or(0);
-        let headers: Vec<(String, String)> = resp
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_ascii_lowercase(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect();
-        if (100..200).contains(&status) {
-            // An interim response (100 Continue): the final one follows.
-            buf.drain(..head_len);
-            continue;
-        }
-        let length = headers
-            .iter()
-            .find(|(n, _)| n == "content-length")
-            .and_then(|(_, v)| v.trim().parse::<usize>().ok());
-        let body = if method == "HEAD" || status == 204 || status == 304 {
-            Vec::new()
-        } else if let Some(length) = length {
-            while buf.len() < head_len + length {
-                read_some(&mut stream, &mut buf, deadline)?;
-            }
-            buf[head_len..head_len + length].to_vec()
-        } else {
-            // No length: the body ends with the connection.
-            loop {
-                match read_some(&mut stream, &mut buf, deadline) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                    Err(e) => return Err(e),
-                }
-            }
-            buf[head_len..].to_vec()
-        };
-        return Ok(TestResponse {
-            status,
-            headers,
-            body,
-        });
-    }
-}
-
 /// Masking keys and the handshake nonce (RFC 6455 §5.3 and §4.1 ask for unpredictable ones):
 /// `fastrand`'s wyrand generator, seeded per client from the thread's randomly seeded one.
 /// Not cryptographic, which a test client does not need.
@@ -603,11 +330,6 @@ impl MaskKeys {
         BASE64.encode(self.0.u128(..).to_ne_bytes())
     }
 }
-
-fn invalid(e: impl ToString) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
