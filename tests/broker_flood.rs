@@ -27,10 +27,23 @@ async fn alone() -> MutexGuard<'static, ()> {
     TURN.lock().await
 }
 
+/// Lowers process (or, on Linux, thread) `id` to the lowest scheduling priority, nice 19;
+/// 0 is the calling thread.
+fn nice(id: u32) {
+    // SAFETY: plain integers in, an int out.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, id, 19) };
+    assert_eq!(rc, 0, "setpriority: {}", std::io::Error::last_os_error());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_flood_does_not_stall_the_cores() {
     let _alone = alone().await;
     let redis = Redis::start();
+    // The broker and the flooding client stand for other machines, which take none of the
+    // node's CPU time. Here they share the node's cores; at nice 19 they still run whenever
+    // the node leaves a CPU free, but no longer hold the core thread off its CPU for a
+    // scheduler's slice, which is not what the echo's round trips are meant to measure.
+    nice(redis.child.as_ref().expect("redis-server runs").id());
     let events = Events::default();
     let server = node(Broker::redis(redis.url()), &events);
     let mut flooded = connect(&server, "/sub/flood").await;
@@ -40,6 +53,7 @@ async fn a_broker_flood_does_not_stall_the_cores() {
     const FLOOD: u64 = 1_000_000;
     let client = redis.client();
     let flood = std::thread::spawn(move || {
+        nice(0);
         let mut con = client.get_connection().unwrap();
         for _ in 0..FLOOD / 10_000 {
             let mut pipe = redis::pipe();
