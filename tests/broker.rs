@@ -213,6 +213,88 @@ async fn after_a_broker_restart_the_nodes_resubscribe_by_themselves() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_broker_queue_drops_for_the_other_nodes_only_and_never_blocks_a_core() {
+    const CAPACITY: usize = 4;
+    const BURST: usize = 40;
+    let redis = Redis::start();
+    let events = Events::default();
+    let a = node(Broker::redis(redis.url()).queue_capacity(CAPACITY), &events);
+    let b = node(Broker::redis(redis.url()), &events);
+    let mut sender = connect(&a, "/sub/burst").await;
+    let mut locals = [
+        connect(&a, "/sub/burst").await,
+        connect(&a, "/sub/burst").await,
+    ];
+    let mut echo = connect(&a, "/sub/quiet").await;
+    let mut remote = connect(&b, "/sub/burst").await;
+    redis.await_numsub("burst", 2, false).await;
+    let a_publisher = format!("imphnen-{:016x}-pub", a.broker_stats().unwrap().node_id);
+
+    // Redis holds every connection's writes (`PUBLISH` among them) until it is unpaused, or
+    // for 4 s, less than the link's 5 s reply timeout. A's writing thread takes the first
+    // publish from the queue, sends it, and waits for the reply: the queue is empty, and
+    // stays undrained while the pause lasts.
+    redis.command(&["CLIENT", "PAUSE", "4000", "WRITE"]);
+    sender.send(Message::text("pub:first")).await.unwrap();
+    eventually("A's publisher is not held by the pause", || {
+        redis.client_field(&a_publisher, "flags").as_deref() == Some("b")
+    })
+    .await;
+
+    // A burst from a WebSocket client while the link is stalled: the first CAPACITY wait in
+    // the queue, the rest are dropped for the other nodes and counted. Every local subscriber
+    // gets every message, and an unrelated connection on the same node is answered, while
+    // the broker still holds the first publish.
+    for i in 0..BURST {
+        sender
+            .send(Message::text(format!("pub:m{i}")))
+            .await
+            .unwrap();
+    }
+    for ws in &mut locals {
+        assert_eq!(next(ws).await, "first");
+        for i in 0..BURST {
+            assert_eq!(next(ws).await, format!("m{i}"));
+        }
+    }
+    let sent = Instant::now();
+    nothing_else(&mut echo, "still here").await;
+    let rtt = sent.elapsed();
+    // A core that waited for the broker would answer only after the pause: seconds.
+    assert!(rtt < Duration::from_secs(1), "echo took {rtt:?}");
+    assert_eq!(
+        redis.client_field(&a_publisher, "flags").as_deref(),
+        Some("b"),
+        "the pause ended before the burst was delivered locally: did a core wait for the broker?"
+    );
+    let stalled = a.broker_stats().unwrap();
+    assert_eq!(
+        (stalled.published, stalled.dropped),
+        (0, (BURST - CAPACITY) as u64),
+        "while the broker stalls, every publish beyond the queue's {CAPACITY} is dropped and counted"
+    );
+
+    redis.command(&["CLIENT", "UNPAUSE"]);
+    // B gets what fitted, in order, and nothing of what did not.
+    assert_eq!(next(&mut remote).await, "first");
+    for i in 0..CAPACITY {
+        assert_eq!(next(&mut remote).await, format!("m{i}"));
+    }
+    nothing_else(&mut remote, "no more").await;
+    let after = a.broker_stats().unwrap();
+    assert_eq!(
+        (after.published, after.dropped, after.reconnects),
+        (1 + CAPACITY as u64, (BURST - CAPACITY) as u64, 0)
+    );
+    assert!(after.connected);
+    for ws in &mut locals {
+        nothing_else(ws, "no more").await;
+    }
+    a.shutdown();
+    b.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_starts_without_its_broker_and_joins_when_it_appears() {
     let port = free_port();
     let events = Events::default();

@@ -1,7 +1,7 @@
 //! Floods from the broker, with a real `redis-server`:
-//! - a flood does not stall the cores: another client of the broker publishes a million
-//!   messages to one subscriber of a node while an unrelated connection of the same node is
-//!   echoed every 2 ms; its round trips are the figure;
+//! - a flood does not stall a core: another client of the broker publishes a million
+//!   messages to one subscriber of a one-core node while an unrelated connection on the same
+//!   core is echoed every 2 ms; its round trips are the figure;
 //! - a node that cannot deliver all it is sent drops the surplus (counted) and keeps reading,
 //!   so Redis never closes its link for falling behind.
 //!
@@ -27,12 +27,28 @@ async fn alone() -> MutexGuard<'static, ()> {
     TURN.lock().await
 }
 
+/// Lowers process (or, on Linux, thread) `id` to the lowest scheduling priority, nice 19;
+/// 0 is the calling thread.
+fn nice(id: u32) {
+    // SAFETY: plain integers in, an int out.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, id, 19) };
+    assert_eq!(rc, 0, "setpriority: {}", std::io::Error::last_os_error());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_flood_does_not_stall_the_cores() {
     let _alone = alone().await;
     let redis = Redis::start();
+    // The broker and the flooding client stand for other machines, which take none of the
+    // node's CPU time. Here they share the node's cores; at nice 19 they still run whenever
+    // the node leaves a CPU free, but no longer hold the core thread off its CPU for a
+    // scheduler's slice, which is not what the echo's round trips are meant to measure.
+    nice(redis.child.as_ref().expect("redis-server runs").id());
     let events = Events::default();
-    let server = node(Broker::redis(redis.url()), &events);
+    // One core: the echo connection must share it with the flooded subscriber (on two,
+    // SO_REUSEPORT's hash could put them on different cores, and the flood would not be in
+    // the echo's way at all).
+    let server = node_on(1, Broker::redis(redis.url()), &events);
     let mut flooded = connect(&server, "/sub/flood").await;
     let mut echo = connect(&server, "/sub/quiet").await;
     redis.await_numsub("flood", 1, false).await;
@@ -40,6 +56,7 @@ async fn a_broker_flood_does_not_stall_the_cores() {
     const FLOOD: u64 = 1_000_000;
     let client = redis.client();
     let flood = std::thread::spawn(move || {
+        nice(0);
         let mut con = client.get_connection().unwrap();
         for _ in 0..FLOOD / 10_000 {
             let mut pipe = redis::pipe();
@@ -74,9 +91,10 @@ async fn a_broker_flood_does_not_stall_the_cores() {
         rtts.len()
     );
     assert!(rtts.len() >= 50, "the flood ended before it was measured");
-    // The target is 5 ms for the optimised build (3.8 ms measured with `cargo test --release`
-    // on 2 cores shared with redis-server, the flooding client and this test's clients); an
-    // unoptimised build spends about twice the CPU per delivered message.
+    // The target, 5 ms, holds for an optimised build (`cargo test --release --test
+    // broker_flood`: p99 1.9-4.7 ms in 13 runs on an otherwise idle 2-core machine, too close
+    // to the limit for scripts/test.sh to run it on shared cores). An unoptimised build
+    // spends about twice the CPU per delivered message (4.3-4.9 ms measured).
     let limit = Duration::from_millis(if cfg!(debug_assertions) { 10 } else { 5 });
     assert!(
         p99 < limit,

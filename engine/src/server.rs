@@ -284,6 +284,11 @@ impl Server {
     /// Sends `msg` to every connection subscribed to `topic`, on every core, and to the other
     /// nodes through the [`Config::broker`], if there is one. Returns the number of this
     /// node's subscribers when the publish started.
+    ///
+    /// Whether the other nodes get it is not in the return value: a publish the broker link
+    /// cannot take (down, or its queue full) still reaches this node's subscribers, is never
+    /// waited for, and is counted in [`BrokerStats::dropped`](crate::BrokerStats::dropped)
+    /// ([`broker_stats`](Self::broker_stats)).
     pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
         self.hub.publish(topic, &msg.into(), None)
     }
@@ -528,6 +533,11 @@ impl Publisher {
 
     /// Sends `msg` to every subscriber of `topic` (and through the broker, if there is one, to
     /// the other nodes); returns this node's subscriber count.
+    ///
+    /// Whether the other nodes get it is not in the return value: a publish the broker link
+    /// cannot take (down, or its queue full) still reaches this node's subscribers, is never
+    /// waited for, and is counted in [`BrokerStats::dropped`](crate::BrokerStats::dropped)
+    /// ([`broker_stats`](Self::broker_stats)).
     pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
         self.0.publish(topic, &msg.into(), None)
     }

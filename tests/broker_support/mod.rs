@@ -96,16 +96,32 @@ impl Redis {
 
     /// The id Redis gave the connection named `name` (`CLIENT LIST`), if one is open.
     pub fn client_id(&self, name: &str) -> Option<u64> {
+        self.client_field(name, "id")?.parse().ok()
+    }
+
+    /// Field `key` of the connection named `name` in `CLIENT LIST` (`flags`, `cmd`, …), if one
+    /// is open.
+    pub fn client_field(&self, name: &str, key: &str) -> Option<String> {
         let mut con = self.client().get_connection().unwrap();
         let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
         let field = |line: &str, key: &str| {
             line.split(' ')
-                .find_map(|f| f.strip_prefix(key))
+                .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
                 .map(str::to_owned)
         };
         list.lines()
-            .find(|l| field(l, "name=").as_deref() == Some(name))
-            .and_then(|l| field(l, "id=")?.parse().ok())
+            .find(|l| field(l, "name").as_deref() == Some(name))
+            .and_then(|l| field(l, key))
+    }
+
+    /// Sends one command to the server (`CLIENT PAUSE`, …) and expects `OK`.
+    pub fn command(&self, args: &[&str]) {
+        let mut con = self.client().get_connection().unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query::<()>(&mut con).unwrap();
     }
 
     /// `CONFIG SET parameter value`.

@@ -167,6 +167,16 @@ pub struct BrokerStats {
     pub published: u64,
     /// Publishes not sent to the other nodes: the link was down or its queue full, or the
     /// broker refused them.
+    ///
+    /// This counter is how a node learns that the other nodes missed some of its publishes:
+    /// `publish` returns this node's subscriber count, delivers locally whatever the link
+    /// does, and never waits for the broker. Its return cannot say more, since the link's
+    /// own thread sends the message later and may still drop it then (the connection fails,
+    /// or the broker refuses it). A full queue is also logged (at most every 10 s), and an
+    /// outage's drops come with [`BrokerEvent::Connected`]. A publish dropped at the queue
+    /// (link down, or queue full) takes no sequence number, so the other nodes count no
+    /// [`gaps`](Self::gaps) for it; one the link drops after queueing it leaves a gap that
+    /// the next message of its topic shows.
     pub dropped: u64,
     /// Messages from other nodes (or other publishers) handed to the cores.
     pub received: u64,

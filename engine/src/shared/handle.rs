@@ -292,8 +292,11 @@ impl WebSocket {
     /// `WsConfig::publish_to_self`). Returns the number of subscribers when the publish started.
     ///
     /// With a [`Config::broker`](crate::Config::broker) the message also goes to the other
-    /// nodes, and the count is this node's; a publish the broker link could not take (down, or
-    /// its queue full) is counted in `BrokerStats::dropped` and logged, never waited for.
+    /// nodes, and the count is this node's. Whether they get it is not in the return value: a
+    /// publish the broker link cannot take (down, or its queue full) still reaches this node's
+    /// subscribers, is never waited for, and is counted in
+    /// [`BrokerStats::dropped`](crate::BrokerStats::dropped)
+    /// ([`Publisher::broker_stats`](crate::Publisher::broker_stats)).
     pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
         let exclude = (!self.hub.ws.publish_to_self).then(|| self.conn_id());
         self.hub.publish(topic, &msg.into(), exclude)
