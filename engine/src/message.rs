@@ -113,10 +113,16 @@ impl Message {
     /// (`Decoder::take_message`): kept as it is, not copied. `text` only for a payload the
     /// decoder validated as UTF-8.
     pub(crate) fn from_decoder_buffer(text: bool, payload: Vec<u8>) -> Self {
+        let payload = if payload.len() <= INLINE {
+            // A short message assembled from fragments (or cut by a receive) is held inline.
+            Payload::copy_of(&payload)
+        } else {
+            Payload::Shared(Bytes::from(payload))
+        };
         Message {
             kind: if text { Kind::Text } else { Kind::Binary },
             compress: None,
-            payload: Payload::Shared(Bytes::from(payload)),
+            payload,
         }
     }
 

@@ -77,7 +77,12 @@ pub(crate) fn read(
             // Unmasked (and validated, for text) into the decoder's buffer: the message keeps it.
             Some(Event::Text(_) | Event::Binary(_)) => {
                 let text = matches!(decoded.event, Some(Event::Text(_)));
-                let payload = decoder.take_message().unwrap_or_default();
+                let payload = decoder.take_message();
+                debug_assert!(
+                    payload.is_some(),
+                    "a buffered event's buffer is there to take"
+                );
+                let payload = payload.unwrap_or_default();
                 WsEvent::Message(Message::from_decoder_buffer(text, payload))
             }
             Some(Event::CompressedText(_) | Event::CompressedBinary(_)) if close_sent.is_some() => {

@@ -371,9 +371,11 @@ impl Decoder {
             // Grows with the bytes that actually arrived, never with the declared length
             // alone: room for the rest of the frame is made at once only when at least a
             // quarter of it is here (so a payload cut by the end of a receive is not copied
-            // again to grow).
+            // again to grow). `reserve`, not `reserve_exact`: exact for a new buffer, doubling
+            // for one that holds earlier fragments, so many small fragments grow it in
+            // logarithmically many steps.
             if frame.remaining <= 4 * take as u64 {
-                buffer.reserve_exact(frame.remaining as usize);
+                buffer.reserve(frame.remaining as usize);
             }
             let start = buffer.len();
             match frame.mask {

@@ -125,11 +125,15 @@ pub fn feed_chunks<'c>(
                     let buffered = decoded.buffered;
                     let event = decoded.event.map(Owned::from);
                     pos += consumed;
-                    // A buffered event's buffer is handed over whole, as the engine takes it.
-                    let taken = decoder.take_message();
-                    assert_eq!(taken.is_some(), buffered);
-                    if let (Some(taken), Some(event)) = (taken, &event) {
-                        assert_eq!(Some(&taken[..]), event.data(), "the buffer handed over");
+                    // Every other event, a buffered event's buffer is handed over whole, as
+                    // the engine takes it; in between it is left to the next call to drop, as
+                    // every other caller does (a message must not run into the next).
+                    if events.len() % 2 == 1 {
+                        let taken = decoder.take_message();
+                        assert_eq!(taken.is_some(), buffered);
+                        if let (Some(taken), Some(event)) = (taken, &event) {
+                            assert_eq!(Some(&taken[..]), event.data(), "the buffer handed over");
+                        }
                     }
                     match event {
                         Some(event) => events.push(event),
