@@ -152,6 +152,13 @@ pub(crate) trait Driver {
     /// Completions (or collected events that may make some) are ready without waiting.
     fn has_queued(&self, io: &Self::Io) -> bool;
 
+    /// The kernel has posted completions since the last [`collect`](Self::collect) (the
+    /// turn's submission ran their work): a core may collect them at once instead of waiting.
+    /// `false` for drivers that cannot tell without a system call.
+    fn completions_posted(&self, _io: &mut Self::Io) -> bool {
+        false
+    }
+
     /// The next completion collected or queued, if any; no syscall but what an event needs
     /// (a receive, an accept).
     fn next<'a>(

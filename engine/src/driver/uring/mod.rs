@@ -305,6 +305,11 @@ impl Driver for UringDriver {
     }
 
     #[inline]
+    fn completions_posted(&self, io: &mut UringIo) -> bool {
+        !io.ring.completion().is_empty()
+    }
+
+    #[inline]
     fn has_queued(&self, io: &UringIo) -> bool {
         !io.released.is_empty() || self.pos < self.cqes.len() || !io.early.is_empty()
     }
