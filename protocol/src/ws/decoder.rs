@@ -124,6 +124,15 @@ impl<'a> Decoded<'a> {
             buffered: false,
         }
     }
+
+    /// An event borrowing the decoder's message buffer, after `consumed` bytes.
+    fn from_buffer(consumed: usize, event: Event<'a>) -> Self {
+        Decoded {
+            consumed,
+            event: Some(event),
+            buffered: true,
+        }
+    }
 }
 
 /// The kind of a data message, set by its first frame (RFC 6455 §5.6).
@@ -407,11 +416,7 @@ impl Decoder {
                 MessageKind::Binary => Event::CompressedBinary(data),
                 MessageKind::Text => Event::CompressedText(data),
             };
-            return Ok(Decoded {
-                consumed,
-                event: Some(event),
-                buffered: true,
-            });
+            return Ok(Decoded::from_buffer(consumed, event));
         }
         if kind == MessageKind::Text && self.utf8.finish().is_err() {
             // The message ends in the middle of a code point.
@@ -429,11 +434,7 @@ impl Decoder {
                 Event::Text(unsafe { core::str::from_utf8_unchecked(data) })
             }
         };
-        Ok(Decoded {
-            consumed,
-            event: Some(event),
-            buffered: true,
-        })
+        Ok(Decoded::from_buffer(consumed, event))
     }
 }
 
