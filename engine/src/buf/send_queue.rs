@@ -209,8 +209,9 @@ impl QueuePool {
     pub(crate) fn take(&mut self) -> Box<SendQueue> {
         self.free.pop().unwrap_or_else(|| {
             Box::new(SendQueue {
-                // Most output is a frame or a response of a few hundred bytes; more grows it.
-                own: Vec::with_capacity(1024),
+                // Most output is a frame or a response of at most a few hundred bytes; more
+                // grows it (and the pool keeps the grown buffer).
+                own: Vec::with_capacity(256),
                 ..SendQueue::default()
             })
         })

@@ -63,6 +63,9 @@ pub(crate) struct BufRing {
     lent: Cell<Option<u16>>,
     /// Buffers `0..offered` have been offered to the kernel; the rest are untouched memory.
     offered: Cell<u16>,
+    /// Bytes of each buffer offered: half of `size` until the first time receives run out of
+    /// buffers, then all of it.
+    offer_len: Cell<u32>,
 }
 
 impl BufRing {
@@ -116,6 +119,7 @@ impl BufRing {
             tail: Cell::new(0),
             lent: Cell::new(None),
             offered: Cell::new(0),
+            offer_len: Cell::new(size),
         };
         let addr = ring_buf.map.as_ptr() as u64;
         let submitter = ring.submitter();
@@ -124,10 +128,14 @@ impl BufRing {
         // (On failure the mapping is unmapped by `ring_buf`'s drop.)
         unsafe { submitter.register_buf_ring_with_flags(addr, count, group, flags) }?;
         // Incrementally consumed buffers are written front to back, and the kernel moves on to
-        // the next one in ring order: every buffer offered is touched. Offer two to start with
-        // and more only when receives run out, so a quiet core's receive memory stays two
-        // buffers. Whole buffers are touched only as far as each receive writes: offer all.
+        // the next one in ring order: every byte offered is touched. Offer the first half of
+        // two to start with, and more only when receives run out, so a quiet core's receive
+        // memory stays one buffer's worth (as much as the epoll driver's read buffer). Whole
+        // buffers are touched only as far as each receive writes: offer all.
         let first = if ring_buf.incremental {
+            if count > 2 {
+                ring_buf.offer_len.set(size / 2);
+            }
             count.min(2)
         } else {
             count
@@ -143,6 +151,8 @@ impl BufRing {
     /// Every buffer offered was in use: offers as many again (up to all of them). `false` when
     /// all are offered already.
     pub(crate) fn grow(&self) -> bool {
+        // A core busy enough to run out gets whole buffers from now on.
+        self.offer_len.set(self.size);
         let offered = self.offered.get();
         let more = offered.min(self.count - offered);
         for id in offered..offered + more {
@@ -194,7 +204,7 @@ impl BufRing {
         unsafe {
             let e = &mut *entries.add(slot);
             e.set_addr(addr as u64);
-            e.set_len(self.size);
+            e.set_len(self.offer_len.get());
             e.set_bid(id);
         }
         self.tail.set(tail.wrapping_add(1));
