@@ -185,21 +185,34 @@ impl SendQueue {
     }
 }
 
-/// A small per-core stack of emptied queues, so a connection that sends every turn does not
-/// allocate a queue every turn.
+/// A per-core stack of emptied queues, so a connection that sends every turn does not allocate
+/// a queue every turn. It keeps queues up to a budget of bytes (their buffers included) rather
+/// than a count: a turn that sends to every subscriber of a topic has as many queues in flight
+/// as there are subscribers, and each comes back.
 pub(crate) struct QueuePool {
     #[allow(clippy::vec_box)] // the boxes are what drivers hold: moved, not copied
     free: Vec<Box<SendQueue>>,
-    keep: usize,
+    /// Bytes the queues in `free` hold, by [`footprint`].
+    held: usize,
+    budget: usize,
     max_capacity: usize,
 }
 
+/// The heap bytes of an emptied queue: its box and both buffers' capacity.
+fn footprint(q: &SendQueue) -> usize {
+    std::mem::size_of::<SendQueue>()
+        + q.own.capacity()
+        + q.shared.capacity() * std::mem::size_of::<SharedFrame>()
+}
+
 impl QueuePool {
-    /// A pool keeping at most `keep` queues whose own buffer is at most `max_capacity` bytes.
-    pub(crate) fn new(keep: usize, max_capacity: usize) -> QueuePool {
+    /// A pool keeping emptied queues whose own buffer is at most `max_capacity` bytes, while
+    /// all it keeps comes to at most `budget` bytes.
+    pub(crate) fn new(budget: usize, max_capacity: usize) -> QueuePool {
         QueuePool {
-            free: Vec::with_capacity(keep),
-            keep,
+            free: Vec::new(),
+            held: 0,
+            budget,
             max_capacity,
         }
     }
@@ -207,23 +220,29 @@ impl QueuePool {
     /// An empty queue, recycled when one is available.
     #[inline]
     pub(crate) fn take(&mut self) -> Box<SendQueue> {
-        self.free.pop().unwrap_or_else(|| {
-            Box::new(SendQueue {
+        match self.free.pop() {
+            Some(q) => {
+                self.held -= footprint(&q);
+                q
+            }
+            None => Box::new(SendQueue {
                 // Most output is a frame or a response of at most a few hundred bytes; more
                 // grows it (and the pool keeps the grown buffer).
                 own: Vec::with_capacity(256),
                 ..SendQueue::default()
-            })
-        })
+            }),
+        }
     }
 
-    /// Returns a queue; oversized ones and those beyond `keep` are freed.
+    /// Returns a queue; oversized ones and those beyond the budget are freed.
     #[inline]
     pub(crate) fn give(&mut self, mut q: Box<SendQueue>) {
-        if q.own.capacity() > self.max_capacity || self.free.len() >= self.keep {
+        let size = footprint(&q);
+        if q.own.capacity() > self.max_capacity || self.held + size > self.budget {
             return;
         }
         q.clear();
+        self.held += size;
         self.free.push(q);
     }
 }
@@ -291,5 +310,29 @@ mod tests {
         assert_eq!(q.as_single(), Some(&b"hello"[..]));
         q.push_shared(Bytes::from_static(b"x"));
         assert_eq!(q.as_single(), None);
+    }
+
+    /// The pool keeps emptied queues until their bytes reach its budget, hands them out again
+    /// before allocating, and never keeps one whose own buffer outgrew the limit.
+    #[test]
+    fn the_pool_keeps_queues_up_to_its_budget() {
+        let one = footprint(&QueuePool::new(0, 0).take());
+        let mut pool = QueuePool::new(3 * one, 1 << 10);
+        let queues: Vec<_> = (0..5).map(|_| pool.take()).collect();
+        for q in queues {
+            pool.give(q);
+        }
+        assert_eq!((pool.free.len(), pool.held), (3, 3 * one));
+        let mut big = pool.take();
+        assert_eq!(pool.held, 2 * one);
+        big.own_mut().extend_from_slice(&[0; 2048]);
+        pool.give(big);
+        assert_eq!((pool.free.len(), pool.held), (2, 2 * one));
+        let mut used = pool.take();
+        used.own_mut().extend_from_slice(b"frame");
+        used.push_shared(Bytes::from_static(b"shared"));
+        pool.give(used);
+        let again = pool.take();
+        assert!(again.is_empty(), "a recycled queue comes back empty");
     }
 }

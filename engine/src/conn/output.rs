@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn plaintext_that_leaves_no_record_leaves_the_count() {
         let (mut pool, cell, mut output) = (
-            QueuePool::new(4, 1 << 16),
+            QueuePool::new(16 << 10, 1 << 16),
             SlotCell::default(),
             Output::default(),
         );
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn sealed_plaintext_stays_counted_until_its_records_are_sent() {
         let (mut pool, cell, mut output) = (
-            QueuePool::new(4, 1 << 16),
+            QueuePool::new(16 << 10, 1 << 16),
             SlotCell::default(),
             Output::default(),
         );

@@ -58,11 +58,15 @@ use tasks::Tasks;
 
 pub(crate) use timers::tick_period;
 
-/// Buffers each pool keeps for reuse, and the largest it keeps. A turn that opens many
-/// connections at once draws many queues from the pool; what it keeps afterwards is memory every
-/// connection of the core shares, so the pool stays small.
+/// Input buffers the byte pool keeps for reuse, and the largest buffer either pool keeps. A
+/// turn that opens many connections at once draws many buffers from the pool; what it keeps
+/// afterwards is memory every connection of the core shares, so the pool stays small.
 const POOLED: usize = 64;
 const POOLED_CAPACITY: usize = 64 << 10;
+/// Bytes of emptied send queues the core keeps: a publish to a topic puts one queue per
+/// subscriber in flight, about 1 KiB each with its frames, so this covers a turn's sends to
+/// about a thousand subscribers without a heap allocation.
+const POOLED_QUEUE_BYTES: usize = 1 << 20;
 
 /// Rounds of completions and requests per turn, when requests complete at once (a send the
 /// kernel took whole): the turn ends once nothing is queued, or after this many rounds.
@@ -158,7 +162,7 @@ impl<D: Driver> Core<D> {
                 cfg,
                 service,
                 bytes: BytePool::new(POOLED, POOLED_CAPACITY),
-                queues: QueuePool::new(POOLED, POOLED_CAPACITY),
+                queues: QueuePool::new(POOLED_QUEUE_BYTES, POOLED_CAPACITY),
                 date: DateCache::new(SystemTime::now()),
                 delivery: Delivery::default(),
                 decoders: Vec::new(),

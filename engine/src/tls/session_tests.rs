@@ -63,7 +63,7 @@ fn receive(sessions: &mut Sessions, records: &[u8]) -> Vec<u8> {
 /// The session's records (carrying `plaintext`), given to the client; the plaintext the client
 /// reads from them.
 fn to_client(sessions: &mut Sessions, plaintext: &[u8], client: &mut ClientConnection) -> Vec<u8> {
-    let mut pool = QueuePool::new(1, 1 << 20);
+    let mut pool = QueuePool::new(4 << 10, 1 << 20);
     let mut queue = pool.take();
     queue.own_mut().extend_from_slice(plaintext);
     let mut records = Vec::new();
