@@ -31,7 +31,12 @@
 #                                 one that predates IMPHNEN_DRIVER runs its own driver in each)
 #   UWS_BIN=path                  add a uws column: a uWebSockets EchoServer-like binary that
 #                                 listens on $PORT and serves /echo
-#   IDLE_CONNS=10000              connections for the idle-memory row
+#   IDLE_CONNS=10000              connections for the idle-memory rows
+#   IDLE_WARM=1000                connections each idle run opens first, before its IDLE_CONNS:
+#                                 "memory per idle WebSocket" is the RSS growth per connection
+#                                 over the IDLE_CONNS alone (the server's one-off costs of its
+#                                 first connections land in the warm-up), "..., from cold" the
+#                                 growth from a fresh server over all; 0: no warm-up, no cold row
 #   RATE=N | RATE_FROM=echo_20b_1 latency_fixed's open-loop rate: N msgs/s, or half of Bun's
 #                                 median in that workload (default echo_20b_16)
 #   SYSCALLS=0                    skip the syscall-counting runs (and their rows)
@@ -51,6 +56,7 @@ RUNS=${RUNS:-3}
 SYSCALLS=${SYSCALLS:-1}
 SYSCALL_SECONDS=${SYSCALL_SECONDS:-3}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_WARM=${IDLE_WARM:-1000}
 SERVER_CORE=${SERVER_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 BUN_VERSION=1.4.5
@@ -275,18 +281,18 @@ measure() { # workload server out.json
     bcast_100)   loadgen "$s" "$json" broadcast /broadcast "${win[@]}" --connections 100 --publishers 1 --inflight 16 ;;
     bcast_500)   loadgen "$s" "$json" broadcast /broadcast "${win[@]}" --connections 500 --publishers 1 --inflight 16 ;;
     latency_fixed) loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 64 --size 20 --binary --rate "$FIXED_RATE" ;;
-    idle_rss)    loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --hold 2 ;;
+    idle_rss)    loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --warm "$IDLE_WARM" --hold 2 ;;
     # permessage-deflate (servers started with COMPRESSION=shared): JSON-like text, compressed
     # both ways, every echo inflated and verified by the load generator.
     z_echo_16k)  loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 1 --size 16384 --text --deflate ;;
     z_bcast_500) loadgen "$s" "$json" broadcast /broadcast "${win[@]}" --connections 500 --publishers 1 --inflight 16 --size 2048 --text --deflate ;;
-    z_idle_rss)  loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --hold 2 --deflate ;;
+    z_idle_rss)  loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --warm "$IDLE_WARM" --hold 2 --deflate ;;
     # wss:// (servers started with the throwaway certificate): a new connection each time
     # (handshake, upgrade, close), then the echo and idle shapes above over TLS.
     tls_handshake) loadgen "$s" "$json" connect /echo "${win[@]}" ;;
     tls_echo_16k)  loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 1 --size 16384 --binary ;;
     tls_echo_20b_16) loadgen "$s" "$json" echo /echo "${win[@]}" --connections 100 --inflight 16 --size 20 --binary ;;
-    tls_idle_rss)  loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --hold 2 ;;
+    tls_idle_rss)  loadgen "$s" "$json" idle /echo --connections "$IDLE_CONNS" --warm "$IDLE_WARM" --hold 2 ;;
     http_hello)  wrk_run "$s" "$json" report.lua ;;
     http_pipe16) wrk_run "$s" "$json" pipeline.lua ;;
     *) log "unknown workload $w"; return 1 ;;
@@ -294,7 +300,7 @@ measure() { # workload server out.json
 }
 
 show() { # out.json server: one line of the run's figures on stderr
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  %-13s %s" % (sys.argv[2], ", ".join(f"{k}={d[k]:.4g}" for k in ("msgs_per_s","requests_per_s","server_cpu_ns_per_msg","server_cpu_ns_per_req","server_syscalls_per_msg","server_rss_per_conn") if isinstance(d.get(k),(int,float)))), d.get("latency",{}).get("p99_us","") and "p99=%.4gus" % d["latency"]["p99_us"])' "$1" "$2" >&2 || true
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  %-13s %s" % (sys.argv[2], ", ".join(f"{k}={d[k]:.4g}" for k in ("msgs_per_s","requests_per_s","server_cpu_ns_per_msg","server_cpu_ns_per_req","server_syscalls_per_msg","server_rss_per_conn","server_rss_per_conn_cold") if isinstance(d.get(k),(int,float)))), d.get("latency",{}).get("p99_us","") and "p99=%.4gus" % d["latency"]["p99_us"])' "$1" "$2" >&2 || true
 }
 
 run_one() { # workload server index; fails when the run gave no result

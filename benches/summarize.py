@@ -56,14 +56,21 @@ ROWS = [
     ("http_pipe16_cpu", "http_pipe16", "server CPU per request (pipelined 16)",
      "server_cpu_ns_per_req", "ns/req", "lower"),
     ("latency_fixed", "latency_fixed", "echo p99 at half of Bun's max rate", "latency.p99_us", "us", "lower"),
-    ("idle_rss", "idle_rss", "RSS per idle WebSocket connection", "server_rss_per_conn", "B/conn", "lower"),
+    # The idle rows: RSS growth per connection over the IDLE_CONNS opened after IDLE_WARM (what
+    # one more idle WebSocket costs), and "from cold": over all of them from a fresh server, the
+    # server's one-off costs of its first connections included (absent with IDLE_WARM=0).
+    ("idle_rss", "idle_rss", "memory per idle WebSocket", "server_rss_per_conn", "B/conn", "lower"),
+    ("idle_rss_cold", "idle_rss", "memory per idle WebSocket, from cold",
+     "server_rss_per_conn_cold", "B/conn", "lower"),
     ("z_echo_16k", "z_echo_16k", "permessage-deflate: echo 100 conns x 16 KiB JSON text", "msgs_per_s", "msgs/s", "higher"),
     ("z_echo_16k_cpu", "z_echo_16k", "permessage-deflate: server CPU per message (echo 16 KiB JSON)",
      "server_cpu_ns_per_msg", "ns/msg", "lower"),
     ("z_bcast_500", "z_bcast_500", "permessage-deflate: broadcast 2 KiB JSON to 500 subscribers", "msgs_per_s", "deliveries/s", "higher"),
     ("z_bcast_500_cpu", "z_bcast_500", "permessage-deflate: server CPU per delivery (500 subscribers)",
      "server_cpu_ns_per_msg", "ns/delivery", "lower"),
-    ("z_idle_rss", "z_idle_rss", "permessage-deflate: RSS per idle WebSocket connection", "server_rss_per_conn", "B/conn", "lower"),
+    ("z_idle_rss", "z_idle_rss", "permessage-deflate: memory per idle WebSocket", "server_rss_per_conn", "B/conn", "lower"),
+    ("z_idle_rss_cold", "z_idle_rss", "permessage-deflate: memory per idle WebSocket, from cold",
+     "server_rss_per_conn_cold", "B/conn", "lower"),
     ("tls_handshake", "tls_handshake", "wss: TLS 1.3 handshake + upgrade + close, 50 at once",
      "msgs_per_s", "conns/s", "higher"),
     ("tls_handshake_cpu", "tls_handshake", "wss: server CPU per connection (TLS 1.3 handshake + upgrade + close)",
@@ -74,7 +81,9 @@ ROWS = [
     ("tls_echo_20b_16", "tls_echo_20b_16", "wss: echo 100 conns x 20 B, 16 in flight", "msgs_per_s", "msgs/s", "higher"),
     ("tls_echo_20b_16_cpu", "tls_echo_20b_16", "wss: server CPU per message (echo 20 B, 16 in flight)",
      "server_cpu_ns_per_msg", "ns/msg", "lower"),
-    ("tls_idle_rss", "tls_idle_rss", "wss: RSS per idle WebSocket connection", "server_rss_per_conn", "B/conn", "lower"),
+    ("tls_idle_rss", "tls_idle_rss", "wss: memory per idle WebSocket", "server_rss_per_conn", "B/conn", "lower"),
+    ("tls_idle_rss_cold", "tls_idle_rss", "wss: memory per idle WebSocket, from cold",
+     "server_rss_per_conn_cold", "B/conn", "lower"),
 ]
 # The reference every other server's ratio is taken against.
 BUN = "bun"

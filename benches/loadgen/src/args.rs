@@ -40,6 +40,9 @@ options:
   --threads T                      client threads (default: cores in the affinity mask)
   --server-pid PID                 report server CPU per message and RSS (from /proc)
   --hold SECS                      idle: how long to hold the connections (default 30)
+  --warm W                         idle: open W connections first and sample the server's RSS,
+                                   then open --connections more; RSS per connection is the
+                                   growth over those (default 0: growth from before any)
   --count N                        connect: stop after N upgrades
   --source-ips N                   spread sources over 127.0.0.1..=127.0.0.N (default auto)
   --json PATH                      write the result as JSON
@@ -153,6 +156,8 @@ pub struct Args {
     pub server_pid: Option<u32>,
     /// Idle mode hold time.
     pub hold: Duration,
+    /// Idle mode: connections opened (and the server's RSS sampled) before `connections`.
+    pub warm: usize,
     /// Connect mode upper bound on upgrades.
     pub count: Option<u64>,
     /// Number of 127.0.0.x source addresses (0 = auto).
@@ -236,6 +241,7 @@ impl Args {
             threads,
             server_pid: None,
             hold: Duration::from_secs(30),
+            warm: 0,
             count: None,
             source_ips: 0,
             json: None,
@@ -264,6 +270,7 @@ impl Args {
                 "--threads" | "-t" => a.threads = value(p, &name)?,
                 "--server-pid" => a.server_pid = Some(value(p, &name)?),
                 "--hold" => a.hold = secs(p, &name)?,
+                "--warm" => a.warm = value(p, &name)?,
                 "--count" => a.count = Some(value(p, &name)?),
                 "--source-ips" => a.source_ips = value(p, &name)?,
                 "--json" => a.json = Some(value(p, &name)?),
@@ -277,6 +284,9 @@ impl Args {
         a.publish_target = publish_url.as_deref().map(Target::parse).transpose()?;
         if a.publish_target.is_some() && a.mode != Mode::Broadcast {
             return Err("--publish-url is for broadcast only".into());
+        }
+        if a.warm > 0 && a.mode != Mode::Idle {
+            return Err("--warm is for idle only".into());
         }
         if a.connections == 0 || a.threads == 0 || a.inflight == 0 {
             return Err("--connections, --threads and --inflight must be at least 1".into());
@@ -357,6 +367,15 @@ mod tests {
         assert_eq!(a.size, crate::mode::broadcast::MIN_SIZE);
         assert!(parse("broadcast --connections 1 --publishers 2").is_err());
         assert!(parse("echo --publish-url ws://127.0.0.1:1/").is_err());
+    }
+
+    #[test]
+    fn warm_is_an_idle_option() {
+        assert_eq!(args("idle").warm, 0);
+        let a = args("idle --connections 3000 --warm 500");
+        assert_eq!((a.connections, a.warm), (3000, 500));
+        assert!(parse("echo --warm 10").is_err());
+        assert!(parse("idle --warm -1").unwrap_err().contains("--warm"));
     }
 
     #[test]

@@ -157,15 +157,26 @@ pub struct Report {
     /// Idle mode: seconds to open them all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_time_s: Option<f64>,
+    /// Idle mode with `--warm`: connections opened before `connections` (and held with them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_connections: Option<usize>,
     /// Idle mode: server RSS before connecting, bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_before: Option<u64>,
+    /// Idle mode with `--warm`: server RSS with the warm-up connections open, bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_warm: Option<u64>,
     /// Idle mode: server RSS with every connection open, bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_open: Option<u64>,
-    /// Idle mode: (open - before) / connections, bytes.
+    /// Idle mode: RSS growth per connection over the last `connections`, bytes:
+    /// (open - warm) / connections with `--warm`, else (open - before) / connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_per_conn: Option<f64>,
+    /// Idle mode with `--warm`: (open - before) / (warm + connections), bytes, which includes
+    /// the server's one-off costs of its first connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_per_conn_cold: Option<f64>,
 }
 
 impl Report {
@@ -209,7 +220,11 @@ impl Report {
     /// Prints the human summary on stdout.
     pub fn print(&self) {
         println!("mode            {}  {}", self.mode, self.url);
-        let mut shape = format!("{} connections, {} threads", self.connections, self.threads);
+        let mut shape = format!("{} connections", self.connections);
+        if let Some(w) = self.warm_connections {
+            shape += &format!(" after {w} warm-up ones");
+        }
+        shape += &format!(", {} threads", self.threads);
         if let (Some(size), Some(kind)) = (self.size, self.kind) {
             shape += &format!(", {size} B {kind}");
         }
@@ -260,16 +275,32 @@ impl Report {
                 self.open_time_s.unwrap_or(0.0)
             );
         }
-        if let (Some(b), Some(o), Some(p)) = (
-            self.server_rss_before,
-            self.server_rss_open,
+        let (b, o) = (self.server_rss_before, self.server_rss_open);
+        let (w, per, cold) = (
+            self.server_rss_warm,
             self.server_rss_per_conn,
-        ) {
-            println!(
-                "server rss      {} KiB -> {} KiB, {p:.0} B per connection",
+            self.server_rss_per_conn_cold,
+        );
+        match (b, w, o, per, cold, self.warm_connections) {
+            (Some(b), Some(w), Some(o), Some(per), Some(cold), Some(warm)) => {
+                let (n, all) = (self.connections, warm + self.connections);
+                println!(
+                    "server rss      {} KiB -> {} KiB ({warm} open) -> {} KiB ({all} open)",
+                    b / 1024,
+                    w / 1024,
+                    o / 1024
+                );
+                println!(
+                    "per connection  {per:.0} B (growth over the last {n}), \
+                     {cold:.0} B from cold (over all {all})"
+                );
+            }
+            (Some(b), None, Some(o), Some(per), ..) => println!(
+                "server rss      {} KiB -> {} KiB, {per:.0} B per connection",
                 b / 1024,
                 o / 1024
-            );
+            ),
+            _ => {}
         }
         println!(
             "verification    mismatches {}  lost {}  reordered {}  missed sends {}  errors {}",
