@@ -9,6 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use imphnen_protocol::ws::mask::unmask_into;
 use imphnen_protocol::ws::{Decoder, DecoderConfig, apply_mask, encode_binary, encode_text};
 
 const TEXT_KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
@@ -54,10 +55,18 @@ fn decode(c: &mut Criterion) {
 
 fn mask(c: &mut Criterion) {
     let mut group = c.benchmark_group("ws_mask");
-    for size in [64usize, 1 << 10, 64 << 10] {
+    for size in [64usize, 1 << 10, 16 << 10, 64 << 10] {
         group.throughput(Throughput::Bytes(size as u64));
         let source = vec![0x5au8; size];
         let mut buf = vec![0u8; size];
+        // Unmasking received bytes into a kept message buffer (one read, one write).
+        let mut kept = Vec::with_capacity(size);
+        group.bench_with_input(BenchmarkId::new("unmask_into", size), &size, |b, _| {
+            b.iter(|| {
+                kept.clear();
+                unmask_into(black_box(&mut kept), black_box(&source), black_box(KEY), 0)
+            })
+        });
         group.bench_with_input(BenchmarkId::new("apply_mask", size), &size, |b, _| {
             b.iter(|| apply_mask(black_box(&mut buf), black_box(KEY), 0))
         });
