@@ -331,8 +331,12 @@ mod tests {
         let mut used = pool.take();
         used.own_mut().extend_from_slice(b"frame");
         used.push_shared(Bytes::from_static(b"shared"));
+        let grown = footprint(&used);
+        assert!(grown > one, "the frame list's room counts");
         pool.give(used);
+        assert_eq!((pool.free.len(), pool.held), (2, one + grown));
         let again = pool.take();
+        assert_eq!(pool.held, one);
         assert!(again.is_empty(), "a recycled queue comes back empty");
     }
 }
