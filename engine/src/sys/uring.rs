@@ -22,6 +22,9 @@ const SQ_ENTRIES: u32 = 256;
 /// by the kernel, `IORING_FEAT_NODROP`, and flushed by the next submit).
 const CQ_ENTRIES: u32 = 4096;
 
+/// Buffers an incrementally consumed ring offers before receives first run out.
+const FIRST_OFFER: u16 = 2;
+
 /// `IOU_PBUF_RING_INC` (Linux 6.12): a buffer is consumed a receive at a time instead of whole.
 const PBUF_RING_INC: u16 = 2;
 /// `IORING_CQE_F_BUF_MORE`: the buffer of this completion goes on serving receives.
@@ -63,9 +66,6 @@ pub(crate) struct BufRing {
     lent: Cell<Option<u16>>,
     /// Buffers `0..offered` have been offered to the kernel; the rest are untouched memory.
     offered: Cell<u16>,
-    /// Bytes of each buffer offered: half of `size` until the first time receives run out of
-    /// buffers, then all of it.
-    offer_len: Cell<u32>,
 }
 
 impl BufRing {
@@ -119,7 +119,6 @@ impl BufRing {
             tail: Cell::new(0),
             lent: Cell::new(None),
             offered: Cell::new(0),
-            offer_len: Cell::new(size),
         };
         let addr = ring_buf.map.as_ptr() as u64;
         let submitter = ring.submitter();
@@ -133,17 +132,14 @@ impl BufRing {
         // memory stays one buffer's worth (as much as the epoll driver's read buffer). Whole
         // buffers are touched only as far as each receive writes: offer all.
         let first = if ring_buf.incremental {
-            if count > 2 {
-                ring_buf.offer_len.set(size / 2);
-            }
-            count.min(2)
+            count.min(FIRST_OFFER)
         } else {
             count
         };
+        ring_buf.offered.set(first);
         for id in 0..first {
             ring_buf.push(id);
         }
-        ring_buf.offered.set(first);
         ring_buf.publish();
         Ok(ring_buf)
     }
@@ -151,16 +147,25 @@ impl BufRing {
     /// Every buffer offered was in use: offers as many again (up to all of them). `false` when
     /// all are offered already.
     pub(crate) fn grow(&self) -> bool {
-        // A core busy enough to run out gets whole buffers from now on.
-        self.offer_len.set(self.size);
         let offered = self.offered.get();
         let more = offered.min(self.count - offered);
+        // Counted first: the offer's length follows from it.
+        self.offered.set(offered + more);
         for id in offered..offered + more {
             self.push(id);
         }
-        self.offered.set(offered + more);
         self.publish();
         more > 0
+    }
+
+    /// Bytes of a buffer offered: the first half while a core has only ever offered its first
+    /// buffers (it never ran out), all of it once it has grown the offer.
+    fn offer_len(&self) -> u32 {
+        if self.incremental && self.count > FIRST_OFFER && self.offered.get() <= FIRST_OFFER {
+            self.size / 2
+        } else {
+            self.size
+        }
     }
 
     /// Buffers are consumed a receive at a time (else each completion takes a whole buffer).
@@ -204,7 +209,7 @@ impl BufRing {
         unsafe {
             let e = &mut *entries.add(slot);
             e.set_addr(addr as u64);
-            e.set_len(self.offer_len.get());
+            e.set_len(self.offer_len());
             e.set_bid(id);
         }
         self.tail.set(tail.wrapping_add(1));
