@@ -29,7 +29,7 @@ mod waiter;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::buf::SendQueue;
+use crate::buf::{Lender, SendQueue};
 
 pub(crate) use waiter::FdWaiter;
 
@@ -60,8 +60,13 @@ pub(crate) enum Completion<'a, S> {
         listener: usize,
     },
     /// Bytes arrived for `token`. They live in the driver's buffer until the next completion
-    /// is asked for.
-    Received { token: Token, bytes: &'a mut [u8] },
+    /// is asked for; with a `lender`, the core may keep parts of them longer, without a copy
+    /// (`None`: a driver that reads into one reused buffer, or whose kept parts are many).
+    Received {
+        token: Token,
+        bytes: &'a mut [u8],
+        lender: Option<Lender<'a>>,
+    },
     /// The peer of `token` will send nothing more (an orderly FIN).
     PeerFinished { token: Token },
     /// A send of `token` that was still in flight when [`Io::send`] returned is over: the

@@ -3,8 +3,10 @@
 //!
 //! - Receives: one multishot receive per connection, armed once, picking buffers from the
 //!   core's provided-buffer ring (`sys/uring.rs`), so an idle connection holds no receive
-//!   buffer. A completion's bytes are lent to the core for that completion only; the buffer goes
-//!   back to the kernel before the next completion is read, or at the turn's end. `ENOBUFS`
+//!   buffer. A completion's bytes are the core's for that completion only, except the parts it
+//!   keeps (a large message's payload, unmasked where it was received): a buffer goes back to the
+//!   kernel before the next completion is read, or at the turn's end, or once nothing is kept of
+//!   it (checked once a turn). `ENOBUFS`
 //!   (every buffer in use) ends a multishot receive without losing a byte: it is counted and the
 //!   receive re-armed when the turn's buffers are back.
 //! - Sends: one `SEND` (own bytes) or `SENDMSG` (own bytes and shared frames) per send request,
@@ -249,7 +251,7 @@ impl UringDriver {
             if flags & CQE_F_BUF_MORE != 0 {
                 self.used[usize::from(id)] = at + len;
             } else {
-                self.bufs.lend(id);
+                self.bufs.finished(id);
             }
             (id, at, len)
         });
@@ -362,9 +364,15 @@ impl Driver for UringDriver {
         };
         // SAFETY: the kernel handed these bytes over in this completion and offers their buffer
         // again only at the next `settle` (the next `next` or the turn's end), after the core is
-        // done with them; nothing else refers to them meanwhile.
+        // done with them, or later while a part of it is kept; nothing else refers to them
+        // meanwhile (parts kept by earlier completions are other bytes).
         let bytes = unsafe { self.bufs.bytes(id, at, len) };
-        Some(Completion::Received { token: t, bytes })
+        let lender = self.bufs.lender(id);
+        Some(Completion::Received {
+            token: t,
+            bytes,
+            lender,
+        })
     }
 }
 

@@ -509,6 +509,7 @@ impl Io for UringIo {
 
     fn submit(&mut self) {
         self.bufs.settle();
+        self.bufs.reclaim();
         for t in std::mem::take(&mut self.rearm) {
             if let Some(sock) = self.sock(t) {
                 sock.flags &= !REARM;
