@@ -2,7 +2,11 @@
 //!
 //! A payload of up to [`INLINE`] bytes is held inline, so receiving or sending a short message
 //! allocates nothing; a longer one lives in a reference-counted buffer, cheap to clone, send to
-//! many connections or keep past the handler call. Text messages are UTF-8 by construction: the
+//! many connections or keep past the handler call. On io_uring, a received payload of
+//! [`LENT_FROM`] bytes or more may be part of the core's receive buffer, kept there rather than
+//! copied; the buffer serves no receive until such messages are dropped (the core stops
+//! lending before it runs short), so a program that keeps many messages for long may prefer
+//! to keep copies of their bytes. Text messages are UTF-8 by construction: the
 //! decoder validated what arrived, and the constructors only take `str`/`String`.
 
 use std::fmt;

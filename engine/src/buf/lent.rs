@@ -10,18 +10,19 @@
 //! Owns: the buffers' memory and their lease counts. Does not own: which buffers the kernel
 //! may fill, or when a kept part is dropped (the driver and the message's holders).
 
-use std::alloc::Layout;
+use std::io;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 
-/// `count` buffers of `size` bytes in one allocation, page-aligned and untouched until written,
-/// each with a count of the parts of it that are kept.
+/// `count` buffers of `size` bytes in one anonymous mapping, each with a count of the parts of
+/// it that are kept. A mapping of its own rather than the allocator's memory: a page is touched
+/// only once the kernel writes into it, however the allocator would have served the request.
 pub(crate) struct LendingArea {
     base: NonNull<u8>,
-    layout: Layout,
+    len: usize,
     size: u32,
     leases: Box<[AtomicU32]>,
 }
@@ -33,17 +34,26 @@ unsafe impl Send for LendingArea {}
 unsafe impl Sync for LendingArea {}
 
 impl LendingArea {
-    /// An area of `count` buffers of `size` bytes; `None` if the memory cannot be had.
-    pub(crate) fn new(count: u16, size: u32) -> Option<Arc<LendingArea>> {
-        let len = usize::from(count) * size as usize;
-        let layout = Layout::from_size_align(len.max(1), 4096).ok()?;
-        // SAFETY: the layout has a non-zero size. The bytes stay uninitialised on purpose (a
-        // page is touched only once the kernel writes into it): nothing reads them before a
-        // completion says the kernel wrote them.
-        let base = NonNull::new(unsafe { std::alloc::alloc(layout) })?;
-        Some(Arc::new(LendingArea {
-            base,
-            layout,
+    /// An area of `count` buffers of `size` bytes.
+    pub(crate) fn new(count: u16, size: u32) -> io::Result<Arc<LendingArea>> {
+        let len = (usize::from(count) * size as usize).max(1);
+        // SAFETY: an anonymous private mapping; the result is checked.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Arc::new(LendingArea {
+            base: NonNull::new(map.cast()).expect("mmap does not return null"),
+            len,
             size,
             leases: (0..count).map(|_| AtomicU32::new(0)).collect(),
         }))
@@ -66,8 +76,9 @@ impl LendingArea {
 
 impl Drop for LendingArea {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout; the last lease and the driver are gone.
-        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) };
+        // SAFETY: mapped in `new` with this length, unmapped once; the last lease and the
+        // driver are gone.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
     }
 }
 
@@ -88,9 +99,10 @@ impl<'a> Lender<'a> {
     /// buffer.
     ///
     /// # Safety
-    /// `part` must be bytes of the completion this lender came with, and nothing may write
-    /// them again: the caller is done changing them (a payload unmasked in place), and the
-    /// driver offers the buffer to the kernel only once every lease of it is dropped.
+    /// `part` must be bytes of the completion this lender came with, and the caller must be
+    /// done changing them (a payload unmasked in place): nothing of the caller's writes them
+    /// again. (That the kernel does not either is the driver's side: it offers the buffer
+    /// again only once every lease of it is dropped.)
     pub(crate) unsafe fn keep(&self, part: &[u8]) -> Option<Bytes> {
         let start = self.area.buffer(self.id) as usize;
         let end = start + self.area.size as usize;

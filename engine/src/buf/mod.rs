@@ -4,8 +4,9 @@
 //! are recycled through per-core pools, so a connection that talks every turn does not allocate
 //! every turn, while an idle one holds nothing.
 //!
-//! Architecture invariant: nothing here knows about connections, protocols or the kernel; a
-//! `SendQueue` only lists its bytes as `iovec`s and forgets what a driver reports written.
+//! Architecture invariant: nothing here knows about connections, protocols or the kernel (but
+//! for mapping memory); a `SendQueue` only lists its bytes as `iovec`s and forgets what a driver
+//! reports written, a `LendingArea` only counts what is kept of each buffer.
 
 mod held;
 mod lent;

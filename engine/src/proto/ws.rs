@@ -62,6 +62,8 @@ pub(crate) fn read(
         }
         None => Box::new(Decoder::new(io.limits)),
     });
+    // Whether large payloads stay in place depends on these bytes, not on the decoder's past.
+    decoder.set_buffer_payloads_below(io.limits.buffer_payloads_below);
     let mut pos = 0;
     loop {
         let decoded = match decoder.decode(&mut input[pos..]) {

@@ -32,7 +32,8 @@ const FIRST_OFFER: u16 = 2;
 
 /// Buffers never lent (see [`BufRing::lender`]): however many parts of received messages a
 /// program keeps, this many (less the one or two the kernel is filling) still serve receives.
-const KEPT_FREE: u16 = 4;
+/// A ring of this many buffers or fewer lends none.
+const NEVER_LENT: u16 = 4;
 
 /// `IOU_PBUF_RING_INC` (Linux 6.12): a buffer is consumed a receive at a time instead of whole.
 const PBUF_RING_INC: u16 = 2;
@@ -112,8 +113,7 @@ impl BufRing {
         let page = 4096;
         let entries_len =
             (usize::from(count) * std::mem::size_of::<BufRingEntry>()).next_multiple_of(page);
-        let area = LendingArea::new(count, size)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let area = LendingArea::new(count, size)?;
         // SAFETY: an anonymous private mapping; the result is checked.
         let map = unsafe {
             libc::mmap(
@@ -218,9 +218,13 @@ impl BufRing {
     }
 
     /// The right to keep parts of a completion's bytes in buffer `id`; `None` while all but
-    /// [`KEPT_FREE`] buffers wait for kept parts to be dropped (the bytes are then copied).
+    /// [`NEVER_LENT`] buffers wait for kept parts to be dropped (the bytes are then copied).
+    ///
+    /// The buffer ring's side of [`Lender::keep`]'s contract: a buffer goes back to the kernel
+    /// only once every lease of it is dropped ([`settle`](Self::settle),
+    /// [`reclaim`](Self::reclaim)).
     pub(crate) fn lender(&self, id: u16) -> Option<Lender<'_>> {
-        (self.held.borrow().len() < usize::from(self.count.saturating_sub(KEPT_FREE)))
+        (self.held.borrow().len() < usize::from(self.count.saturating_sub(NEVER_LENT)))
             .then(|| Lender::new(&self.area, id))
     }
 

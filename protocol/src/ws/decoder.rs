@@ -195,9 +195,17 @@ impl Decoder {
         }
     }
 
-    /// The settings this decoder was created with.
+    /// The settings this decoder was created with (and
+    /// [`set_buffer_payloads_below`](Self::set_buffer_payloads_below) changed since).
     pub fn config(&self) -> &DecoderConfig {
         &self.config
+    }
+
+    /// Changes [`DecoderConfig::buffer_payloads_below`] from the next [`decode`](Self::decode)
+    /// on: for a caller that can keep payloads where they were received for some inputs and
+    /// not for others.
+    pub fn set_buffer_payloads_below(&mut self, len: usize) {
+        self.config.buffer_payloads_below = len;
     }
 
     /// Hands over the message buffer that the last event borrowed ([`Decoded::buffered`]),

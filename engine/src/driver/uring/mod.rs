@@ -248,7 +248,10 @@ impl UringDriver {
         let bytes = cqueue::buffer_select(flags).map(|id| {
             let at = std::mem::replace(&mut self.used[usize::from(id)], 0);
             let len = res.max(0) as u32;
-            if flags & CQE_F_BUF_MORE != 0 {
+            // An incrementally consumed buffer is done with only when the kernel says so on a
+            // completion that used some of it: one of no bytes (an end of stream) moves
+            // nothing, and giving its buffer back then could hand the kernel bytes still kept.
+            if flags & CQE_F_BUF_MORE != 0 || (len == 0 && self.bufs.is_incremental()) {
                 self.used[usize::from(id)] = at + len;
             } else {
                 self.bufs.finished(id);
