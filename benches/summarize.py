@@ -165,8 +165,13 @@ def summarise(timed, counted, servers):
         for server in servers:
             docs = runs.get((workload, server))
             entry[server] = server_entry(docs, path, better) if docs else None
-        # A row no server has a figure or a problem for (the syscall rows without perf) is left out.
+        # A row no server has a figure or a problem for (the syscall rows without perf) is left out,
+        # and so is one whose metric the runs that did not fail never report (the "from cold" rows
+        # with IDLE_WARM=0): their problems are shown on the workload's other rows.
         if not any(e and (e["median"] is not None or e["problems"]) for e in map(entry.get, servers)):
+            continue
+        ran = [d for server in servers for d in runs.get((workload, server)) or [] if not d.get("failed")]
+        if ran and all(metric(d, path) is None for d in ran):
             continue
         bun = entry.get(BUN)
         entry["ratios"] = {}
