@@ -2,11 +2,7 @@
 //!
 //! A payload of up to [`INLINE`] bytes is held inline, so receiving or sending a short message
 //! allocates nothing; a longer one lives in a reference-counted buffer, cheap to clone, send to
-//! many connections or keep past the handler call. On io_uring, a received payload of
-//! [`LENT_FROM`] bytes or more may be part of the core's receive buffer, kept there rather than
-//! copied; the buffer serves no receive until such messages are dropped (the core stops
-//! lending before it runs short), so a program that keeps many messages for long may prefer
-//! to keep copies of their bytes. Text messages are UTF-8 by construction: the
+//! many connections or keep past the handler call. Text messages are UTF-8 by construction: the
 //! decoder validated what arrived, and the constructors only take `str`/`String`.
 
 use std::fmt;
@@ -37,15 +33,8 @@ pub struct Message {
 const INLINE: usize = 30;
 
 /// Received payloads from this many bytes on are unmasked straight into a buffer the message
-/// keeps (`DecoderConfig::buffer_payloads_from`), up to [`LENT_FROM`] where a driver lends its
-/// receive buffers; shorter ones are copied inline.
+/// keeps (`DecoderConfig::buffer_payloads_from`); shorter ones are copied inline.
 pub(crate) const KEPT_FROM: usize = INLINE + 1;
-
-/// Received payloads from this many bytes on stay where the driver received them, when it can
-/// lend its buffer (`Completion::Received`'s lender; io_uring): unmasked in place and kept as
-/// they lie, no copy at all. It is where sending stops copying payloads, too, so an echo of
-/// such a message goes out from the receive buffer.
-pub(crate) const LENT_FROM: usize = crate::buf::SHARE_MIN_LEN;
 
 /// Where a message's bytes live.
 #[derive(Clone)]
@@ -134,16 +123,6 @@ impl Message {
             kind: if text { Kind::Text } else { Kind::Binary },
             compress: None,
             payload,
-        }
-    }
-
-    /// A message whose payload was received and is kept where it lies (a lent receive
-    /// buffer). `text` only for a payload the decoder validated as UTF-8.
-    pub(crate) fn from_received(text: bool, payload: Bytes) -> Self {
-        Message {
-            kind: if text { Kind::Text } else { Kind::Binary },
-            compress: None,
-            payload: Payload::Shared(payload),
         }
     }
 

@@ -59,8 +59,6 @@ fn run<'c>(
         permessage_deflate,
         // As the engine sets it: payloads past a short one go through the message buffer.
         buffer_payloads_from: 31,
-        // On io_uring, whole frames from 1 KiB on are unmasked where they were received.
-        buffer_payloads_below: 1024,
     };
     let mut decoder = Decoder::new(config);
     // Context kept between messages, as the dedicated mode does.

@@ -382,34 +382,3 @@ fn partial_data_frame_payload_is_consumed_into_the_message_buffer() {
     assert_eq!(decoded.event, Some(Event::Binary(&[5; 100])));
     assert!(!decoder.is_mid_message());
 }
-
-#[test]
-fn whole_frames_are_buffered_only_within_the_configured_range() {
-    let config = DecoderConfig {
-        buffer_payloads_from: 31,
-        buffer_payloads_below: 1024,
-        ..server()
-    };
-    for (len, buffered) in [
-        (30, false),
-        (31, true),
-        (1023, true),
-        (1024, false),
-        (4000, false),
-    ] {
-        let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        let mut wire = masked(b0(true, BINARY), &payload);
-        let (wire_len, wire_at) = (wire.len(), wire.as_ptr_range());
-        let mut decoder = Decoder::new(config);
-        let decoded = decoder.decode(&mut wire).unwrap();
-        assert_eq!(decoded.consumed, wire_len, "{len} bytes");
-        assert_eq!(decoded.buffered, buffered, "{len} bytes");
-        let Some(Event::Binary(got)) = decoded.event else {
-            panic!("{len} bytes: {:?}", decoded.event);
-        };
-        assert_eq!(got, &payload[..], "{len} bytes");
-        // In place, the payload is the input's own bytes, unmasked where they lie.
-        let in_input = wire_at.contains(&got.as_ptr());
-        assert_eq!(in_input, !buffered, "{len} bytes");
-    }
-}

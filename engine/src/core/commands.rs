@@ -144,10 +144,9 @@ impl<I: Io> State<I> {
                 .filter(|p| p.len() >= SHARE_MIN_LEN && !c.flags.has(Flags::TLS))
             {
                 // A large payload goes to the kernel from the message's own buffer (an echo
-                // sends back the bytes where they were received, or where they were copied
-                // once): only the frame's header is written here. Not over TLS, where
-                // encrypting copies the payload anyway and a header apart would be a record of
-                // its own.
+                // sends back the buffer the received message was copied into once): only the
+                // frame's header is written here. Not over TLS, where encrypting copies the
+                // payload anyway and a header apart would be a record of its own.
                 let header = FrameHeader {
                     fin: true,
                     rsv: 0,

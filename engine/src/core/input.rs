@@ -8,7 +8,6 @@ use imphnen_protocol::http::HeaderSlots;
 use imphnen_protocol::ws::{DecoderConfig, Role};
 
 use super::State;
-use crate::buf::Lender;
 use crate::conn::{Conn, Flags, Phase};
 use crate::driver::{Io, Token};
 use crate::proto::http::{self, HttpLimits};
@@ -32,8 +31,8 @@ pub(super) fn held_back(c: &Conn, cell: &SlotCell, ws_limit: usize, http_limit: 
 }
 
 impl<I: Io> State<I> {
-    /// Bytes arrived for `t`; with a `lender`, large payloads may be kept where they are.
-    pub(super) fn received(&mut self, t: Token, bytes: &mut [u8], lender: Option<Lender<'_>>) {
+    /// Bytes arrived for `t`.
+    pub(super) fn received(&mut self, t: Token, bytes: &mut [u8]) {
         let now = self.now;
         self.counters.bytes_in.add(bytes.len() as u64);
         let Some(c) = self.conns.conn(t) else {
@@ -46,21 +45,16 @@ impl<I: Io> State<I> {
         if c.flags.has(Flags::TLS) {
             return self.received_tls(t, bytes);
         }
-        self.received_plain(t, bytes, lender);
+        self.received_plain(t, bytes);
     }
 
     /// Plaintext arrived for `t` (from the socket, or decrypted from its records).
-    pub(super) fn received_plain(
-        &mut self,
-        t: Token,
-        bytes: &mut [u8],
-        lender: Option<Lender<'_>>,
-    ) {
+    pub(super) fn received_plain(&mut self, t: Token, bytes: &mut [u8]) {
         let Some(c) = self.conns.conn(t) else {
             return;
         };
         if c.input.is_empty() {
-            let consumed = self.process(t, bytes, lender);
+            let consumed = self.process(t, bytes);
             self.keep(t, &bytes[consumed..]);
         } else if !matches!(c.phase, Phase::Draining { .. } | Phase::Closed) {
             c.input.vec_mut(&mut self.bytes).extend_from_slice(bytes);
@@ -90,7 +84,7 @@ impl<I: Io> State<I> {
             return false;
         }
         let mut input = std::mem::take(&mut c.input);
-        let consumed = self.process(t, &mut input, None);
+        let consumed = self.process(t, &mut input);
         input.consume(consumed, &mut self.bytes);
         match self.conns.get(t) {
             Some((c, _))
@@ -116,16 +110,7 @@ impl<I: Io> State<I> {
 
     /// Runs `t`'s phase over `input`; returns the bytes consumed. Stops at a handler that is
     /// still running, at a peer that does not read, and at a partial head or frame.
-    ///
-    /// A `lender` comes only with bytes straight from the driver: a message may then keep a
-    /// large payload where it lies (unmasked in place), since bytes once consumed are never
-    /// written again.
-    pub(super) fn process(
-        &mut self,
-        t: Token,
-        input: &mut [u8],
-        lender: Option<Lender<'_>>,
-    ) -> usize {
+    pub(super) fn process(&mut self, t: Token, input: &mut [u8]) -> usize {
         let mut pos = 0;
         while pos < input.len() {
             let now = self.now;
@@ -181,12 +166,7 @@ impl<I: Io> State<I> {
                             max_payload_length: self.cfg.websocket.max_payload_length,
                             permessage_deflate: c.flags.has(Flags::DEFLATE),
                             buffer_payloads_from: crate::message::KEPT_FROM,
-                            buffer_payloads_below: match lender {
-                                Some(_) => crate::message::LENT_FROM,
-                                None => usize::MAX,
-                            },
                         },
-                        lender,
                         deflate: &mut self.deflate,
                         slot: crate::driver::slot_of(t).0,
                         flags: c.flags,

@@ -331,11 +331,7 @@ impl<I: Io> State<I> {
                 peer,
                 listener,
             } => self.accepted(socket, peer, listener),
-            Completion::Received {
-                token,
-                bytes,
-                lender,
-            } => self.received(token, bytes, lender),
+            Completion::Received { token, bytes } => self.received(token, bytes),
             Completion::PeerFinished { token } => self.peer_finished(token),
             Completion::Sent { token, queue } => self.sent(token, queue),
             Completion::Failed { token, error } => self.failed(token, &error),

@@ -46,7 +46,7 @@ impl<I: Io> State<I> {
             Some(Received::Plain { peer_closed }) => {
                 let mut plain = self.tls.take_plain();
                 if !plain.is_empty() {
-                    self.received_plain(t, &mut plain, None);
+                    self.received_plain(t, &mut plain);
                 }
                 self.tls.give_plain(plain);
                 if peer_closed {

@@ -362,7 +362,6 @@ impl Driver for EpollDriver {
             Outcome::Received(token, n) => Completion::Received {
                 token,
                 bytes: &mut self.read_buf[..n],
-                lender: None,
             },
             Outcome::Finished(token) => Completion::PeerFinished { token },
             Outcome::Failed(token, error) => Completion::Failed { token, error },

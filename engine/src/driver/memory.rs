@@ -644,7 +644,6 @@ impl Driver for MemoryDriver {
             Look::Received(token) => Completion::Received {
                 token,
                 bytes: &mut self.rx,
-                lender: None,
             },
             Look::Finished(token) => Completion::PeerFinished { token },
             Look::Failed(token) => Completion::Failed {

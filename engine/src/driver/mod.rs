@@ -29,7 +29,7 @@ mod waiter;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::buf::{Lender, SendQueue};
+use crate::buf::SendQueue;
 
 pub(crate) use waiter::FdWaiter;
 
@@ -60,13 +60,8 @@ pub(crate) enum Completion<'a, S> {
         listener: usize,
     },
     /// Bytes arrived for `token`. They live in the driver's buffer until the next completion
-    /// is asked for; with a `lender`, the core may keep parts of them longer, without a copy
-    /// (`None`: a driver that reads into one reused buffer, or whose kept parts are many).
-    Received {
-        token: Token,
-        bytes: &'a mut [u8],
-        lender: Option<Lender<'a>>,
-    },
+    /// is asked for.
+    Received { token: Token, bytes: &'a mut [u8] },
     /// The peer of `token` will send nothing more (an orderly FIN).
     PeerFinished { token: Token },
     /// A send of `token` that was still in flight when [`Io::send`] returned is over: the

@@ -10,7 +10,7 @@ use imphnen_protocol::ws::{CloseCode, CloseFrame, Decoder, DecoderConfig, Event,
 use imphnen_protocol::ws::deflate::InflateError;
 
 use crate::Message;
-use crate::buf::{Lender, QueuePool};
+use crate::buf::QueuePool;
 use crate::conn::{Flags, Output, WsConn};
 use crate::proto::deflate::Deflate;
 use crate::shared::slots::SlotCell;
@@ -39,8 +39,6 @@ pub(crate) struct WsIo<'a> {
     /// The connection's slot and flags (which streams inflate its messages).
     pub(crate) slot: u32,
     pub(crate) flags: Flags,
-    /// Keeps payloads of `input` where they lie (see `State::process`).
-    pub(crate) lender: Option<Lender<'a>>,
 }
 
 /// Decodes frames out of `input` until an event for the core or the end of the input; returns
@@ -62,8 +60,6 @@ pub(crate) fn read(
         }
         None => Box::new(Decoder::new(io.limits)),
     });
-    // Whether large payloads stay in place depends on these bytes, not on the decoder's past.
-    decoder.set_buffer_payloads_below(io.limits.buffer_payloads_below);
     let mut pos = 0;
     loop {
         let decoded = match decoder.decode(&mut input[pos..]) {
@@ -76,12 +72,8 @@ pub(crate) fn read(
             None => return (pos, None),
             // §5.5.1: after sending a Close frame, data is not acted on.
             Some(Event::Text(_) | Event::Binary(_)) if close_sent.is_some() => continue,
-            Some(Event::Text(s)) if !buffered => WsEvent::Message(
-                kept(io, true, s.as_bytes()).unwrap_or_else(|| Message::text_from_str(s)),
-            ),
-            Some(Event::Binary(b)) if !buffered => WsEvent::Message(
-                kept(io, false, b).unwrap_or_else(|| Message::binary_from_slice(b)),
-            ),
+            Some(Event::Text(s)) if !buffered => WsEvent::Message(Message::text_from_str(s)),
+            Some(Event::Binary(b)) if !buffered => WsEvent::Message(Message::binary_from_slice(b)),
             // Unmasked (and validated, for text) into the decoder's buffer: the message keeps it.
             Some(Event::Text(_) | Event::Binary(_)) => {
                 let text = matches!(decoded.event, Some(Event::Text(_)));
@@ -121,19 +113,6 @@ pub(crate) fn read(
         };
         return (pos, Some(event));
     }
-}
-
-/// A message keeping `payload` where it was received, if it is large enough to be worth it and
-/// the driver lends its buffer; `None`: copy it.
-fn kept(io: &WsIo<'_>, text: bool, payload: &[u8]) -> Option<Message> {
-    if payload.len() < crate::message::LENT_FROM {
-        return None;
-    }
-    // SAFETY: `payload` lies in the input `read` was given, which comes with a lender only
-    // when it is the completion's own bytes (`State::process`). The decoder is done with these
-    // bytes (unmasked in place, consumed), and the core never writes consumed bytes again.
-    let bytes = unsafe { io.lender?.keep(payload) }?;
-    Some(Message::from_received(text, bytes))
 }
 
 /// A compressed message, inflated (RFC 7692 §6.2); failing with 1009 past the size limit, and

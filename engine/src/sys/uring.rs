@@ -1,21 +1,16 @@
 //! io_uring below the engine: a ring set up for one thread, and a ring of provided receive
 //! buffers the kernel picks from.
 //!
-//! Owns: the ring's setup flags, the buffer ring's entries and its registration with the
-//! kernel, which buffers are offered. Does not own: what is submitted on the ring or what a
-//! completion means (`driver::uring`), nor the buffers' memory, which is a [`LendingArea`] so
-//! that a message can keep received bytes past their completion.
+//! Owns: the ring's setup flags, the buffer memory and its registration with the kernel.
+//! Does not own: what is submitted on the ring or what a completion means (`driver::uring`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::io;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::IoUring;
 use io_uring::types::BufRingEntry;
-
-use crate::buf::{Lender, LendingArea};
 
 /// Submission queue entries. A turn that sends on every connection pushes one entry per
 /// connection; a fuller queue is submitted early, so this bounds nothing but batching. (The
@@ -29,11 +24,6 @@ const CQ_ENTRIES: u32 = 4096;
 
 /// Buffers an incrementally consumed ring offers before receives first run out.
 const FIRST_OFFER: u16 = 2;
-
-/// Buffers never lent (see [`BufRing::lender`]): however many parts of received messages a
-/// program keeps, this many (less the one or two the kernel is filling) still serve receives.
-/// A ring of this many buffers or fewer lends none.
-const NEVER_LENT: u16 = 4;
 
 /// `IOU_PBUF_RING_INC` (Linux 6.12): a buffer is consumed a receive at a time instead of whole.
 const PBUF_RING_INC: u16 = 2;
@@ -62,27 +52,18 @@ pub(crate) fn ring() -> io::Result<IoUring> {
 /// With incremental consumption a buffer serves receive after receive, each completion's bytes
 /// following the previous one's, until the kernel says it is done with it: small messages of
 /// many connections then share a few hot buffers instead of one buffer each.
-///
-/// Parts of a buffer may be kept past their completion ([`lender`](Self::lender)): a buffer
-/// the kernel is done with goes back only once nothing is kept of it
-/// ([`reclaim`](Self::reclaim)), and lending stops before too many buffers wait so, so that
-/// messages a program keeps for long cannot starve the receives.
 pub(crate) struct BufRing {
-    /// The ring's entries (a mapping of their own, registered with the kernel).
-    entries: NonNull<u8>,
+    /// One mapping: the ring's entries on the first page(s), then the buffers.
+    map: NonNull<u8>,
+    map_len: usize,
     entries_len: usize,
-    /// The buffers.
-    area: Arc<LendingArea>,
     count: u16,
     size: u32,
     incremental: bool,
     /// Where the next given-back buffer goes (ours; the kernel reads the published copy).
     tail: Cell<u16>,
-    /// A buffer the kernel is done with whose bytes the core is reading now, given back at
-    /// [`settle`](Self::settle).
-    reading: Cell<Option<u16>>,
-    /// Buffers the kernel is done with that wait for their kept parts to be dropped.
-    held: RefCell<Vec<u16>>,
+    /// A buffer whose bytes the core is reading now, given back at [`settle`](Self::settle).
+    lent: Cell<Option<u16>>,
     /// Buffers `0..offered` have been offered to the kernel; the rest are untouched memory.
     offered: Cell<u16>,
 }
@@ -113,12 +94,12 @@ impl BufRing {
         let page = 4096;
         let entries_len =
             (usize::from(count) * std::mem::size_of::<BufRingEntry>()).next_multiple_of(page);
-        let area = LendingArea::new(count, size)?;
+        let map_len = entries_len + usize::from(count) * size as usize;
         // SAFETY: an anonymous private mapping; the result is checked.
         let map = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                entries_len,
+                map_len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
@@ -129,21 +110,20 @@ impl BufRing {
             return Err(io::Error::last_os_error());
         }
         let ring_buf = BufRing {
-            entries: NonNull::new(map.cast()).expect("mmap does not return null"),
+            map: NonNull::new(map.cast()).expect("mmap does not return null"),
+            map_len,
             entries_len,
-            area,
             count,
             size,
             incremental: flags & PBUF_RING_INC != 0,
             tail: Cell::new(0),
-            reading: Cell::new(None),
-            held: RefCell::new(Vec::new()),
+            lent: Cell::new(None),
             offered: Cell::new(0),
         };
-        let addr = ring_buf.entries.as_ptr() as u64;
+        let addr = ring_buf.map.as_ptr() as u64;
         let submitter = ring.submitter();
         // SAFETY: the entries live in our mapping, which outlives the registration: the
-        // driver holds the mapping (and the buffers) until its ring is quiescent and dropped.
+        // driver holds the mapping until its ring is quiescent and dropped.
         // (On failure the mapping is unmapped by `ring_buf`'s drop.)
         unsafe { submitter.register_buf_ring_with_flags(addr, count, group, flags) }?;
         // Incrementally consumed buffers are written front to back, and the kernel moves on to
@@ -211,60 +191,19 @@ impl BufRing {
     #[allow(clippy::mut_from_ref)] // the memory is the kernel's and ours in turns, never Rust's
     pub(crate) unsafe fn bytes(&self, id: u16, at: u32, len: u32) -> &mut [u8] {
         debug_assert!(id < self.count && at + len <= self.size);
-        // SAFETY: within buffer `id` (checked above); exclusivity is the caller's promise.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.area.buffer(id).add(at as usize), len as usize)
-        }
-    }
-
-    /// The right to keep parts of a completion's bytes in buffer `id`; `None` while all but
-    /// [`NEVER_LENT`] buffers wait for kept parts to be dropped (the bytes are then copied).
-    ///
-    /// The buffer ring's side of [`Lender::keep`]'s contract: a buffer goes back to the kernel
-    /// only once every lease of it is dropped ([`settle`](Self::settle),
-    /// [`reclaim`](Self::reclaim)).
-    pub(crate) fn lender(&self, id: u16) -> Option<Lender<'_>> {
-        (self.held.borrow().len() < usize::from(self.count.saturating_sub(NEVER_LENT)))
-            .then(|| Lender::new(&self.area, id))
-    }
-
-    /// Offers again the held buffers of which nothing is kept any more; once a turn.
-    pub(crate) fn reclaim(&self) {
-        let mut held = self.held.borrow_mut();
-        if held.is_empty() {
-            return;
-        }
-        let before = held.len();
-        held.retain(|&id| {
-            let leased = self.area.is_leased(id);
-            if !leased {
-                self.push(id);
-            }
-            leased
-        });
-        if held.len() != before {
-            drop(held);
-            self.publish();
-        }
-    }
-
-    /// Offers buffer `id` again once the kernel is done with it: now, or when the last part
-    /// kept of it is dropped.
-    fn give_back(&self, id: u16) {
-        if self.area.is_leased(id) {
-            self.held.borrow_mut().push(id);
-        } else {
-            self.push(id);
-        }
+        let offset = self.entries_len + usize::from(id) * self.size as usize + at as usize;
+        // SAFETY: within the mapping (checked above); exclusivity is the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_ptr().add(offset), len as usize) }
     }
 
     /// Offers buffer `id` to the kernel again, after the ones given back before it; visible
     /// to the kernel at the next [`publish`](Self::publish).
     pub(crate) fn push(&self, id: u16) {
-        let entries = self.entries.as_ptr().cast::<BufRingEntry>();
+        let entries = self.map.as_ptr().cast::<BufRingEntry>();
         let tail = self.tail.get();
         let slot = usize::from(tail & (self.count - 1));
-        let addr = self.area.buffer(id) as usize;
+        let addr =
+            self.map.as_ptr() as usize + self.entries_len + usize::from(id) * self.size as usize;
         // SAFETY: `slot < count` entries lie in the mapping; the kernel reads only entries
         // before the published tail, and this one is at or after it.
         unsafe {
@@ -276,28 +215,24 @@ impl BufRing {
         self.tail.set(tail.wrapping_add(1));
     }
 
-    /// The kernel is done with buffer `id`, whose last bytes are being read: it goes back at
-    /// the next [`settle`](Self::settle) (by then the completion that holds them is over).
-    pub(crate) fn finished(&self, id: u16) {
-        debug_assert!(
-            self.reading.get().is_none(),
-            "one finished buffer read at a time"
-        );
-        self.reading.set(Some(id));
+    /// Buffer `id` is being read: it goes back at the next [`settle`](Self::settle) (by then
+    /// the completion whose bytes it holds is over).
+    pub(crate) fn lend(&self, id: u16) {
+        debug_assert!(self.lent.get().is_none(), "one buffer lent at a time");
+        self.lent.set(Some(id));
     }
 
-    /// Gives the buffer read last back (now, or once nothing is kept of it), if the kernel was
-    /// done with it, and publishes every buffer given back so far.
+    /// Gives the lent buffer back, if any, and publishes every buffer given back so far.
     pub(crate) fn settle(&self) {
-        if let Some(id) = self.reading.take() {
-            self.give_back(id);
+        if let Some(id) = self.lent.take() {
+            self.push(id);
         }
         self.publish();
     }
 
     /// Makes every pushed buffer visible to the kernel (one release store of the tail).
     pub(crate) fn publish(&self) {
-        let entries = self.entries.as_ptr().cast::<BufRingEntry>();
+        let entries = self.map.as_ptr().cast::<BufRingEntry>();
         // SAFETY: the tail field lies in the first entry of the mapping; the kernel reads it
         // with acquire semantics, so the entries written before this store are visible to it.
         unsafe {
@@ -309,9 +244,8 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, unmapped once; the kernel no longer reads it (the driver
-        // quiesces its ring before dropping the buffer ring). The buffers themselves go with
-        // the last of this ring and the parts kept of them.
-        unsafe { libc::munmap(self.entries.as_ptr().cast(), self.entries_len) };
+        // SAFETY: our own mapping, unmapped once; no receive can still write into it (the
+        // driver quiesces its ring before dropping the buffers).
+        unsafe { libc::munmap(self.map.as_ptr().cast(), self.map_len) };
     }
 }

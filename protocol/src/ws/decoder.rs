@@ -14,9 +14,7 @@
 //! message's event then borrows that buffer, and [`Decoder::take_message`] hands the buffer over
 //! to a caller who keeps the message. A caller that keeps every message sets
 //! [`DecoderConfig::buffer_payloads_from`] so that whole frames from that size on take the same
-//! path: one copy out of the receive buffer instead of an unmasking in place and then a copy;
-//! [`DecoderConfig::buffer_payloads_below`] ends that range where the caller can keep the
-//! receive buffer itself (whole frames past it are unmasked in place again, and not copied).
+//! path: one copy out of the receive buffer instead of an unmasking in place and then a copy.
 //! Control frames are never buffered: until one is complete in `input` it stays unconsumed.
 //!
 //! # Compressed messages (RFC 7692)
@@ -62,11 +60,6 @@ pub struct DecoderConfig {
     /// [`Decoder::take_message`] can hand them over. Default: `usize::MAX` (whole frames are
     /// unmasked in place).
     pub buffer_payloads_from: usize,
-    /// Whole frames with a payload of at least this many bytes are unmasked in place even when
-    /// they are past [`buffer_payloads_from`](Self::buffer_payloads_from): for a caller that
-    /// can keep a large payload where it was received rather than copy it. Default:
-    /// `usize::MAX` (no such frames).
-    pub buffer_payloads_below: usize,
 }
 
 impl Default for DecoderConfig {
@@ -76,7 +69,6 @@ impl Default for DecoderConfig {
             max_payload_length: 16 << 20,
             permessage_deflate: false,
             buffer_payloads_from: usize::MAX,
-            buffer_payloads_below: usize::MAX,
         }
     }
 }
@@ -195,17 +187,9 @@ impl Decoder {
         }
     }
 
-    /// The settings this decoder was created with (and
-    /// [`set_buffer_payloads_below`](Self::set_buffer_payloads_below) changed since).
+    /// The settings this decoder was created with.
     pub fn config(&self) -> &DecoderConfig {
         &self.config
-    }
-
-    /// Changes [`DecoderConfig::buffer_payloads_below`] from the next [`decode`](Self::decode)
-    /// on: for a caller that can keep payloads where they were received for some inputs and
-    /// not for others.
-    pub fn set_buffer_payloads_below(&mut self, len: usize) {
-        self.config.buffer_payloads_below = len;
     }
 
     /// Hands over the message buffer that the last event borrowed ([`Decoded::buffered`]),
@@ -290,7 +274,7 @@ impl Decoder {
             if header.opcode != OpCode::Continuation
                 && header.fin
                 && available >= header.payload_len
-                && (header.rsv != 0 || !self.buffers(header.payload_len))
+                && (header.rsv != 0 || header.payload_len < self.config.buffer_payloads_from as u64)
             {
                 // A whole unfragmented message in `input`: hand it out in place.
                 let end = payload_start + header.payload_len as usize;
@@ -331,13 +315,6 @@ impl Decoder {
             });
             pos = payload_start;
         }
-    }
-
-    /// Whether a whole uncompressed data frame of `len` payload bytes goes through the message
-    /// buffer (see [`DecoderConfig::buffer_payloads_from`]).
-    fn buffers(&self, len: u64) -> bool {
-        (self.config.buffer_payloads_from as u64..self.config.buffer_payloads_below as u64)
-            .contains(&len)
     }
 
     /// Records `err` as the decoder's final state and returns it.

@@ -3,10 +3,8 @@
 //!
 //! - Receives: one multishot receive per connection, armed once, picking buffers from the
 //!   core's provided-buffer ring (`sys/uring.rs`), so an idle connection holds no receive
-//!   buffer. A completion's bytes are the core's for that completion only, except the parts it
-//!   keeps (a large message's payload, unmasked where it was received): a buffer goes back to the
-//!   kernel before the next completion is read, or at the turn's end, or once nothing is kept of
-//!   it (checked once a turn). `ENOBUFS`
+//!   buffer. A completion's bytes are lent to the core for that completion only; the buffer goes
+//!   back to the kernel before the next completion is read, or at the turn's end. `ENOBUFS`
 //!   (every buffer in use) ends a multishot receive without losing a byte: it is counted and the
 //!   receive re-armed when the turn's buffers are back.
 //! - Sends: one `SEND` (own bytes) or `SENDMSG` (own bytes and shared frames) per send request,
@@ -250,11 +248,12 @@ impl UringDriver {
             let len = res.max(0) as u32;
             // An incrementally consumed buffer is done with only when the kernel says so on a
             // completion that used some of it: one of no bytes (an end of stream) moves
-            // nothing, and giving its buffer back then could hand the kernel bytes still kept.
+            // nothing, and giving its buffer back then would offer it again from its start
+            // while the kernel may still be filling it.
             if flags & CQE_F_BUF_MORE != 0 || (len == 0 && self.bufs.is_incremental()) {
                 self.used[usize::from(id)] = at + len;
             } else {
-                self.bufs.finished(id);
+                self.bufs.lend(id);
             }
             (id, at, len)
         });
@@ -367,15 +366,9 @@ impl Driver for UringDriver {
         };
         // SAFETY: the kernel handed these bytes over in this completion and offers their buffer
         // again only at the next `settle` (the next `next` or the turn's end), after the core is
-        // done with them, or later while a part of it is kept; nothing else refers to them
-        // meanwhile (parts kept by earlier completions are other bytes).
+        // done with them; nothing else refers to them meanwhile.
         let bytes = unsafe { self.bufs.bytes(id, at, len) };
-        let lender = self.bufs.lender(id);
-        Some(Completion::Received {
-            token: t,
-            bytes,
-            lender,
-        })
+        Some(Completion::Received { token: t, bytes })
     }
 }
 

@@ -509,7 +509,6 @@ impl Io for UringIo {
 
     fn submit(&mut self) {
         self.bufs.settle();
-        self.bufs.reclaim();
         for t in std::mem::take(&mut self.rearm) {
             if let Some(sock) = self.sock(t) {
                 sock.flags &= !REARM;
