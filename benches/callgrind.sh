@@ -3,6 +3,7 @@
 # valgrind's callgrind: repeatable where wall-clock figures on this machine spread by ±15 %.
 #
 #   ./benches/callgrind.sh ws     # 10 connections echo 20 B, 1 in flight, paced at 5,000 msgs/s
+#                                 # (CONNECTIONS=100 INFLIGHT=16 RATE=50000: closer to a busy core)
 #   ./benches/callgrind.sh http   # GET / under wrk -t1 -c10
 #
 # Each mode runs the server under callgrind twice, with a short (2 s) and a long (6 s) load, and
@@ -12,7 +13,7 @@
 # target/callgrind/ for `callgrind_annotate`.
 #
 # Environment: BIN (default target/release/examples/bench_server), PORT (default 3190),
-# SERVER_CORE=0 CLIENT_CORE=1.
+# SERVER_CORE=0 CLIENT_CORE=1, CONNECTIONS=10 INFLIGHT=1 RATE=5000 (ws mode).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,8 +50,8 @@ run() {
     taskset -c "$CLIENT_CORE" wrk -t1 -c10 -d"${secs}s" "http://127.0.0.1:$PORT/" >"$OUT/$MODE.$secs.txt"
     units=$(grep -oE '^ *[0-9]+ requests in' "$OUT/$MODE.$secs.txt" | grep -oE '[0-9]+')
   else
-    taskset -c "$CLIENT_CORE" "$LOADGEN" echo --url "ws://127.0.0.1:$PORT/echo" --connections 10 \
-      --inflight 1 --size 20 --duration "$secs" --warmup 0 --rate 5000 --quiet \
+    taskset -c "$CLIENT_CORE" "$LOADGEN" echo --url "ws://127.0.0.1:$PORT/echo" --connections "${CONNECTIONS:-10}" \
+      --inflight "${INFLIGHT:-1}" --size 20 --duration "$secs" --warmup 0 --rate "${RATE:-5000}" --quiet \
       --json "$OUT/$MODE.$secs.json" >/dev/null
     units=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["messages"])' "$OUT/$MODE.$secs.json")
   fi

@@ -1,0 +1,142 @@
+//! The core's own work per echoed WebSocket message, with no kernel in the way: one core on
+//! the memory driver (`App::stepper`), the echo route of `examples/bench_server.rs`, and 100
+//! upgraded connections that each send one masked 20-byte binary frame (or 4, or one 16 KiB
+//! frame) per iteration. An iteration is one `Stepper::run` — the turns that read the frames,
+//! run the handler, encode the echoes and send them — plus the clients writing and reading
+//! through the memory pipes (their locks and copies are in the figure, the same for every build).
+//!
+//! This is the user-space part of `benches/compare.sh`'s echo rows, measured repeatably where
+//! the wall-clock rows on this machine spread by ±10 %: compare builds with
+//! `cargo bench --bench core_echo -- --save-baseline before` and `--baseline before`.
+
+use std::io::{Read, Write};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use imphnen::memory::{MemoryStream, Stepper};
+use imphnen::{App, Config, WsCallbacks};
+
+const CONNECTIONS: usize = 100;
+
+/// A client frame (RFC 6455 §5.2): FIN, binary, masked with `key`.
+fn client_frame(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut frame = vec![0x82];
+    match payload.len() {
+        n @ 0..=125 => frame.push(0x80 | n as u8),
+        n @ 126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
+/// The server's frame for `payload`: FIN, binary, unmasked.
+fn server_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x82];
+    match payload.len() {
+        n @ 0..=125 => frame.push(n as u8),
+        n @ 126..=0xffff => {
+            frame.push(126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A core serving the echo route, and `CONNECTIONS` clients upgraded on it.
+fn echo_core() -> (Stepper, Vec<MemoryStream>) {
+    let mut app = App::new(Config::default());
+    app.ws(
+        "/echo",
+        WsCallbacks::new().on_message(|ctx, msg| {
+            ctx.ws.send(msg);
+            Ok(())
+        }),
+    );
+    let mut core = app.stepper().expect("a stepped core");
+    let mut clients = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        let mut client = core.connect().expect("a memory connection");
+        client
+            .write_all(
+                b"GET /echo HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\n\
+                  Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                  Sec-WebSocket-Version: 13\r\n\r\n",
+            )
+            .expect("the request goes in");
+        clients.push(client);
+    }
+    core.run();
+    for client in &mut clients {
+        // RFC 6455 §1.3's sample key: the accept value is the RFC's too.
+        let expected = b"HTTP/1.1 101 Switching Protocols\r\n";
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") {
+            client.read_exact(&mut byte).expect("the 101 comes back");
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(expected),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="));
+    }
+    (core, clients)
+}
+
+/// One round: every client sends `sent`, the core runs, every client reads its echoes into
+/// `got` (checked against `expected` when given).
+fn round(
+    core: &mut Stepper,
+    clients: &mut [MemoryStream],
+    sent: &[u8],
+    got: &mut [u8],
+    expected: Option<&[u8]>,
+) {
+    for client in clients.iter_mut() {
+        client.write_all(sent).expect("the frames go in");
+    }
+    core.run();
+    for client in clients.iter_mut() {
+        client.read_exact(got).expect("the echoes come back");
+        if let Some(expected) = expected {
+            assert_eq!(got, expected, "the echo is the payload, in a server frame");
+        }
+    }
+}
+
+fn echo(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core_echo");
+    for (size, per_connection) in [(20usize, 1usize), (20, 4), (16 * 1024, 1)] {
+        let (mut core, mut clients) = echo_core();
+        let payload: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+        let sent = client_frame(&payload, [0x37, 0xfa, 0x21, 0x3d]).repeat(per_connection);
+        let expected = server_frame(&payload).repeat(per_connection);
+        let mut got = vec![0u8; expected.len()];
+        // Every echo is checked once, before timing: the bench measures a working echo.
+        round(&mut core, &mut clients, &sent, &mut got, Some(&expected));
+        group.throughput(Throughput::Elements((CONNECTIONS * per_connection) as u64));
+        group.bench_function(
+            BenchmarkId::new(format!("{size}B"), format!("x{per_connection}")),
+            |b| b.iter(|| round(&mut core, &mut clients, &sent, &mut got, None)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, echo);
+criterion_main!(benches);
