@@ -70,10 +70,11 @@ fn write_frame(
         mask,
         payload_len: payload.len() as u64,
     };
-    let start = out.len();
-    out.reserve(header.encoded_len() + payload.len());
-    out.resize(start + header.encoded_len(), 0);
-    header.write(&mut out[start..]);
+    // The header is made on the stack and appended once: no zero-fill of the output first.
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let head_len = header.write(&mut head);
+    out.reserve(head_len + payload.len());
+    out.extend_from_slice(&head[..head_len]);
     let payload_start = out.len();
     out.extend_from_slice(payload);
     if let Some(key) = mask {
