@@ -109,6 +109,17 @@ impl Message {
         }
     }
 
+    /// A message copied from a payload the decoder unmasked in the received bytes: `text` only
+    /// for a payload it validated as UTF-8.
+    #[inline]
+    pub(crate) fn received(text: bool, payload: &[u8]) -> Self {
+        Message {
+            kind: if text { Kind::Text } else { Kind::Binary },
+            compress: None,
+            payload: Payload::copy_of(payload),
+        }
+    }
+
     /// A message whose payload the decoder assembled in a buffer of its own and handed over
     /// (`Decoder::take_message`): kept as it is, not copied. `text` only for a payload the
     /// decoder validated as UTF-8.

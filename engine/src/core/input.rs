@@ -8,10 +8,11 @@ use imphnen_protocol::http::HeaderSlots;
 use imphnen_protocol::ws::{DecoderConfig, Role};
 
 use super::State;
+use crate::Message;
 use crate::conn::{Conn, Flags, Phase};
 use crate::driver::{Io, Token};
 use crate::proto::http::{self, HttpLimits};
-use crate::proto::ws::{self, WsEvent, WsIo};
+use crate::proto::ws::{self, Incoming, WsEvent, WsIo};
 use crate::shared::slots::SlotCell;
 
 /// `true` while a connection must not take more input: a handler runs, or the peer does not
@@ -175,12 +176,25 @@ impl<I: Io> State<I> {
                     pos += n;
                     match event {
                         None => return pos,
-                        Some(WsEvent::Message(msg)) => {
+                        Some(WsEvent::Message(incoming)) => {
                             self.counters.messages_in.add(1);
                             let session = w.session.clone();
-                            self.run_ws(t, move || session.on_message(msg));
+                            match incoming {
+                                Incoming::Received { text, len } => {
+                                    let payload = &input[pos - len..pos];
+                                    self.run_ws(t, move || {
+                                        session.on_message(Message::received(text, payload))
+                                    });
+                                }
+                                Incoming::Message(msg) => {
+                                    self.run_ws(t, move || session.on_message(msg));
+                                }
+                            }
                         }
-                        Some(event) => self.on_ws_event(t, event),
+                        Some(WsEvent::PeerClose { code, reason }) => {
+                            self.peer_closed(t, code, reason);
+                        }
+                        Some(WsEvent::Fail(code)) => self.ws_protocol_error(t, code),
                     }
                 }
                 Phase::Draining { .. } | Phase::Closed => return input.len(),

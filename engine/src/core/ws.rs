@@ -8,13 +8,12 @@ use imphnen_protocol::ws::{CloseCode, CloseFrame, Decoder, encode_close, encode_
 
 use super::State;
 use super::tasks::{self, Finished, Polled};
+use crate::ReadyState;
 use crate::conn::{Flags, Millis, Phase, WsConn, elapsed};
 use crate::driver::{Io, Token, slot_of};
-use crate::proto::ws::WsEvent;
 use crate::service::{Call, HandlerError, HandlerResult, LocalFuture};
 use crate::shared::command::{ConnId, Slot};
 use crate::shared::slots::SUBSCRIBED;
-use crate::{Message, ReadyState};
 
 /// Decoders kept per core for connections that start receiving again (more are allocated).
 const SPARE_DECODERS: usize = 64;
@@ -24,35 +23,21 @@ const SPARE_DECODERS: usize = 64;
 const DECODER_KEEP_MS: u32 = 1000;
 
 impl<I: Io> State<I> {
+    /// The peer broke the protocol: fail the connection with the decoder's close code.
     #[inline(never)]
-    pub(super) fn on_ws_event(&mut self, t: Token, event: WsEvent) {
-        match event {
-            WsEvent::Message(msg) => self.deliver(t, msg),
-            WsEvent::PeerClose { code, reason } => self.peer_closed(t, code, reason),
-            WsEvent::Fail(code) => {
-                tracing::debug!(
-                    core = self.index,
-                    conn = t,
-                    code = code.0,
-                    "WebSocket protocol error"
-                );
-                self.fail_ws(t, code)
-            }
-        }
+    pub(super) fn ws_protocol_error(&mut self, t: Token, code: CloseCode) {
+        tracing::debug!(
+            core = self.index,
+            conn = t,
+            code = code.0,
+            "WebSocket protocol error"
+        );
+        self.fail_ws(t, code)
     }
 
     fn session_of(&mut self, t: Token) -> Option<std::rc::Rc<dyn crate::service::WsSession>> {
         let c = self.conns.conn(t)?;
         c.ws().map(|ws| ws.session.clone())
-    }
-
-    /// Hands a complete message to the handler.
-    fn deliver(&mut self, t: Token, msg: Message) {
-        self.counters.messages_in.add(1);
-        let Some(session) = self.session_of(t) else {
-            return;
-        };
-        self.run_ws(t, move || session.on_message(msg));
     }
 
     /// Runs a handler of WebSocket `t`: at once, or as a future that holds back the
@@ -149,7 +134,7 @@ impl<I: Io> State<I> {
 
     /// The peer's Close arrived: answer it (if we have not closed yet), report it, then close.
     #[inline(never)]
-    fn peer_closed(&mut self, t: Token, code: u16, reason: String) {
+    pub(super) fn peer_closed(&mut self, t: Token, code: u16, reason: String) {
         let now = self.now;
         let Some((c, cell)) = self.conns.get(t) else {
             return;

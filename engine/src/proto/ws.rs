@@ -18,11 +18,21 @@ use crate::shared::slots::SlotCell;
 /// What the core must do after [`read`].
 pub(crate) enum WsEvent {
     /// A complete data message for the handler.
-    Message(Message),
+    Message(Incoming),
     /// The peer's Close, with its code (1005 when it had none) and reason.
     PeerClose { code: u16, reason: String },
     /// The peer broke the protocol: fail the connection with this code.
     Fail(CloseCode),
+}
+
+/// A complete data message, as [`read`] hands it over.
+pub(crate) enum Incoming {
+    /// Its payload is the last `len` bytes [`read`] consumed, unmasked there (and validated,
+    /// for text): the core copies them into the [`Message`] it hands to the handler, at the
+    /// call, so the message is built where the handler takes it rather than moved there.
+    Received { text: bool, len: usize },
+    /// Assembled (from fragments, or a payload kept whole) or inflated: a message already.
+    Message(Message),
 }
 
 /// What [`read`] needs besides the connection's state.
@@ -72,8 +82,15 @@ pub(crate) fn read(
             None => return (pos, None),
             // §5.5.1: after sending a Close frame, data is not acted on.
             Some(Event::Text(_) | Event::Binary(_)) if close_sent.is_some() => continue,
-            Some(Event::Text(s)) if !buffered => WsEvent::Message(Message::text_from_str(s)),
-            Some(Event::Binary(b)) if !buffered => WsEvent::Message(Message::binary_from_slice(b)),
+            // In place: the payload ends where the frame does, at `pos`.
+            Some(Event::Text(s)) if !buffered => WsEvent::Message(Incoming::Received {
+                text: true,
+                len: s.len(),
+            }),
+            Some(Event::Binary(b)) if !buffered => WsEvent::Message(Incoming::Received {
+                text: false,
+                len: b.len(),
+            }),
             // Unmasked (and validated, for text) into the decoder's buffer: the message keeps it.
             Some(Event::Text(_) | Event::Binary(_)) => {
                 let text = matches!(decoded.event, Some(Event::Text(_)));
@@ -83,7 +100,9 @@ pub(crate) fn read(
                     "a buffered event's buffer is there to take"
                 );
                 let payload = payload.unwrap_or_default();
-                WsEvent::Message(Message::from_decoder_buffer(text, payload))
+                WsEvent::Message(Incoming::Message(Message::from_decoder_buffer(
+                    text, payload,
+                )))
             }
             Some(Event::CompressedText(_) | Event::CompressedBinary(_)) if close_sent.is_some() => {
                 continue;
@@ -120,7 +139,7 @@ pub(crate) fn read(
 fn inflated(io: &mut WsIo<'_>, text: bool, data: &[u8]) -> WsEvent {
     let max = io.limits.max_payload_length;
     match io.deflate.inflate(io.slot, io.flags, text, data, max) {
-        Ok(msg) => WsEvent::Message(msg),
+        Ok(msg) => WsEvent::Message(Incoming::Message(msg)),
         Err(InflateError::TooBig) => WsEvent::Fail(CloseCode::MESSAGE_TOO_BIG),
         Err(InflateError::Corrupt) => WsEvent::Fail(CloseCode::INVALID_PAYLOAD),
     }
