@@ -70,11 +70,15 @@ fn write_frame(
         mask,
         payload_len: payload.len() as u64,
     };
-    // The header is made on the stack and appended once: no zero-fill of the output first.
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let head_len = header.write(&mut head);
-    out.reserve(head_len + payload.len());
-    out.extend_from_slice(&head[..head_len]);
+    let start = out.len();
+    out.reserve(header.encoded_len() + payload.len());
+    if mask.is_none() && payload.len() <= 125 {
+        // Most frames a server sends: a two-byte header, appended as one constant-size store.
+        out.extend_from_slice(&[header.first_byte(), payload.len() as u8]);
+    } else {
+        out.resize(start + header.encoded_len(), 0);
+        header.write(&mut out[start..]);
+    }
     let payload_start = out.len();
     out.extend_from_slice(payload);
     if let Some(key) = mask {

@@ -126,6 +126,11 @@ impl FrameHeader {
         )))
     }
 
+    /// The header's first byte: FIN, RSV1-3 and the opcode (RFC 6455 §5.2).
+    pub fn first_byte(&self) -> u8 {
+        (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | u8::from(self.opcode)
+    }
+
     /// The length of this header when written by [`write`](Self::write) (minimal encoding).
     pub const fn encoded_len(&self) -> usize {
         header_len(self.payload_len, self.mask.is_some())
@@ -140,7 +145,7 @@ impl FrameHeader {
     pub fn write(&self, out: &mut [u8]) -> usize {
         let len = self.encoded_len();
         let out = &mut out[..len];
-        out[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | u8::from(self.opcode);
+        out[0] = self.first_byte();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut pos = 2;
         if self.payload_len <= 125 {
