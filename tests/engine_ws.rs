@@ -260,6 +260,40 @@ fn fragmented_text_message_is_delivered_whole() {
     server.shutdown();
 }
 
+/// Control frames ahead of whole data frames in one write: every ping is answered, the
+/// unsolicited pong is ignored, and each message after them arrives exactly as sent (the core
+/// takes a payload from where its frame ends, past the control frames before it).
+#[test]
+fn control_frames_ahead_of_short_messages_in_one_write_leave_every_message_whole() {
+    let server = start(default_ws(), &Seen::default());
+    let mut raw = ws_connect(&server, "/echo");
+    assert_eq!(read_frame(&mut raw), Some((0x1, b"Welcome!".to_vec())));
+    let bytes = [
+        frame(0x9, b"one", Some([1, 2, 3, 4])),
+        frame(0xA, b"unsolicited", Some([5, 6, 7, 8])),
+        frame(0x9, b"two", Some([9, 10, 11, 12])),
+        frame(0x1, "short text \u{e9}".as_bytes(), Some([13, 14, 15, 16])),
+        frame(0x2, &[0, 1, 2, 3, 255], Some([17, 18, 19, 20])),
+        frame(0x9, b"", Some([21, 22, 23, 24])),
+        frame(0x1, b"", Some([25, 26, 27, 28])),
+    ]
+    .concat();
+    raw.send(&bytes);
+    let expected: [(u8, &[u8]); 6] = [
+        (0xA, b"one"),
+        (0xA, b"two"),
+        (0x1, "short text \u{e9}".as_bytes()),
+        (0x2, &[0, 1, 2, 3, 255]),
+        (0xA, b""),
+        (0x1, b""),
+    ];
+    for (opcode, payload) in expected {
+        assert_eq!(read_frame(&mut raw), Some((opcode, payload.to_vec())));
+    }
+    drop(raw);
+    server.shutdown();
+}
+
 /// A connection that falls silent gives its frame decoder back to the core after a second,
 /// but only between messages: a message paused mid-frame or between fragments for longer than
 /// that still arrives whole, and a connection that was silent decodes again when it resumes.
