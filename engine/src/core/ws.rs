@@ -23,7 +23,8 @@ const SPARE_DECODERS: usize = 64;
 const DECODER_KEEP_MS: u32 = 1000;
 
 impl<I: Io> State<I> {
-    /// The peer broke the protocol: fail the connection with the decoder's close code.
+    /// The peer broke the protocol: fail the connection with the decoder's close code
+    /// (RFC 6455 §7.1.7). Out of line, with its trace, to keep `process` small.
     #[inline(never)]
     pub(super) fn ws_protocol_error(&mut self, t: Token, code: CloseCode) {
         tracing::debug!(

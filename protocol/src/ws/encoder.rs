@@ -70,12 +70,13 @@ fn write_frame(
         mask,
         payload_len: payload.len() as u64,
     };
-    let start = out.len();
     out.reserve(header.encoded_len() + payload.len());
-    if mask.is_none() && payload.len() <= 125 {
-        // Most frames a server sends: a two-byte header, appended as one constant-size store.
+    if header.encoded_len() == 2 {
+        // Most frames a server sends (unmasked, at most 125 bytes): the two header bytes are
+        // appended as they are, with no zero-fill first.
         out.extend_from_slice(&[header.first_byte(), payload.len() as u8]);
     } else {
+        let start = out.len();
         out.resize(start + header.encoded_len(), 0);
         header.write(&mut out[start..]);
     }

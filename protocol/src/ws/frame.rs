@@ -127,7 +127,7 @@ impl FrameHeader {
     }
 
     /// The header's first byte: FIN, RSV1-3 and the opcode (RFC 6455 §5.2).
-    pub fn first_byte(&self) -> u8 {
+    pub(crate) fn first_byte(&self) -> u8 {
         (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | u8::from(self.opcode)
     }
 
