@@ -15,47 +15,15 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use engine_support::frame;
 use imphnen::memory::{MemoryStream, Stepper};
 use imphnen::{App, Config, WsCallbacks};
 
+// The engine tests' RFC 6455 frame writer (independent of the protocol crate).
+#[path = "../tests/engine_support/mod.rs"]
+mod engine_support;
+
 const CONNECTIONS: usize = 100;
-
-/// A client frame (RFC 6455 §5.2): FIN, binary, masked with `key`.
-fn client_frame(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let mut frame = vec![0x82];
-    match payload.len() {
-        n @ 0..=125 => frame.push(0x80 | n as u8),
-        n @ 126..=0xffff => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&key);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    frame
-}
-
-/// The server's frame for `payload`: FIN, binary, unmasked.
-fn server_frame(payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0x82];
-    match payload.len() {
-        n @ 0..=125 => frame.push(n as u8),
-        n @ 126..=0xffff => {
-            frame.push(126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(payload);
-    frame
-}
 
 /// A core serving the echo route, and `CONNECTIONS` clients upgraded on it.
 fn echo_core() -> (Stepper, Vec<MemoryStream>) {
@@ -129,8 +97,8 @@ fn echo(c: &mut Criterion) {
     for (size, per_connection) in [(20usize, 1usize), (20, 4), (16 * 1024, 1)] {
         let (mut core, mut clients) = echo_core();
         let payload: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
-        let sent = client_frame(&payload, [0x37, 0xfa, 0x21, 0x3d]).repeat(per_connection);
-        let expected = server_frame(&payload).repeat(per_connection);
+        let sent = frame(0x2, &payload, Some([0x37, 0xfa, 0x21, 0x3d])).repeat(per_connection);
+        let expected = frame(0x2, &payload, None).repeat(per_connection);
         let mut got = vec![0u8; expected.len()];
         // Every echo is checked once, before timing: the bench measures a working echo.
         round(&mut core, &mut clients, &sent, &mut got, Some(&expected));
