@@ -93,18 +93,18 @@ impl Message {
 
     /// A text message copied from a string slice.
     pub(crate) fn text_from_str(text: &str) -> Self {
-        Message::received(true, text.as_bytes())
+        Message::copied(true, text.as_bytes())
     }
 
     /// A binary message copied from a slice.
     pub(crate) fn binary_from_slice(bytes: &[u8]) -> Self {
-        Message::received(false, bytes)
+        Message::copied(false, bytes)
     }
 
     /// A message copied from `payload`: `text` only for UTF-8 (a `str`, or a payload the
     /// decoder unmasked in the received bytes and validated).
     #[inline]
-    pub(crate) fn received(text: bool, payload: &[u8]) -> Self {
+    pub(crate) fn copied(text: bool, payload: &[u8]) -> Self {
         debug_assert!(!text || std::str::from_utf8(payload).is_ok());
         Message {
             kind: if text { Kind::Text } else { Kind::Binary },
@@ -174,7 +174,7 @@ impl Message {
         match self.kind {
             // SAFETY: text payloads are only ever built from `str`/`String` or from bytes the
             // RFC 6455 decoder validated as UTF-8 (see the constructors above, the callers of
-            // `from_decoder_buffer`, and of `received` with `text`: `core/input.rs` copies the
+            // `from_decoder_buffer`, and of `copied` with `text`: `core/input.rs` copies the
             // payload `proto/ws.rs` reports as validated from where it reports it).
             Kind::Text => Some(unsafe { std::str::from_utf8_unchecked(self.payload.as_slice()) }),
             Kind::Binary => None,

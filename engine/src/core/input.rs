@@ -183,7 +183,7 @@ impl<I: Io> State<I> {
                                 Incoming::Received { text, len } => {
                                     let payload = &input[pos - len..pos];
                                     self.run_ws(t, move || {
-                                        session.on_message(Message::received(text, payload))
+                                        session.on_message(Message::copied(text, payload))
                                     });
                                 }
                                 Incoming::Message(msg) => {
