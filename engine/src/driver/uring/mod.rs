@@ -237,7 +237,7 @@ impl UringDriver {
         &mut self,
         io: &mut UringIo,
         slot: u32,
-        generation: u16,
+        generation: u32,
         res: i32,
         flags: u32,
     ) -> Option<Received> {

@@ -1,7 +1,7 @@
 //! What an operation on the ring is, and how its `user_data` names it: the op in the low
-//! bits, then the connection's slot (a listener's index, for an accept), then the low 16 bits
-//! of the slot's generation (so a completion that outlived its connection is recognised, never
-//! credited to the next one).
+//! bits, then the connection's slot (a listener's index, for an accept), then the slot's whole
+//! generation (so a completion names its connection's token exactly, and one that outlived its
+//! connection is recognised, never credited to the next one).
 
 use crate::driver::{Token, slot_of};
 
@@ -17,12 +17,16 @@ pub(super) enum Op {
 }
 
 const OP_BITS: u32 = 3;
-const SLOT_BITS: u32 = 32;
+/// A core has fewer slots than this (the slab's `MAX_SLOTS`), which leaves the generation's
+/// 32 bits room above the slot.
+const SLOT_BITS: u32 = 24;
+const _: () = assert!(OP_BITS + SLOT_BITS + 32 <= 64);
 
-/// `user_data` of operation `op` for `t`: the op, the slot, and the generation's low 16 bits.
+/// `user_data` of operation `op` for `t`: the op, the slot, and the generation.
 pub(super) fn user_data(op: Op, t: Token) -> u64 {
     let (slot, generation) = slot_of(t);
-    op as u64 | u64::from(slot) << OP_BITS | u64::from(generation as u16) << (OP_BITS + SLOT_BITS)
+    debug_assert!(slot < 1 << SLOT_BITS, "slot {slot} does not fit user_data");
+    op as u64 | u64::from(slot) << OP_BITS | u64::from(generation) << (OP_BITS + SLOT_BITS)
 }
 
 /// `user_data` of listener `i`'s multishot accept: its index where a connection's slot goes.
@@ -30,8 +34,8 @@ pub(super) fn accept_data(i: usize) -> u64 {
     Op::Accept as u64 | (i as u64) << OP_BITS
 }
 
-/// The op, slot and generation bits of a `user_data`.
-pub(super) fn parse(user_data: u64) -> (Option<Op>, u32, u16) {
+/// The op, slot and generation of a `user_data`.
+pub(super) fn parse(user_data: u64) -> (Option<Op>, u32, u32) {
     let op = match user_data & ((1 << OP_BITS) - 1) {
         1 => Some(Op::Recv),
         2 => Some(Op::Send),
@@ -43,7 +47,7 @@ pub(super) fn parse(user_data: u64) -> (Option<Op>, u32, u16) {
     };
     (
         op,
-        (user_data >> OP_BITS) as u32,
-        (user_data >> (OP_BITS + SLOT_BITS)) as u16,
+        (user_data >> OP_BITS) as u32 & ((1 << SLOT_BITS) - 1),
+        (user_data >> (OP_BITS + SLOT_BITS)) as u32,
     )
 }

@@ -142,26 +142,26 @@ impl UringIo {
         }
     }
 
-    /// A completion of the receive of slot `slot` (generation bits `generation`); `None` when
+    /// A completion of the receive of slot `slot` (generation `generation`); `None` when
     /// it is not that slot's connection's, or the core need not hear of it.
     pub(super) fn recv_done(
         &mut self,
         slot: u32,
-        generation: u16,
+        generation: u32,
         res: i32,
         more: bool,
     ) -> Option<RecvEnd> {
         let sock = match self.socks.get_mut(slot as usize) {
-            Some(Some(s)) if s.generation == generation => s,
+            Some(Some(s)) if s.generation == generation as u16 => s,
             _ => return None,
         };
-        let t = token(slot, u32::from(generation));
+        let t = token(slot, generation);
         if !more {
             sock.flags &= !(ARMED | CANCELLING);
         }
         if sock.has(CLOSING) {
             if !more {
-                self.release_if_idle(slot);
+                self.release_if_idle(t);
             }
             return None;
         }
@@ -313,10 +313,10 @@ impl UringIo {
     pub(super) fn on_send(
         &mut self,
         slot: u32,
-        generation: u16,
+        generation: u32,
         res: i32,
     ) -> Option<Completion<'static, OwnedFd>> {
-        let t = token(slot, u32::from(generation));
+        let t = token(slot, generation);
         match self.send_done(slot, generation, res)? {
             Ok(queue) => Some(Completion::Sent { token: t, queue }),
             Err((error, mut flight)) => {
@@ -333,18 +333,18 @@ impl UringIo {
     /// What a send's completion came to: its queue, emptied; the socket's failure, with the
     /// flight whose bytes never left; or `None` while the send goes on (a short send
     /// resubmitted) or nobody waits for it (closing).
-    fn send_done(&mut self, slot: u32, generation: u16, res: i32) -> Option<SendDone> {
+    fn send_done(&mut self, slot: u32, generation: u32, res: i32) -> Option<SendDone> {
         let sock = match self.socks.get_mut(slot as usize) {
-            Some(Some(s)) if s.generation == generation => s,
+            Some(Some(s)) if s.generation == generation as u16 => s,
             _ => return None,
         };
-        let t = token(slot, u32::from(generation));
+        let t = token(slot, generation);
         let fd = sock.fd;
         let mut flight = sock.sending.take()?;
         if sock.has(CLOSING) {
             flight.over = true;
             sock.sending = Some(flight);
-            self.release_if_idle(slot);
+            self.release_if_idle(t);
             return None;
         }
         if res < 0 {
@@ -389,7 +389,7 @@ impl UringIo {
         };
         self.pending -= 1;
         let (slot, generation) = slot_of(t);
-        match self.send_done(slot, generation as u16, res) {
+        match self.send_done(slot, generation, res) {
             Some(Ok(queue)) => Sending::Done(queue),
             Some(Err((error, flight))) => {
                 let queue = self.recycle(flight).expect("a flight carries its queue");
@@ -399,8 +399,9 @@ impl UringIo {
         }
     }
 
-    /// Reports a closing socket `Released` once nothing of it is in the kernel any more.
-    fn release_if_idle(&mut self, slot: u32) {
+    /// Reports the closing socket of `t` `Released` once nothing of it is in the kernel any more.
+    fn release_if_idle(&mut self, t: Token) {
+        let slot = slot_of(t).0;
         let idle = matches!(
             &self.socks.get(slot as usize),
             Some(Some(s)) if s.has(CLOSING)
@@ -412,7 +413,6 @@ impl UringIo {
         }
         let sock = self.socks[slot as usize].take().expect("checked");
         let dropped = sock.sending.and_then(|f| self.recycle(f));
-        let t = token(slot, u32::from(sock.generation));
         self.released.push_back((t, dropped));
     }
 }
@@ -500,7 +500,7 @@ impl Io for UringIo {
         // Closed after this turn's submission (see `to_close`); the pending operations hold
         // the socket open until they complete.
         self.to_close.push(fd);
-        self.release_if_idle(slot_of(t).0);
+        self.release_if_idle(t);
     }
 
     fn stop_accepting(&mut self) {
