@@ -14,12 +14,16 @@ const CONNECTIONS: usize = 12;
 const SIZES: [usize; 6] = [20, 2 << 10, 2049, 16 << 10, 64 << 10, 1 << 20];
 
 fn server() -> Server {
+    server_with(UringConfig {
+        buffers: 8,
+        buffer_size: 4096,
+    })
+}
+
+fn server_with(uring: UringConfig) -> Server {
     let mut app = App::new(Config {
         workers: 1,
-        uring: UringConfig {
-            buffers: 8,
-            buffer_size: 4096,
-        },
+        uring,
         websocket: WsConfig {
             max_payload_length: 2 << 20,
             backpressure_limit: 4 << 20,
@@ -127,6 +131,22 @@ fn every_size_arrives_intact_with_tiny_buffers_one_and_sixteen_in_flight() {
         .collect();
     for c in clients {
         c.join().expect("a client saw a wrong or missing echo");
+    }
+    server.shutdown();
+}
+
+/// A ring asked for more buffers than a ring holds (65,535, above the 32,768 a buffer group
+/// can have) starts with as many as it can and serves.
+#[test]
+fn a_receive_ring_asked_for_too_many_buffers_still_serves() {
+    let server = server_with(UringConfig {
+        buffers: u16::MAX,
+        buffer_size: 4096,
+    });
+    let mut raw = small_client(&server);
+    let mut seq = 0;
+    for size in [20, 16 << 10] {
+        echo_all(&mut raw, 0, 4, size, &mut seq);
     }
     server.shutdown();
 }

@@ -180,7 +180,8 @@ impl Default for Config {
 /// When every buffer is in use a receive waits for the next turn (counted, nothing lost).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UringConfig {
-    /// Buffers per core, a power of two. Default 32.
+    /// Buffers per core, a power of two (others are rounded up, and at most 32,768 are used).
+    /// Default 32.
     pub buffers: u16,
     /// Bytes per buffer. Default 64 KiB (2 MiB per core with the default count).
     pub buffer_size: u32,
@@ -198,7 +199,7 @@ impl Default for UringConfig {
 impl UringConfig {
     /// (count, size) consumed a receive at a time, and for kernels that take whole buffers.
     pub(crate) fn shapes(&self) -> ((u16, u32), (u16, u32)) {
-        let count = self.buffers.max(1).next_power_of_two();
+        let count = self.buffers.clamp(1, 1 << 15).next_power_of_two();
         let size = self.buffer_size.max(4096);
         let whole = (count.saturating_mul(8).min(1 << 15), (size / 4).max(4096));
         ((count, size), whole)
