@@ -293,6 +293,101 @@ async fn unsubscribe_stops_delivery() {
     server.shutdown();
 }
 
+/// One worker; `WS /flip` subscribes to `t` on open, and changes its subscriptions from two
+/// threads in a row: `on` → unsubscribed from `t` on a plain thread (joined), then subscribed
+/// again in the handler; `off` → subscribed to `g` on a plain thread (joined), then
+/// unsubscribed in the handler. Both answer `<is_subscribed to t>:<is_subscribed to g>`;
+/// `echo:<text>` → `<text>`.
+fn start_flip() -> Server {
+    let mut app = App::new(Config {
+        workers: 1,
+        shutdown_timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
+    app.ws(
+        "/flip",
+        WsCallbacks::new()
+            .on_open(|ctx| {
+                assert!(ctx.ws.subscribe("t"));
+                Ok(())
+            })
+            .on_message(|ctx, msg| {
+                let text = msg.as_text().unwrap_or_default();
+                let other = ctx.ws.clone();
+                match text {
+                    "on" => {
+                        let off = std::thread::spawn(move || other.unsubscribe("t"));
+                        assert!(off.join().unwrap());
+                        assert!(ctx.ws.subscribe("t"));
+                    }
+                    "off" => {
+                        let on = std::thread::spawn(move || other.subscribe("g"));
+                        assert!(on.join().unwrap());
+                        assert!(ctx.ws.unsubscribe("g"));
+                    }
+                    _ => {
+                        if let Some(m) = text.strip_prefix("echo:") {
+                            ctx.ws.send(m.to_owned());
+                        }
+                        return Ok(());
+                    }
+                }
+                let (t, g) = (ctx.ws.is_subscribed("t"), ctx.ws.is_subscribed("g"));
+                ctx.ws.send(format!("{t}:{g}"));
+                Ok(())
+            }),
+    );
+    app.ws(
+        "/sub/:topic",
+        WsCallbacks::new().on_open(|ctx| {
+            assert!(ctx.ws.subscribe(&ctx.param("topic").unwrap_or_default()));
+            Ok(())
+        }),
+    );
+    app.listen("127.0.0.1:0").expect("listen")
+}
+
+/// A connection's subscribe and unsubscribe may reach its core by different paths (the
+/// handler's own, at once; a plain thread's queue, at the core's next turn), so in another
+/// order than the registry saw them. Delivery must still follow the registry: subscribed
+/// last means every publish arrives, unsubscribed last means none does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_follows_the_last_subscription_change_whatever_path_it_took() {
+    let server = start_flip();
+    let mut a = connect(&server, "/flip").await;
+    // `g` has another subscriber on the same (only) core, so a publish to it reaches that core.
+    let mut b = connect(&server, "/sub/g").await;
+    until("both subscribed", || {
+        server.subscriber_count("t") == 1 && server.subscriber_count("g") == 1
+    })
+    .await;
+
+    a.send(TMessage::text("on")).await.unwrap();
+    assert_eq!(next_text(&mut a).await, "true:false");
+    a.send(TMessage::text("echo:turned")).await.unwrap();
+    assert_eq!(next_text(&mut a).await, "turned");
+    assert_eq!(server.publish("t", "to t"), 1);
+    assert_eq!(
+        next_text(&mut a).await,
+        "to t",
+        "subscribed, yet not delivered"
+    );
+
+    a.send(TMessage::text("off")).await.unwrap();
+    assert_eq!(next_text(&mut a).await, "true:false");
+    a.send(TMessage::text("echo:turned")).await.unwrap();
+    assert_eq!(next_text(&mut a).await, "turned");
+    assert_eq!(server.publish("g", "to g"), 1);
+    assert_eq!(next_text(&mut b).await, "to g");
+    a.send(TMessage::text("echo:last")).await.unwrap();
+    assert_eq!(
+        next_text(&mut a).await,
+        "last",
+        "unsubscribed, yet delivered"
+    );
+    server.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_lists_every_topic_and_closing_leaves_them_all() {
     let server = start(WsConfig::default(), &Counters::default());

@@ -11,7 +11,7 @@ use crate::Message;
 use crate::buf::SHARE_MIN_LEN;
 use crate::conn::{Flags, Phase};
 use crate::driver::{Io, Token, token};
-use crate::shared::command::{Command, Slot};
+use crate::shared::command::{Command, ConnId, Slot};
 use crate::shared::local::{self, Direct};
 
 /// What a handler's commands for its own core do while the core runs it: carried out at once.
@@ -98,15 +98,29 @@ impl<I: Io> State<I> {
         match cmd {
             Command::Send { to, msg } => self.send_queued(to, msg),
             Command::Close { to, code, reason } => self.close_ws(t(to), code, &reason),
+            // A connection's subscribe and unsubscribe may come by different paths (a
+            // handler's at once, a plain thread's at the next turn, another core's ring), so in
+            // another order than the registry took them: each is carried out only if the
+            // registry still says so, and the last one to arrive leaves the index as it says.
             Command::Subscribe { to, topic } => {
+                let id = ConnId::new(self.index, to);
                 if let Some((c, _)) = self.conns.get(t(to))
                     && c.is_ws()
+                    && self.hub.registry.is_subscribed(id, &topic)
                 {
                     c.flags.set(Flags::SUBSCRIBED);
                     self.delivery.subscribe(topic, t(to));
                 }
             }
-            Command::Unsubscribe { to, topic } => self.delivery.unsubscribe(&topic, t(to)),
+            Command::Unsubscribe { to, topic } => {
+                if !self
+                    .hub
+                    .registry
+                    .is_subscribed(ConnId::new(self.index, to), &topic)
+                {
+                    self.delivery.unsubscribe(&topic, t(to));
+                }
+            }
             Command::Publish {
                 topic,
                 frame,

@@ -72,9 +72,11 @@ pub(crate) enum Command {
         code: u16,
         reason: Box<str>,
     },
-    /// Add the connection to `topic` in the core's delivery index (the registry already has it).
+    /// Add the connection to `topic` in the core's delivery index, if the registry (which
+    /// already has it) still does.
     Subscribe { to: Slot, topic: Arc<str> },
-    /// Remove the connection from `topic` in the core's delivery index.
+    /// Remove the connection from `topic` in the core's delivery index, unless the registry
+    /// has it again.
     Unsubscribe { to: Slot, topic: Arc<str> },
     /// Deliver an encoded frame to the core's subscribers of `topic`, except connection
     /// `exclude` (when it is on this core).
