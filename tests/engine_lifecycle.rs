@@ -247,3 +247,87 @@ fn a_slot_serves_its_65536th_connection() {
     c.send(&get("/"));
     assert_eq!(c.response(false).text(), "ok");
 }
+
+/// A handler future that goes on after its first poll is polled while its core waits between
+/// turns. What it sends then to a connection of another core must leave at once, not at its
+/// own core's next turn (its next IO, or its next tick: up to a quarter of a second later
+/// with the default timeouts).
+#[test]
+fn a_waiting_handler_futures_sends_to_another_core_leave_at_once() {
+    const SENDS: usize = 16;
+    let opened = Opened::default();
+    let target: Arc<Mutex<Option<u64>>> = Arc::default();
+    let sent_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let mut app = app(2, opened.clone());
+    {
+        let (opened, target, sent_at) = (opened.clone(), target.clone(), sent_at.clone());
+        app.get("/relay", move |_: Ctx| {
+            let (opened, target, sent_at) = (opened.clone(), target.clone(), sent_at.clone());
+            async move {
+                let here = std::thread::current().name().unwrap_or("").to_owned();
+                let to = opened
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(_, core)| *core != here)
+                    .map(|(ws, _)| ws.clone())
+                    .expect("a connection on the other core");
+                *target.lock().unwrap() = Some(to.id());
+                for i in 0..SENDS {
+                    monoio::time::sleep(Duration::from_millis(40)).await;
+                    sent_at.lock().unwrap().push(Instant::now());
+                    to.send(format!("relayed {i}"));
+                }
+                // Still running after the last send: no finished future ends the wait.
+                monoio::time::sleep(Duration::from_millis(300)).await;
+                "relayed"
+            }
+        });
+    }
+    let server = app.listen("127.0.0.1:0").unwrap();
+    let mut clients = Vec::new();
+    let mut cores = HashSet::new();
+    while cores.len() < 2 {
+        assert!(clients.len() < 40, "every connection landed on one core");
+        clients.push(ws_connect(&server, "/ws"));
+        wait_for(&opened, clients.len());
+        cores = opened
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+    }
+    let mut http = Raw::to(&server);
+    http.send(&get("/relay"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let id = loop {
+        if let Some(id) = *target.lock().unwrap() {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "the relay never started");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let index = opened
+        .lock()
+        .unwrap()
+        .iter()
+        .position(|(ws, _)| ws.id() == id)
+        .unwrap();
+    let client = &mut clients[index];
+    let mut late = Vec::new();
+    for i in 0..SENDS {
+        let (_, payload) = read_frame(client).expect("a relayed message");
+        let arrived = Instant::now();
+        assert_eq!(payload, format!("relayed {i}").into_bytes());
+        let took = arrived - sent_at.lock().unwrap()[i];
+        if took > Duration::from_millis(100) {
+            late.push(took);
+        }
+    }
+    // A loaded machine may delay a few; waiting for the sender's core's tick delays most.
+    assert!(late.len() <= 3, "late: {late:?}");
+    assert_eq!(http.response(false).text(), "relayed");
+    drop(clients);
+    server.shutdown();
+}

@@ -7,7 +7,7 @@
 //! reaches the socket's output, and the kernel when the output passes its limit, before `send`
 //! returns, as in uWebSockets), and otherwise joins the core's own queue, carried out at the
 //! start of its next turn. A command for core `d` goes into the `c → d` ring, published with the
-//! rest of the turn. On any other thread it goes into the receiving core's queue for plain
+//! rest of the turn (or at once, outside a turn). On any other thread it goes into the receiving core's queue for plain
 //! threads (`inbox.rs`).
 //!
 //! The hot parts of this state (the identity, the lent core, two flags) are plain `Cell`s; the
@@ -119,17 +119,21 @@ pub(crate) fn route(hub: &Arc<Hub>, core: u32, cmd: Command) -> Result<(), Comma
     // The refused command is dropped by the caller, after the borrow: its payload may run code.
     LOCAL.with(|l| {
         let mut l = l.borrow_mut();
-        match l
-            .as_mut()
-            .and_then(|local| local.rings.get_mut(core as usize)?.as_mut())
-        {
-            Some(ring) => {
-                ring.push(cmd)?;
-                RINGS_PUSHED.set(true);
-                Ok(())
-            }
-            None => Err(cmd),
+        let Some(local) = l.as_mut() else {
+            return Err(cmd);
+        };
+        let Some(ring) = local.rings.get_mut(core as usize).and_then(Option::as_mut) else {
+            return Err(cmd);
+        };
+        ring.push(cmd)?;
+        if IN_TURN.get() {
+            RINGS_PUSHED.set(true);
+        } else if ring.publish() {
+            // Outside a turn (a handler future polled while the core waits, a task of its
+            // own) no turn's end is coming to publish it: published now, as a plain thread's.
+            local.hub.cores[core as usize].inbox.wake();
         }
+        Ok(())
     })
 }
 
