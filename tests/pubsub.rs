@@ -652,6 +652,71 @@ async fn a_stalled_subscriber_does_not_delay_the_others_and_misses_messages() {
         "drain did not fire for the stalled subscriber"
     );
     assert!(counters.drains.load(Ordering::SeqCst) >= 1);
+    // Every message it did not get is counted as missed (the readers missed none).
+    assert_eq!(
+        numbers.len() as u64 + server.metrics().publish_missed,
+        MESSAGES as u64,
+        "a missed delivery went uncounted"
+    );
+    server.shutdown();
+}
+
+/// A publish from a plain thread that finds the subscribers' core's queue full is lost for
+/// that core's subscribers, and counted: what the subscriber receives and what the server
+/// counts as refused add up to what was published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_a_full_core_refuses_are_counted() {
+    const PUBLISHES: u64 = 6000;
+    let blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut app = App::new(Config {
+        workers: 1,
+        shutdown_timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let flag = blocked.clone();
+    app.ws(
+        "/busy",
+        WsCallbacks::new()
+            .on_open(|ctx| {
+                ctx.ws.subscribe("t");
+                Ok(())
+            })
+            .on_message(move |_, _| {
+                // Holds the core while the test publishes: nothing drains its queue.
+                flag.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            }),
+    );
+    let server = app.listen("127.0.0.1:0").unwrap();
+    let mut ws = connect(&server, "/busy").await;
+    until("the subscriber", || server.subscriber_count("t") == 1).await;
+    ws.send(TMessage::text("block")).await.unwrap();
+    until("the core to block", || blocked.load(Ordering::SeqCst)).await;
+    let publisher = server.publisher();
+    std::thread::spawn(move || {
+        for i in 0..PUBLISHES {
+            publisher.publish("t", format!("{i}"));
+        }
+    })
+    .join()
+    .unwrap();
+    let mut received = 0u64;
+    while let Ok(Some(m)) = timeout(Duration::from_millis(500), ws.next()).await {
+        if let TMessage::Text(_) = m.expect("websocket error") {
+            received += 1;
+        }
+    }
+    let refused = server.metrics().commands_refused;
+    assert!(
+        refused > 0,
+        "the core's queue never filled: {received} received"
+    );
+    assert_eq!(
+        received + refused,
+        PUBLISHES,
+        "a lost publish went uncounted"
+    );
     server.shutdown();
 }
 

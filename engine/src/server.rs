@@ -5,6 +5,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -317,6 +318,7 @@ impl Server {
         Metrics::sum(
             self.hub.cores.iter().map(|c| &*c.counters),
             &self.hub.foreign_sends,
+            self.hub.refused.load(Ordering::Relaxed),
             self.hub.broker.as_ref().map(|l| l.stats()),
         )
     }
@@ -557,6 +559,7 @@ impl Publisher {
         Metrics::sum(
             self.0.cores.iter().map(|c| &*c.counters),
             &self.0.foreign_sends,
+            self.0.refused.load(Ordering::Relaxed),
             self.0.broker.as_ref().map(|l| l.stats()),
         )
     }

@@ -94,6 +94,7 @@ impl<I: Io> State<I> {
                 {
                     cell.raise(SHED);
                 } else {
+                    self.counters.publish_missed.add(1);
                     continue;
                 }
             } else {

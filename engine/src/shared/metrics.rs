@@ -62,6 +62,8 @@ pub(crate) struct CoreCounters {
     /// TLS connections that failed before or during their handshake, or broke the record
     /// layer (plain HTTP to the TLS port, garbage, a handshake past its deadline).
     pub(crate) tls_failures: Counter,
+    /// Deliveries of a publish a subscriber missed because it was over its backpressure limit.
+    pub(crate) publish_missed: Counter,
 }
 
 /// The names of [`SendStatus`] values, in the order of `CoreCounters::sends`.
@@ -131,6 +133,15 @@ pub struct Metrics {
     /// (answered 400), records rustls rejected (answered with its alert), and handshakes not
     /// finished within `http.request_timeout`.
     pub tls_failures: u64,
+    /// Deliveries of a publish that a subscriber missed because more than its backpressure
+    /// limit was queued for it (the subscriber's `drain` handler runs once it is under again;
+    /// with `close_on_backpressure_limit` it is closed instead, and nothing is missed).
+    pub publish_missed: u64,
+    /// Commands another thread could not hand to a core because the core's queue from that
+    /// thread was full: a send (also counted as [`SendStatus::Dropped`], which the caller got),
+    /// a subscribe or close (reported to the caller), or a publish, lost for that core's
+    /// subscribers alone.
+    pub commands_refused: u64,
     /// The broker link's counters, with a [`Config::broker`](crate::Config::broker).
     pub broker: Option<BrokerStats>,
 }
@@ -167,10 +178,12 @@ impl Metrics {
     pub(crate) fn sum<'a>(
         cores: impl Iterator<Item = &'a CoreCounters>,
         foreign_sends: &[AtomicU64; 4],
+        commands_refused: u64,
         broker: Option<BrokerStats>,
     ) -> Metrics {
         let mut m = Metrics {
             broker,
+            commands_refused,
             ..Metrics::default()
         };
         let mut closes = [0u64; CLOSE_CODES.len() + 1];
@@ -196,6 +209,7 @@ impl Metrics {
             m.refused_server_limit += c.refused_server_limit.get();
             m.refused_address_limit += c.refused_address_limit.get();
             m.tls_failures += c.tls_failures.get();
+            m.publish_missed += c.publish_missed.get();
         }
         m.sends
             .add(foreign_sends.each_ref().map(|n| n.load(Ordering::Relaxed)));
@@ -301,6 +315,18 @@ impl Metrics {
             c,
             "TLS connections closed for plain HTTP, rejected records or a late handshake.",
             self.tls_failures,
+        );
+        one(
+            "publish_deliveries_missed_total",
+            c,
+            "Deliveries of a publish missed by a subscriber over its backpressure limit.",
+            self.publish_missed,
+        );
+        one(
+            "commands_refused_total",
+            c,
+            "Sends, subscribes, closes and publishes refused by a core whose queue was full.",
+            self.commands_refused,
         );
         one(
             "loop_turns_total",
