@@ -7,8 +7,8 @@
 //! reaches the socket's output, and the kernel when the output passes its limit, before `send`
 //! returns, as in uWebSockets), and otherwise joins the core's own queue, carried out at the
 //! start of its next turn. A command for core `d` goes into the `c → d` ring, published with the
-//! rest of the turn (or at once, outside a turn). On any other thread it goes into the receiving core's queue for plain
-//! threads (`inbox.rs`).
+//! rest of the turn (or at once, outside a turn). On any other thread it goes into the
+//! receiving core's queue for plain threads (`inbox.rs`).
 //!
 //! The hot parts of this state (the identity, the lent core, two flags) are plain `Cell`s; the
 //! rest sits in a `RefCell` borrowed only for a push or a pop, never while core or user code runs.
