@@ -170,14 +170,14 @@ impl WebSocket {
         let sent = self.hub.send(self.core, self.slot, msg);
         if let Err(refused) = sent {
             cell.sub_buffered(frame_len);
-            cell.raise(WANTS_DRAIN);
+            cell.raise_for(self.slot.generation, WANTS_DRAIN);
             drop(refused);
             return SendStatus::Dropped;
         }
         // Read after the route: on the connection's own core the frame may already have gone
         // to the kernel, which is what the status then reports.
         if cell.buffered() > limit {
-            cell.raise(WANTS_DRAIN);
+            cell.raise_for(self.slot.generation, WANTS_DRAIN);
             SendStatus::Backpressure
         } else {
             SendStatus::Sent(len)
@@ -187,11 +187,11 @@ impl WebSocket {
     /// A message was dropped because the connection is over its limit: ask for `on_drain`, and
     /// with `close_on_backpressure_limit` have the core close the connection.
     fn over_limit(&self, cell: &SlotCell) {
-        cell.raise(WANTS_DRAIN);
+        cell.raise_for(self.slot.generation, WANTS_DRAIN);
         if self.hub.ws.close_on_backpressure_limit
             && cell.transition(self.slot.generation, ReadyState::Open, ReadyState::Closing)
         {
-            cell.raise(SHED);
+            cell.raise_for(self.slot.generation, SHED);
             // Refused only when the core's path is full; the core sees `SHED` at its next look
             // at the connection anyway.
             let _ = self.hub.route(self.core, Command::Poke { to: self.slot });

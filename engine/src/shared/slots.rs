@@ -138,6 +138,16 @@ impl SlotCell {
         self.meta.fetch_or(flag, Ordering::AcqRel) & flag == 0
     }
 
+    /// Sets `flag` for the connection of `generation` only (a handle's raise: a handle whose
+    /// connection is gone must not reach the slot's next one); `true` if it set it.
+    pub(crate) fn raise_for(&self, generation: u32, flag: u64) -> bool {
+        self.meta
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |meta| {
+                ((meta >> 32) as u32 == generation && meta & flag == 0).then_some(meta | flag)
+            })
+            .is_ok()
+    }
+
     /// Clears `flag`; returns `true` if it was set.
     pub(crate) fn take(&self, flag: u64) -> bool {
         self.meta.fetch_and(!flag, Ordering::AcqRel) & flag != 0
@@ -283,5 +293,18 @@ mod tests {
         assert_eq!(cell.state(g), ReadyState::Open);
         assert!(cell.take(WANTS_DRAIN));
         assert!(!cell.take(WANTS_DRAIN));
+    }
+
+    #[test]
+    fn a_handle_of_an_old_generation_raises_nothing_on_the_next_connection() {
+        let table = SlotTable::default();
+        let cell = table.ensure(7);
+        let g = cell.next_generation();
+        let g2 = cell.next_generation();
+        assert!(!cell.raise_for(g, SHED));
+        assert!(!cell.is_raised(SHED));
+        assert!(cell.raise_for(g2, SHED));
+        assert!(!cell.raise_for(g2, SHED));
+        assert!(cell.is_raised(SHED));
     }
 }
