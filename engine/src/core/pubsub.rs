@@ -86,12 +86,14 @@ impl<I: Io> State<I> {
             if ws.close_sent().is_some() {
                 continue;
             }
-            if cell.buffered() > limit {
+            let queued = cell.buffered() <= limit;
+            if !queued {
                 // Over its limit: this subscriber misses the message, the others do not wait.
                 cell.raise(WANTS_DRAIN);
                 if close_on_limit
                     && cell.transition(generation, ReadyState::Open, ReadyState::Closing)
                 {
+                    // Closed at the flush (its close code is counted).
                     cell.raise(SHED);
                 } else {
                     self.counters.publish_missed.add(1);
@@ -128,7 +130,9 @@ impl<I: Io> State<I> {
                 }
             }
             let over = c.output.len() > limit;
-            self.counters.messages_out.add(1);
+            if queued {
+                self.counters.messages_out.add(1);
+            }
             super::list_dirty(t, c, &mut self.dirty);
             if over {
                 // A burst within one turn: hand the kernel what it takes now, so a subscriber

@@ -134,8 +134,9 @@ pub struct Metrics {
     /// finished within `http.request_timeout`.
     pub tls_failures: u64,
     /// Deliveries of a publish that a subscriber missed because more than its backpressure
-    /// limit was queued for it (the subscriber's `drain` handler runs once it is under again;
-    /// with `close_on_backpressure_limit` it is closed instead, and nothing is missed).
+    /// limit was queued for it (its `drain` handler runs once it is under again). With
+    /// `close_on_backpressure_limit` such a subscriber is closed instead (counted by its close
+    /// code), not counted here.
     pub publish_missed: u64,
     /// Commands another thread could not hand to a core because the core's queue from that
     /// thread was full: a send (also counted as [`SendStatus::Dropped`], which the caller got),
