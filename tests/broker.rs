@@ -212,6 +212,41 @@ async fn after_a_broker_restart_the_nodes_resubscribe_by_themselves() {
     b.shutdown();
 }
 
+/// A node that published nothing while the broker was down has a publishing connection the
+/// old broker closed: once the link says it is back, its next publish must reach the others, not
+/// be written into that dead connection and counted as dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_publish_after_a_broker_restart_reaches_the_other_nodes() {
+    let mut redis = Redis::start();
+    let (events_a, events_b) = (Events::default(), Events::default());
+    let a = node(Broker::redis(redis.url()), &events_a);
+    let b = node(Broker::redis(redis.url()), &events_b);
+    let mut a1 = connect(&a, "/sub/news").await;
+    let mut b1 = connect(&b, "/sub/news").await;
+    redis.await_numsub("news", 2, false).await;
+
+    redis.kill();
+    eventually("the nodes did not notice the broker is gone", || {
+        !a.broker_stats().unwrap().connected && !b.broker_stats().unwrap().connected
+    })
+    .await;
+    redis.restart();
+    await_connected(&a);
+    await_connected(&b);
+    redis.await_numsub("news", 2, false).await;
+
+    a1.send(Message::text("pub:after")).await.unwrap();
+    assert_eq!(
+        next(&mut b1).await,
+        "after",
+        "the first publish after the restart"
+    );
+    assert_eq!(a.broker_stats().unwrap().dropped, 0);
+    nothing_else(&mut a1, "A's own").await;
+    a.shutdown();
+    b.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_broker_queue_drops_for_the_other_nodes_only_and_never_blocks_a_core() {
     const CAPACITY: usize = 4;

@@ -333,18 +333,7 @@ fn write(shared: &Shared) {
     let mut out = Vec::new();
     while !link.is_stopping() {
         if publisher.is_none() && Instant::now() >= retry_at {
-            match Conn::open(&shared.info, &name) {
-                Ok(conn) => {
-                    shared.keep_socket(PUBLISHER, conn.stream().ok());
-                    publisher = Some(conn);
-                    backoff = Backoff::new();
-                    link.set_up(PUBLISHER, true, None);
-                }
-                Err(e) => {
-                    link.set_up(PUBLISHER, false, Some(&e.to_string()));
-                    retry_at = Instant::now() + backoff.next();
-                }
-            }
+            publisher = open_publisher(shared, &name, &mut backoff, &mut retry_at);
         }
         let wake_at = match publisher {
             None => retry_at.min(last_sent + KEEPALIVE),
@@ -353,6 +342,13 @@ fn write(shared: &Shared) {
         link.next_work(Some(wake_at), &mut work);
         if link.is_stopping() {
             break;
+        }
+        // The broker closed the publishing connection while nothing was written to it (it
+        // restarted, say): a new one takes this turn's publishes instead of the dead one losing
+        // them, and is there before a resync below reports the link up.
+        if publisher.as_ref().is_some_and(Conn::closed_by_peer) {
+            shared.keep_socket(PUBLISHER, None);
+            publisher = open_publisher(shared, &name, &mut backoff, &mut retry_at);
         }
         if let Some(handed) = shared.subscriber().handed.take() {
             subscriber = Some(handed);
@@ -400,6 +396,29 @@ fn write(shared: &Shared) {
                     work.publishes.clear();
                 }
             }
+        }
+    }
+}
+
+/// Opens the publishing connection and marks it up; on failure marks it down and sets when
+/// to try again.
+fn open_publisher(
+    shared: &Shared,
+    name: &str,
+    backoff: &mut Backoff,
+    retry_at: &mut Instant,
+) -> Option<Conn> {
+    match Conn::open(&shared.info, name) {
+        Ok(conn) => {
+            shared.keep_socket(PUBLISHER, conn.stream().ok());
+            *backoff = Backoff::new();
+            shared.link.set_up(PUBLISHER, true, None);
+            Some(conn)
+        }
+        Err(e) => {
+            shared.link.set_up(PUBLISHER, false, Some(&e.to_string()));
+            *retry_at = Instant::now() + backoff.next();
+            None
         }
     }
 }

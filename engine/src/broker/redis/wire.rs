@@ -100,6 +100,31 @@ impl Conn {
         self.stream.set_read_timeout(timeout)
     }
 
+    /// The peer closed (or reset) the connection, as far as the socket already knows; asked
+    /// without waiting. A connection nothing is read from between commands (the publisher's)
+    /// learns of a broker's restart only this way before it writes into the dead socket.
+    pub(super) fn closed_by_peer(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: MSG_PEEK | MSG_DONTWAIT copies at most one byte into `byte`, which outlives
+        // the call, and consumes nothing.
+        let rc = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match rc {
+            0 => true,
+            n if n > 0 => false,
+            _ => !matches!(
+                io::Error::last_os_error().kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        }
+    }
+
     /// What the socket holds that has not been read yet, and its receive buffer's size
     /// (`SO_RCVBUF`: the kernel grows it while the connection is busy).
     pub(super) fn receive_queue(&self) -> io::Result<ReceiveQueue> {
