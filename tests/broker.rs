@@ -370,6 +370,34 @@ async fn a_server_starts_without_its_broker_and_joins_when_it_appears() {
     server.shutdown();
 }
 
+/// A broker that takes connections but never answers (a stopped process: the kernel still
+/// completes the TCP handshake) holds the link's threads in the Redis handshake. Shutting the
+/// server down must not wait for that handshake's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_for_a_broker_that_never_answers() {
+    let redis = Redis::start();
+    let pid = redis.child.as_ref().unwrap().id() as libc::pid_t;
+    // SAFETY: signals our own child, reaped only by `Redis::kill`.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let mut app = App::new(Config {
+        workers: 1,
+        broker: Some(Broker::redis(redis.url())),
+        shutdown_timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
+    app.get("/", |_| "up");
+    let server = app.listen("127.0.0.1:0").unwrap();
+    // Both connections are open by now, each waiting for its first reply.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!server.broker_stats().unwrap().connected);
+    let started = Instant::now();
+    server.shutdown();
+    let took = started.elapsed();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+}
+
 /// The `rooms` example as cargo test builds it, next to this test's own binary.
 fn rooms_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -115,6 +115,19 @@ impl Shared {
     fn keep_socket(&self, which: usize, socket: Option<TcpStream>) {
         self.sockets.lock().unwrap_or_else(|e| e.into_inner())[which] = socket;
     }
+
+    /// Keeps a handle on the socket of connection `which`, just connected, for `stop` to shut
+    /// down; fails if the link is stopping (`stop` may have looked at the sockets already).
+    fn keep_connected(&self, which: usize, socket: &TcpStream) -> io::Result<()> {
+        self.keep_socket(which, Some(socket.try_clone()?));
+        if self.link.is_stopping() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the link is stopping",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The running threads of one link.
@@ -202,23 +215,23 @@ fn receive(shared: &Shared) {
     let mut backoff = Backoff::new();
     let mut seqs = Sequences::default();
     while !link.is_stopping() {
-        let opened = Conn::open(&shared.info, &name).and_then(|conn| {
+        let opened = Conn::open(&shared.info, &name, |s| {
+            shared.keep_connected(SUBSCRIBER, s)
+        })
+        .and_then(|conn| {
             conn.set_read_timeout(Some(SILENCE))?;
-            Ok((conn.stream()?, conn.stream()?, conn))
+            Ok((conn.stream()?, conn))
         });
-        let (writer, interrupt, mut conn) = match opened {
+        let (writer, mut conn) = match opened {
             Ok(parts) => parts,
             Err(e) => {
+                shared.keep_socket(SUBSCRIBER, None);
                 lose_subscriber(shared, &e);
                 link.pause(backoff.next());
                 continue;
             }
         };
         backoff = Backoff::new();
-        shared.keep_socket(SUBSCRIBER, Some(interrupt));
-        if link.is_stopping() {
-            break;
-        }
         {
             let mut sub = shared.subscriber();
             sub.epoch += 1;
@@ -408,14 +421,17 @@ fn open_publisher(
     backoff: &mut Backoff,
     retry_at: &mut Instant,
 ) -> Option<Conn> {
-    match Conn::open(&shared.info, name) {
+    match Conn::open(&shared.info, name, |s| shared.keep_connected(PUBLISHER, s)) {
         Ok(conn) => {
-            shared.keep_socket(PUBLISHER, conn.stream().ok());
             *backoff = Backoff::new();
             shared.link.set_up(PUBLISHER, true, None);
             Some(conn)
         }
         Err(e) => {
+            shared.keep_socket(PUBLISHER, None);
+            if shared.link.is_stopping() {
+                return None;
+            }
             shared.link.set_up(PUBLISHER, false, Some(&e.to_string()));
             *retry_at = Instant::now() + backoff.next();
             None

@@ -21,8 +21,14 @@ pub(super) struct Conn {
 
 impl Conn {
     /// Connects to `info`'s address, authenticates if it names a password, and names the
-    /// connection `name` (it shows in `CLIENT LIST`).
-    pub(super) fn open(info: &ConnectionInfo, name: &str) -> io::Result<Conn> {
+    /// connection `name` (it shows in `CLIENT LIST`). `connected` sees the socket before the
+    /// handshake, whose replies may be long in coming: it keeps a handle to shut down to
+    /// interrupt them, and its error ends the attempt.
+    pub(super) fn open(
+        info: &ConnectionInfo,
+        name: &str,
+        connected: impl FnOnce(&TcpStream) -> io::Result<()>,
+    ) -> io::Result<Conn> {
         let (host, port) = match info.addr() {
             ConnectionAddr::Tcp(host, port) => (host.as_str(), *port),
             other => {
@@ -47,6 +53,7 @@ impl Conn {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        connected(&stream)?;
         let mut conn = Conn {
             stream,
             parser: Parser::new(),
