@@ -92,6 +92,8 @@ struct Outage {
     /// `dropped` when it went down.
     dropped_before: u64,
     ever_up: bool,
+    /// A link that never came up was logged as failing (once: it is retried for ever).
+    start_warned: bool,
 }
 
 impl Link {
@@ -106,6 +108,7 @@ impl Link {
                 since: Some(Instant::now()),
                 dropped_before: 0,
                 ever_up: false,
+                start_warned: false,
             }),
             on_event: broker.on_event.clone(),
             stopping: AtomicBool::new(false),
@@ -244,6 +247,17 @@ impl Link {
                 BrokerEvent::Disconnected {
                     error: error.unwrap_or("connection closed").to_string(),
                 }
+            }
+            (false, Some(_)) if !outage.ever_up && !outage.start_warned => {
+                // No `Disconnected` for a link that was never up, but a wrong URL, password or
+                // address must not go unsaid while every publish to the other nodes is dropped.
+                outage.start_warned = true;
+                tracing::warn!(
+                    error = error.unwrap_or("connection closed"),
+                    "the broker link cannot come up: publishes to other nodes are dropped and \
+                     counted until it does (retrying)"
+                );
+                return;
             }
             _ => return,
         };
