@@ -25,6 +25,10 @@ pub(crate) const SUBSCRIBER: usize = 1;
 /// How often a full outbox is logged while it stays full (every drop is counted).
 const FULL_WARNING_EVERY: Duration = Duration::from_secs(10);
 
+/// Topics a node keeps a publish count for at most (about 6 MB of them): a node that publishes
+/// to ever new topics (one per user, say) starts every count over rather than grow for good.
+const COUNTED_TOPICS: usize = 1 << 16;
+
 /// The shared side of one node's broker link.
 pub(crate) struct Link {
     /// This node's id, written into every envelope it publishes.
@@ -58,8 +62,7 @@ pub(crate) struct Counts {
 #[derive(Default)]
 struct Outbox {
     publishes: VecDeque<Outgoing>,
-    /// The last sequence number used per topic.
-    seqs: HashMap<Arc<str>, u64>,
+    seqs: TopicCounts,
     /// Topics whose local subscriber count went 0 → 1 (`true`) or 1 → 0 (`false`) since the
     /// broker threads last looked; the latest change of a topic wins.
     changes: HashMap<Arc<str>, bool>,
@@ -146,11 +149,7 @@ impl Link {
             }
             return false;
         }
-        let (topic, seq) = match outbox.seqs.get_key_value(topic) {
-            Some((name, &seq)) => (name.clone(), seq + 1),
-            None => (Arc::<str>::from(topic), 1),
-        };
-        outbox.seqs.insert(topic.clone(), seq);
+        let (topic, seq) = outbox.seqs.next(topic, COUNTED_TOPICS);
         outbox.publishes.push_back(Outgoing {
             topic,
             header: Header {
@@ -337,6 +336,27 @@ fn random_node_id() -> u64 {
     h.finish()
 }
 
+/// The last sequence number a node used per topic it published to.
+#[derive(Default)]
+struct TopicCounts(HashMap<Arc<str>, u64>);
+
+impl TopicCounts {
+    /// The topic's name, shared, and the sequence number of its next publish. Past `most`
+    /// topics every count starts over from 1, which receivers take as a fresh start
+    /// ([`Sequences::note`]).
+    fn next(&mut self, topic: &str, most: usize) -> (Arc<str>, u64) {
+        if self.0.len() >= most && !self.0.contains_key(topic) {
+            self.0.clear();
+        }
+        let (topic, seq) = match self.0.get_key_value(topic) {
+            Some((name, &seq)) => (name.clone(), seq + 1),
+            None => (Arc::<str>::from(topic), 1),
+        };
+        self.0.insert(topic.clone(), seq);
+        (topic, seq)
+    }
+}
+
 /// The last sequence number seen per topic and publishing node, for counting gaps. Owned by the
 /// receiving thread.
 #[derive(Default)]
@@ -346,13 +366,18 @@ pub(crate) struct Sequences {
 
 impl Sequences {
     /// Notes message `seq` of `node` on `topic`; returns how many of that node's messages to the
-    /// topic were skipped since the last one seen (0 for the first one seen).
+    /// topic were skipped since the last one seen (0 for the first one seen, and for a 1: the
+    /// node started its counts over).
     pub(crate) fn note(&mut self, topic: &str, node: u64, seq: u64) -> u64 {
         let nodes = match self.last.get_mut(topic) {
             Some(nodes) => nodes,
             None => self.last.entry(topic.into()).or_default(),
         };
         match nodes.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, last)) if seq == 1 => {
+                *last = 1;
+                0
+            }
             Some((_, last)) => {
                 let skipped = seq.saturating_sub(*last + 1);
                 *last = (*last).max(seq);
@@ -373,7 +398,7 @@ impl Sequences {
 
 #[cfg(test)]
 mod tests {
-    use super::Sequences;
+    use super::{Sequences, TopicCounts};
 
     #[test]
     fn gaps_are_counted_per_node_and_topic() {
@@ -390,5 +415,28 @@ mod tests {
         assert_eq!(s.note("a", 1, 8), 0, "a late message is no gap");
         s.forget("a");
         assert_eq!(s.note("a", 1, 20), 0);
+        assert_eq!(s.note("a", 1, 1), 0, "a node that started its counts over");
+        assert_eq!(s.note("a", 1, 3), 1, "counts gaps from there");
+    }
+
+    #[test]
+    fn a_node_publishing_to_ever_new_topics_keeps_a_bounded_count() {
+        let mut counts = TopicCounts::default();
+        assert_eq!(counts.next("a", 3).1, 1);
+        assert_eq!(counts.next("a", 3).1, 2);
+        assert_eq!(counts.next("b", 3).1, 1);
+        assert_eq!(counts.next("c", 3).1, 1);
+        assert_eq!(
+            counts.next("a", 3).1,
+            3,
+            "a known topic goes on at the limit"
+        );
+        assert_eq!(
+            counts.next("d", 3).1,
+            1,
+            "a new one past it starts every count over"
+        );
+        assert_eq!(counts.0.len(), 1);
+        assert_eq!(counts.next("a", 3).1, 1);
     }
 }
