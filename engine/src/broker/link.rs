@@ -247,7 +247,7 @@ impl Link {
                     error: error.unwrap_or("connection closed").to_string(),
                 }
             }
-            (false, Some(_)) if !outage.ever_up && !outage.start_warned => {
+            (false, Some(_)) if !up && !outage.ever_up && !outage.start_warned => {
                 // No `Disconnected` for a link that was never up, but a wrong URL, password or
                 // address must not go unsaid while every publish to the other nodes is dropped.
                 outage.start_warned = true;
