@@ -20,16 +20,22 @@ impl Write for Captured {
 }
 
 impl Captured {
-    /// Installs the global subscriber, with `filter` (`EnvFilter` syntax), writing here.
+    /// Installs the global subscriber, with `filter` (`EnvFilter` syntax), writing here. The
+    /// tests of one binary share it: the first call's filter holds for all of them.
     pub fn install(filter: &str) -> Captured {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_env_filter(filter)
-            .with_writer(move || writer.clone())
-            .init();
-        captured
+        static INSTALLED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        INSTALLED
+            .get_or_init(|| {
+                let captured = Captured::default();
+                let writer = captured.clone();
+                tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_env_filter(filter)
+                    .with_writer(move || writer.clone())
+                    .init();
+                captured
+            })
+            .clone()
     }
 
     /// Everything written so far.

@@ -260,6 +260,12 @@ fn read_messages(shared: &Shared, conn: &mut Conn, seqs: &mut Sequences) -> io::
     loop {
         let items = match conn.read() {
             Ok(Value::Array(items)) => items,
+            Ok(Value::ServerError(error)) => {
+                // A refused subscription (an ACL without the channel, `SSUBSCRIBE` before
+                // Redis 7): the topic's messages from other nodes will not come.
+                tracing::warn!(%error, "the broker refused a subscription command");
+                continue;
+            }
             Ok(_) => continue,
             Err(e) => return e,
         };
