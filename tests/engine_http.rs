@@ -274,3 +274,40 @@ fn half_closed_client_still_gets_its_response() {
     drop(c);
     server.shutdown();
 }
+
+#[test]
+fn half_closed_client_gets_every_pipelined_response() {
+    // `printf 'GET /slow ...GET /a ...' | nc -N`: both requests, then FIN. The second waits
+    // behind the first's handler; the FIN must not discard it.
+    let server = start();
+    let mut c = Raw::to(&server);
+    let mut both = get("/slow");
+    both.extend_from_slice(&get("/a"));
+    c.send(&both);
+    c.stream.shutdown_write();
+    assert_eq!(c.response(false).text(), "slow");
+    let r = c.response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "A");
+    assert!(c.closed_by_server());
+    drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn half_closed_client_with_an_unfinished_request_is_closed() {
+    let server = start();
+    for unfinished in [
+        &b"GET /a HTTP/1.1\r\nHost: t\r\n"[..],
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc",
+    ] {
+        let mut c = Raw::to(&server);
+        let mut bytes = get("/a");
+        bytes.extend_from_slice(unfinished);
+        c.send(&bytes);
+        c.stream.shutdown_write();
+        assert_eq!(c.response(false).text(), "A");
+        assert!(c.closed_by_server());
+    }
+    server.shutdown();
+}

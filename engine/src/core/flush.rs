@@ -165,6 +165,15 @@ fn settle<I: Io>(
     tls: &mut TlsSessions,
 ) -> After {
     let flushed = c.output.is_empty() && !c.flags.has(Flags::SENDING) && !tls_pending(t, c, tls);
+    // A half-closed HTTP client's last request is answered (`process` drops an unfinished one):
+    // nothing more can come.
+    if c.flags.has(Flags::PEER_FIN)
+        && matches!(c.phase, Phase::Http(_))
+        && !c.flags.has(Flags::BUSY)
+        && c.input.is_empty()
+    {
+        c.flags.set(Flags::CLOSE_AFTER_FLUSH);
+    }
     if flushed && c.flags.has(Flags::CLOSE_AFTER_FLUSH) && !c.flags.has(Flags::BUSY) {
         let peer_done = c.flags.has(Flags::PEER_FIN) || c.flags.has(Flags::FAILED);
         if peer_done || matches!(c.phase, Phase::Draining { .. }) {
@@ -367,8 +376,9 @@ impl<I: Io> State<I> {
         c.flags.set(Flags::PEER_FIN);
         c.flags.clear(Flags::RECEIVING);
         match c.phase {
-            // An HTTP client may half-close after its request: answer first, then close.
-            Phase::Http(_) => c.flags.set(Flags::CLOSE_AFTER_FLUSH),
+            // An HTTP client may half-close after its requests: every complete one it sent
+            // is answered first; `settle` closes once none is left.
+            Phase::Http(_) => {}
             Phase::Ws(_) | Phase::Draining { .. } => self.end(t),
             Phase::Closed => {}
         }

@@ -148,6 +148,8 @@ impl<I: Io> State<I> {
                     );
                     pos += n;
                     match event {
+                        // After the peer's FIN an unfinished request stays unfinished.
+                        None if c.flags.has(Flags::PEER_FIN) => return input.len(),
                         None => return pos,
                         Some(event) => self.on_http_event(t, event),
                     }
