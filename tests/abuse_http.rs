@@ -330,3 +330,38 @@ fn ambiguous_or_malformed_framing_is_refused_with_its_status() {
     }
     still_serves(&server);
 }
+
+/// RFC 9112 §3.2.2: a server MUST accept the absolute-form, whose path may be empty
+/// (`http://t` is the path `/`). With a body or without, each such request gets its answer and
+/// costs nothing else.
+#[test]
+fn absolute_form_target_without_a_path_is_answered() {
+    let server = served();
+    for (request, expected) in [
+        (
+            &b"GET http://t HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+            &b"root"[..],
+        ),
+        (b"GET http://t?x=1 HTTP/1.1\r\nHost: t\r\n\r\n", b"root"),
+    ] {
+        let mut raw = server.raw();
+        raw.send(request).unwrap();
+        let (status, head, body) = raw.response().expect("a response");
+        assert_eq!((status, body.as_slice()), (200, expected), "{head}");
+    }
+    let mut raw = server.raw();
+    raw.send(b"POST http://t HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        .unwrap();
+    let (status, head, _) = raw.response().expect("a response to a POST");
+    assert_eq!(status, 405, "{head}");
+    // An upgrade (to a path without a WebSocket route).
+    let mut raw = server.raw();
+    raw.send(
+        b"GET http://t HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .unwrap();
+    let (status, head, _) = raw.response().expect("a response to an upgrade");
+    assert_eq!(status, 404, "{head}");
+    still_serves(&server);
+}

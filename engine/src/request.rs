@@ -68,6 +68,18 @@ impl Request {
             Method::Other(token) => http::Method::from_bytes(token.as_bytes())
                 .expect("a method token is a valid http::Method"),
         };
+        // The absolute-form's empty path (`http://host`) is `/` (RFC 9112 §3.2.2), which
+        // `head.path()` gives as a string of no buffer: it is kept as an empty span, which
+        // `path` reads as `/` (every other target's path has at least one byte).
+        let path = head.path();
+        let path_in_buf = (path.as_ptr() as usize)
+            .checked_sub(base)
+            .is_some_and(|start| start <= buf.len() && path.len() <= buf.len() - start);
+        let path = if path_in_buf {
+            span(path.as_bytes())
+        } else {
+            0..0
+        };
         let headers = head
             .headers()
             .iter()
@@ -76,7 +88,7 @@ impl Request {
         Request {
             raw: buf.into(),
             method,
-            path: span(head.path().as_bytes()),
+            path,
             query: head.query().map(|q| span(q.as_bytes())),
             http10: head.version() == Version::Http10,
             headers,
@@ -103,7 +115,10 @@ impl Request {
 
     /// The path of the request target, without the query string (still percent-encoded).
     pub fn path(&self) -> &str {
-        self.str_at(&self.path)
+        match self.str_at(&self.path) {
+            "" => "/",
+            path => path,
+        }
     }
 
     /// The request target (path and query) as an `http::Uri`; `None` for a target the `http`
