@@ -311,3 +311,31 @@ fn half_closed_client_with_an_unfinished_request_is_closed() {
     }
     server.shutdown();
 }
+
+#[test]
+fn keep_alive_idle_time_starts_when_the_response_is_sent() {
+    // A handler slower than the keep-alive timeout (a long poll): the connection is idle only
+    // once the answer went out, and a request sent soon after it is served on it.
+    let mut config = Config {
+        workers: 1,
+        ..Default::default()
+    };
+    config.http.keep_alive_timeout = Duration::from_millis(400);
+    let mut app = App::new(config);
+    app.get("/poll", |_: Ctx| async {
+        monoio::time::sleep(Duration::from_millis(700)).await;
+        "poll"
+    });
+    app.get("/a", |_: Ctx| "A");
+    let server = app.listen("127.0.0.1:0").expect("listen");
+    let mut c = Raw::to(&server);
+    c.send(&get("/poll"));
+    assert_eq!(c.response(false).text(), "poll");
+    std::thread::sleep(Duration::from_millis(100));
+    c.send(&get("/a"));
+    let r = c.response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "A");
+    drop(c);
+    server.shutdown();
+}

@@ -59,10 +59,13 @@ impl<I: Io> State<I> {
             Phase::Http(h) if unsent && elapsed(now, h.last_tx) >= keep_alive => Due::End,
             Phase::Http(h) => match h.request_started {
                 Some(s) if !busy && elapsed(now, s) >= request_timeout => Due::Http(408),
+                // Idle since the later of its last request's bytes and its last response's
+                // (a handler may have run longer than the timeout).
                 None if !busy
                     && !unsent
                     && c.input.is_empty()
-                    && (shutting_down || elapsed(now, c.last_rx) >= keep_alive) =>
+                    && (shutting_down
+                        || elapsed(now, c.last_rx).min(elapsed(now, h.last_tx)) >= keep_alive) =>
                 {
                     Due::End
                 }
