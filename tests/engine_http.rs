@@ -339,3 +339,22 @@ fn keep_alive_idle_time_starts_when_the_response_is_sent() {
     drop(c);
     server.shutdown();
 }
+
+#[test]
+fn a_response_with_its_own_connection_field_still_announces_the_close() {
+    // The 426 of a WebSocket route names `Connection: Upgrade`; when the server closes after
+    // it (the client asked to), the field must list `close` too (RFC 9112 §9.6).
+    let server = start();
+    let mut c = Raw::to(&server);
+    c.send(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = c.response(false);
+    assert_eq!(r.status, 426);
+    let connection = r.header("connection").unwrap_or("").to_ascii_lowercase();
+    assert!(
+        connection.split(',').any(|o| o.trim() == "close"),
+        "Connection: {connection}"
+    );
+    assert!(c.closed_by_server());
+    drop(c);
+    server.shutdown();
+}

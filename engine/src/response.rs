@@ -191,6 +191,14 @@ impl Response {
             let _ = w.header("content-type", ct);
         }
         for (name, value) in &self.headers {
+            if close && name.eq_ignore_ascii_case("connection") && !lists_close(value) {
+                // The writer's own `Connection: close` gives way to the handler's field, which
+                // must then carry the option (RFC 9112 §9.6: the peer learns of the close).
+                let mut options = value.to_vec();
+                options.extend_from_slice(b", close");
+                let _ = w.header(name, &options);
+                continue;
+            }
             let _ = w.header(name, value);
         }
         if close {
@@ -202,6 +210,13 @@ impl Response {
             w.body(&self.body);
         }
     }
+}
+
+/// `true` when a `Connection` field value lists the `close` option.
+fn lists_close(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 /// The status a handler asked for.
