@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine_support::{Raw, get, memory_suite, read_close, read_frame, ws_connect};
-use imphnen::{App, Config, Ctx, WebSocket, WsCallbacks};
+use imphnen::{App, Config, Ctx, Server, WebSocket, WsCallbacks};
 
 /// Handles of open connections, with the name of the core thread that opened each.
 type Opened = Arc<Mutex<Vec<(WebSocket, String)>>>;
@@ -108,18 +108,15 @@ fn listen_on_a_busy_port_is_addr_in_use() {
     first.shutdown();
 }
 
-#[test]
-fn sends_from_a_plain_thread_reach_connections_on_both_cores() {
-    let opened = Opened::default();
-    let server = app(2, opened.clone()).listen("127.0.0.1:0").unwrap();
-    // The kernel spreads connections over the two listeners by address hash: open until both
-    // cores hold some (the chance that 40 land on one core is 2^-39).
+/// WebSockets to `/ws` until both cores of `server` hold some. The kernel spreads connections
+/// over the two listeners by address hash (the chance that 40 land on one core is 2^-39).
+fn connect_on_both_cores(server: &Server, opened: &Opened) -> Vec<Raw> {
     let mut clients = Vec::new();
     let mut cores = HashSet::new();
     while cores.len() < 2 {
         assert!(clients.len() < 40, "every connection landed on one core");
-        clients.push(ws_connect(&server, "/ws"));
-        wait_for(&opened, clients.len());
+        clients.push(ws_connect(server, "/ws"));
+        wait_for(opened, clients.len());
         cores = opened
             .lock()
             .unwrap()
@@ -127,6 +124,14 @@ fn sends_from_a_plain_thread_reach_connections_on_both_cores() {
             .map(|(_, c)| c.clone())
             .collect();
     }
+    clients
+}
+
+#[test]
+fn sends_from_a_plain_thread_reach_connections_on_both_cores() {
+    let opened = Opened::default();
+    let server = app(2, opened.clone()).listen("127.0.0.1:0").unwrap();
+    let mut clients = connect_on_both_cores(&server, &opened);
     let handles: Vec<WebSocket> = opened
         .lock()
         .unwrap()
@@ -285,19 +290,7 @@ fn a_waiting_handler_futures_sends_to_another_core_leave_at_once() {
         });
     }
     let server = app.listen("127.0.0.1:0").unwrap();
-    let mut clients = Vec::new();
-    let mut cores = HashSet::new();
-    while cores.len() < 2 {
-        assert!(clients.len() < 40, "every connection landed on one core");
-        clients.push(ws_connect(&server, "/ws"));
-        wait_for(&opened, clients.len());
-        cores = opened
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, c)| c.clone())
-            .collect();
-    }
+    let mut clients = connect_on_both_cores(&server, &opened);
     let mut http = Raw::to(&server);
     http.send(&get("/relay"));
     let deadline = Instant::now() + Duration::from_secs(5);
