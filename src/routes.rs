@@ -109,6 +109,10 @@ impl Routes {
                     middleware::wrap(&stack, endpoint.clone()),
                 );
             }
+            // The fallback of an app `other` nested in turn: it answers under its own prefix.
+            if let Some(any) = &table.any {
+                self.add_any(&path, middleware::wrap(&stack, any.clone()));
+            }
         }
         for (pattern, entry) in other.ws.iter() {
             let endpoint = middleware::wrap(&stack, entry.endpoint.clone());
@@ -124,15 +128,23 @@ impl Routes {
                 );
                 self.fallback = Some(fallback);
             } else {
-                let path = format!("{prefix}/*");
-                match self.http.get_or_insert_with(&path, MethodTable::default) {
-                    Ok(table) if table.any.is_none() => table.any = Some(fallback),
-                    Ok(_) => panic!("imphnen: {path} has two fallbacks"),
-                    Err(e) => panic!("imphnen: cannot register the fallback of {prefix}: {e}"),
-                }
+                self.add_any(&format!("{prefix}/*"), fallback);
             }
         }
         self.states.merge(other.states);
+    }
+
+    /// Makes `fallback` answer every method without a handler on `path` (a nested app's
+    /// fallback, on `prefix/*`).
+    ///
+    /// # Panics
+    /// When `path` already has a fallback, or conflicts with another route.
+    fn add_any(&mut self, path: &str, fallback: Endpoint) {
+        match self.http.get_or_insert_with(path, MethodTable::default) {
+            Ok(table) if table.any.is_none() => table.any = Some(fallback),
+            Ok(_) => panic!("imphnen: {path} has two fallbacks"),
+            Err(e) => panic!("imphnen: cannot register the fallback at {path}: {e}"),
+        }
     }
 }
 

@@ -286,6 +286,27 @@ fn a_nested_app_has_its_prefix_its_own_middleware_and_fallback() {
 }
 
 #[test]
+fn the_fallback_of_an_app_nested_two_deep_answers_under_its_prefix() {
+    let mut inner = App::new(config());
+    inner.get("/x", |_: Ctx| "inner x");
+    inner.fallback(|ctx: Ctx| {
+        Response::text(format!("inner has no {}", ctx.path())).with_status(404)
+    });
+    let mut middle = App::new(config());
+    middle.nest("/c", inner);
+    let mut app = App::new(config());
+    app.nest("/b", middle);
+    let server = app.listen("127.0.0.1:0").expect("listen");
+
+    assert_eq!(curl(&server, "GET", "/b/c/x", &[]).body, "inner x");
+    let missing = curl(&server, "GET", "/b/c/nothing", &[]);
+    assert_eq!(
+        (missing.status, missing.body.as_str()),
+        (404, "inner has no /b/c/nothing")
+    );
+}
+
+#[test]
 fn merged_apps_serve_side_by_side_and_a_fallback_replaces_the_404() {
     let mut users = App::new(config());
     users.get("/users", |_: Ctx| "users");
