@@ -346,7 +346,8 @@ impl App {
     }
 
     /// Serves `other`'s routes under `prefix` (`"/api"`: its `/users` becomes `/api/users`,
-    /// its `/` is `/api`). Its middleware wraps its own routes only, inside this app's; its
+    /// its `/` is `/api`). Its middleware wraps its own routes only, inside this app's (the
+    /// `405` of a path only it serves included: its `Cors` answers preflights there); its
     /// state joins this app's; its fallback answers the paths under `prefix` that none of its
     /// routes matches. Its configuration is not used: this app's serves.
     ///

@@ -22,6 +22,10 @@ pub(crate) struct MethodTable {
     handlers: Vec<(Method, Endpoint)>,
     /// Answers every method no handler is registered for (a nested app's fallback).
     any: Option<Endpoint>,
+    /// The middleware of the nested app every handler here came from, outermost first: the
+    /// path's `405` goes through it as its handlers do (its `Cors` answers a preflight).
+    /// `None` for the app's own paths, and for a path several apps share.
+    nested: Option<Stack>,
 }
 
 impl MethodTable {
@@ -35,6 +39,11 @@ impl MethodTable {
         }
         .map(|(_, h)| h)
         .or(self.any.as_ref())
+    }
+
+    /// The nested app's middleware a `405` on this path goes through, if any.
+    pub(crate) fn nested_middleware(&self) -> Option<&Stack> {
+        self.nested.as_ref()
     }
 
     /// The `Allow` field of a 405 (RFC 9110 §10.2.1).
@@ -102,6 +111,7 @@ impl Routes {
         let stack: Stack = other.middleware.into();
         for (pattern, table) in other.http.iter() {
             let path = join(&prefix, pattern);
+            let shared = self.http.get(&path).is_some();
             for (method, endpoint) in &table.handlers {
                 self.add_http(
                     method.clone(),
@@ -112,6 +122,13 @@ impl Routes {
             // The fallback of an app `other` nested in turn: it answers under its own prefix.
             if let Some(any) = &table.any {
                 self.add_any(&path, middleware::wrap(&stack, any.clone()));
+            }
+            if let Some(merged) = self.http.get_mut(&path) {
+                merged.nested = if shared {
+                    None
+                } else {
+                    chain(&stack, table.nested.as_ref())
+                };
             }
         }
         for (pattern, entry) in other.ws.iter() {
@@ -164,6 +181,16 @@ pub(crate) fn endpoint<M, H: HttpHandler<M>>(route: &str, handler: H) -> Endpoin
             ready => ready,
         })
     })
+}
+
+/// `outer`'s middleware, then `inner`'s; `None` when there is none.
+fn chain(outer: &Stack, inner: Option<&Stack>) -> Option<Stack> {
+    let all: Vec<Erased> = outer
+        .iter()
+        .chain(inner.into_iter().flat_map(|s| s.iter()))
+        .cloned()
+        .collect();
+    (!all.is_empty()).then(|| all.into())
 }
 
 /// `"/api/"` and `"api"` are `"/api"`; `"/"` and `""` are `""`.

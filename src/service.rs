@@ -100,11 +100,18 @@ impl CoreApp {
         match self.http.at(req.path()) {
             Some(m) => match m.value.get(req.method()) {
                 Some(handler) => handler.clone(),
-                None => answer(
-                    Response::text("Method Not Allowed")
-                        .with_status(405)
-                        .with_header("allow", m.value.allow()),
-                ),
+                None => {
+                    let not_allowed = answer(
+                        Response::text("Method Not Allowed")
+                            .with_status(405)
+                            .with_header("allow", m.value.allow()),
+                    );
+                    // A nested app's path: its middleware runs as it does for its handlers.
+                    match m.value.nested_middleware() {
+                        Some(stack) => middleware::wrap(stack, not_allowed),
+                        None => not_allowed,
+                    }
+                }
             },
             None if self.ws.at(req.path()).is_some() => self.upgrade_required.clone(),
             None => self.not_found.clone(),

@@ -480,6 +480,37 @@ mod cors {
     }
 
     #[test]
+    fn a_nested_app_answers_preflights_for_its_own_routes() {
+        let mut api = App::new(config());
+        api.middleware(listed());
+        api.get("/data", |_: Ctx| "data");
+        api.post("/data", |_: Ctx| "posted");
+        let mut app = App::new(config());
+        app.nest("/api", api);
+        let server = app.listen("127.0.0.1:0").expect("listen");
+
+        let pre = curl(
+            &server,
+            "OPTIONS",
+            "/api/data",
+            &[
+                "Origin: https://app.example",
+                "Access-Control-Request-Method: POST",
+            ],
+        );
+        assert_eq!(pre.status, 204);
+        assert_eq!(
+            pre.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        // Without the preflight's fields, another method is still 405 with Allow.
+        let wrong = curl(&server, "PUT", "/api/data", &[]);
+        assert_eq!(wrong.status, 405);
+        assert_eq!(wrong.header("allow"), Some("GET, POST, HEAD"));
+        assert_eq!(wrong.all("vary"), ["Origin"]);
+    }
+
+    #[test]
     #[should_panic(expected = "credentials")]
     fn every_origin_with_credentials_is_refused() {
         let _ = Cors::new().allow_any_origin().allow_credentials(true);
