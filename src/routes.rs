@@ -87,6 +87,9 @@ impl Routes {
             panic!("imphnen: {method} {path} is registered twice");
         }
         table.handlers.push((method, endpoint));
+        // A handler from elsewhere makes the path shared: its 405 is the app's own (a nesting
+        // that brought all of the path's handlers sets this again after adding them).
+        table.nested = None;
     }
 
     /// Adds a WebSocket route.

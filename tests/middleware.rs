@@ -508,6 +508,26 @@ mod cors {
         assert_eq!(wrong.status, 405);
         assert_eq!(wrong.header("allow"), Some("GET, POST, HEAD"));
         assert_eq!(wrong.all("vary"), ["Origin"]);
+        server.shutdown();
+
+        // A path the outer app also serves, registered after the nesting, is shared: its 405
+        // is the outer app's, outside the nested app's middleware.
+        let mut api = App::new(config());
+        api.middleware(listed());
+        api.get("/data", |_: Ctx| "data");
+        let mut app = App::new(config());
+        app.nest("/api", api);
+        app.put("/api/data", |_: Ctx| "put");
+        let server = app.listen("127.0.0.1:0").expect("listen");
+        let wrong = curl(
+            &server,
+            "PATCH",
+            "/api/data",
+            &["Origin: https://app.example"],
+        );
+        assert_eq!(wrong.status, 405);
+        assert!(wrong.all("vary").is_empty(), "{:?}", wrong.all("vary"));
+        server.shutdown();
     }
 
     #[test]
