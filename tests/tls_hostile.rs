@@ -305,3 +305,29 @@ fn over_the_connection_limit_a_tls_connection_is_closed_unanswered() {
     });
     server.shutdown();
 }
+
+#[test]
+fn a_client_that_sends_close_notify_after_its_request_gets_the_response_and_close_notify() {
+    // RFC 8446 §6.1: a party closing its write side sends `close_notify` first, whoever closed
+    // first; a client that half-closes after its request reads the answer to its end.
+    let pki = Pki::new("half-close");
+    let (server, _) = start(&pki);
+    let name = rustls::pki_types::ServerName::try_from(tls_support::SERVER_NAME).unwrap();
+    let mut client = rustls::ClientConnection::new(pki.client(), name).unwrap();
+    let mut stream = Stream::to(&server);
+    stream.set_read_timeout(Some(T));
+    rustls::Stream::new(&mut client, &mut stream)
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    client.send_close_notify();
+    while client.wants_write() {
+        client.write_tls(&mut stream).unwrap();
+    }
+    let mut answer = Vec::new();
+    let end = rustls::Stream::new(&mut client, &mut stream).read_to_end(&mut answer);
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("hello over TLS"), "{answer}");
+    end.expect("the server's close_notify ends the stream, not a bare FIN");
+    server.shutdown();
+}

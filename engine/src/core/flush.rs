@@ -175,12 +175,16 @@ fn settle<I: Io>(
         c.flags.set(Flags::CLOSE_AFTER_FLUSH);
     }
     if flushed && c.flags.has(Flags::CLOSE_AFTER_FLUSH) && !c.flags.has(Flags::BUSY) {
-        let peer_done = c.flags.has(Flags::PEER_FIN) || c.flags.has(Flags::FAILED);
-        if peer_done || matches!(c.phase, Phase::Draining { .. }) {
+        if matches!(c.phase, Phase::Draining { .. }) || c.flags.has(Flags::FAILED) {
             return After::End;
         }
+        // `close_notify` goes before our FIN even when the peer closed first (RFC 8446 §6.1):
+        // a client that half-closed reads to it, and takes a bare FIN for a truncation.
         if tls_close_notify(t, c, tls) {
             return After::Dirty; // the flush's next pass sends it, then comes back here
+        }
+        if c.flags.has(Flags::PEER_FIN) {
+            return After::End;
         }
         io.shutdown_write(t);
         c.flags.set(Flags::FIN_SENT);
