@@ -358,3 +358,39 @@ fn a_response_with_its_own_connection_field_still_announces_the_close() {
     drop(c);
     server.shutdown();
 }
+
+#[test]
+fn a_reset_while_a_half_closed_clients_handler_waits_leaves_the_core_idle() {
+    // After the client's FIN the connection neither receives nor (while its handler waits)
+    // sends; a reset then must not keep the core busy on the dead socket until the handler
+    // is done.
+    let mut app = App::new(Config {
+        workers: 1,
+        ..Default::default()
+    });
+    app.get("/poll", |_: Ctx| async {
+        monoio::time::sleep(Duration::from_millis(900)).await;
+        "poll"
+    });
+    let server = app.listen("127.0.0.1:0").expect("listen");
+    if engine_support::on_memory(&server) {
+        return server.shutdown(); // a reset is TCP's
+    }
+    let mut c = Raw::to(&server);
+    c.send(&get("/poll"));
+    c.stream.shutdown_write();
+    std::thread::sleep(Duration::from_millis(100));
+    socket2::SockRef::from(c.stream.tcp())
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(c); // RST
+    std::thread::sleep(Duration::from_millis(50));
+    let before = server.metrics().turns;
+    std::thread::sleep(Duration::from_millis(400));
+    let turns = server.metrics().turns - before;
+    assert!(
+        turns < 100,
+        "{turns} loop turns in 400 ms with nothing to do"
+    );
+    server.shutdown();
+}

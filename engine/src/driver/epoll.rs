@@ -238,6 +238,14 @@ impl EpollIo {
             return Outcome::Nothing; // an event fetched before the failure
         }
         let fd = sock.fd;
+        if ev.hung_up() && !sock.receiving && sock.sending.is_none() {
+            // Neither a read nor a write is due to tell the error (input paused or finished,
+            // nothing to send), and epoll reports it every turn however little is watched:
+            // the connection fails now rather than spin the core until it has output.
+            let error = socket::take_error(fd);
+            self.fail(t);
+            return Outcome::Failed(t, error);
+        }
         if ev.readable() && sock.receiving && sock.sending.is_none() {
             // The common case: input, nothing waiting to go out.
             return self.receive(t, fd, buf);

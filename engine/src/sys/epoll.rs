@@ -33,6 +33,12 @@ impl Ready {
             != 0
     }
 
+    /// The socket errored or hung up: reported whatever the registered interest, as long as
+    /// it lasts.
+    pub(crate) fn hung_up(&self) -> bool {
+        self.events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0
+    }
+
     /// Writable, or errored (a write will tell).
     pub(crate) fn writable(&self) -> bool {
         self.events & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0

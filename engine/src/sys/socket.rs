@@ -122,6 +122,28 @@ pub(crate) fn shutdown_write(fd: RawFd) {
     unsafe { libc::shutdown(fd, libc::SHUT_WR) };
 }
 
+/// The socket's pending error (`SO_ERROR`, which reading clears), or `ConnectionAborted` when
+/// it has none (it hung up without one).
+pub(crate) fn take_error(fd: RawFd) -> io::Error {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` outlive the call and describe an `int`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    match (r, err) {
+        (r, _) if r < 0 => io::Error::last_os_error(),
+        (_, 0) => io::ErrorKind::ConnectionAborted.into(),
+        (_, err) => io::Error::from_raw_os_error(err),
+    }
+}
+
 /// Closes the fd (which also removes it from every epoll set).
 pub(crate) fn close(fd: RawFd) {
     // SAFETY: the caller owns `fd` and never uses it again.
