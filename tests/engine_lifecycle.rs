@@ -324,3 +324,36 @@ fn a_waiting_handler_futures_sends_to_another_core_leave_at_once() {
     drop(clients);
     server.shutdown();
 }
+
+#[test]
+fn a_second_shutdown_keeps_the_first_ones_deadline() {
+    // A signal handler and the main thread may both ask: the drain must still end at the first
+    // call's deadline, not be stretched by the second.
+    let mut config = Config {
+        workers: 1,
+        shutdown_timeout: Duration::from_millis(600),
+        ..Default::default()
+    };
+    config.websocket.close_timeout = Duration::from_millis(100); // a fine tick
+    let mut app = App::new(config);
+    app.get("/hang", |_: Ctx| async {
+        monoio::time::sleep(Duration::from_secs(5)).await;
+        "too late"
+    });
+    let server = app.listen("127.0.0.1:0").unwrap();
+    let mut c = Raw::to(&server);
+    c.send(&get("/hang"));
+    std::thread::sleep(Duration::from_millis(50));
+    let handle = server.handle();
+    let started = Instant::now();
+    handle.shutdown();
+    std::thread::sleep(Duration::from_millis(400));
+    handle.shutdown();
+    server.wait();
+    let took = started.elapsed();
+    assert!(c.closed_by_server());
+    assert!(
+        took < Duration::from_millis(900),
+        "the drain took {took:?} with a 600 ms deadline"
+    );
+}

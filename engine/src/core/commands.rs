@@ -197,6 +197,9 @@ impl<I: Io> State<I> {
     /// Graceful shutdown: stop accepting, close every connection, finish by `deadline`.
     #[inline(never)]
     fn begin_shutdown(&mut self, deadline: Instant) {
+        if self.shutdown_at.is_some() {
+            return; // asked again: the first deadline stands, and its work is under way
+        }
         let ms = deadline
             .saturating_duration_since(Instant::now())
             .as_millis()
