@@ -357,3 +357,27 @@ fn a_second_shutdown_keeps_the_first_ones_deadline() {
         "the drain took {took:?} with a 600 ms deadline"
     );
 }
+
+#[test]
+fn once_a_shutdown_starts_new_connections_are_refused() {
+    // A core still finishing a response must close its listening socket when the shutdown
+    // starts, not at its next tick: meanwhile a connection would be taken in and dropped.
+    let server = app(1, Opened::default()).listen("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let net = server.memory_net().cloned();
+    let mut c = Raw::to(&server);
+    c.send(&get("/slow"));
+    std::thread::sleep(Duration::from_millis(50));
+    server.handle().shutdown();
+    std::thread::sleep(Duration::from_millis(30));
+    match net {
+        Some(net) => assert!(net.connect().is_err()),
+        None => match std::net::TcpStream::connect(addr) {
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
+            Ok(_) => panic!("connected during the shutdown"),
+        },
+    }
+    assert_eq!(c.response(false).text(), "slow done");
+    drop(c);
+    server.wait();
+}

@@ -275,6 +275,7 @@ impl<D: Driver> Core<D> {
             }
         }
         local::publish_rings();
+        self.driver.end_turn(&mut self.st.io);
         self.st.io.submit();
         local::set_in_turn(false);
     }

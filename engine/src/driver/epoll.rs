@@ -67,7 +67,7 @@ pub(crate) struct EpollIo {
     /// the socket it was meant for.
     socks: Vec<Option<Sock>>,
     queued: VecDeque<Queued>,
-    /// Set by `stop_accepting`; the listener is dropped at the next `next`.
+    /// Set by `stop_accepting`; the listeners are dropped at the end of the turn.
     stop_accepting: bool,
 }
 
@@ -316,13 +316,17 @@ impl Driver for EpollDriver {
         Some(self.waiter.clone())
     }
 
-    fn collect(&mut self, io: &mut EpollIo) {
+    fn end_turn(&mut self, io: &mut EpollIo) {
         if std::mem::take(&mut io.stop_accepting) {
             for l in self.listeners.drain(..) {
                 let _ = self.epoll.delete(l.socket.as_raw_fd());
             }
             self.accepted.clear();
         }
+    }
+
+    fn collect(&mut self, io: &mut EpollIo) {
+        self.end_turn(io);
         self.ready.clear();
         self.pos = 0;
         if let Err(error) = self.epoll.poll_now(&mut self.ready) {
@@ -444,8 +448,7 @@ impl Io for EpollIo {
     }
 
     fn stop_accepting(&mut self) {
-        // Carried out at the next collect: the shutdown's command arrived through the wake-up,
-        // and the core's next wait ends at once for the timer or a connection's close.
+        // Carried out at the end of the turn (`end_turn`), by the half that owns the listeners.
         self.stop_accepting = true;
     }
 

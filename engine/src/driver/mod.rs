@@ -159,6 +159,11 @@ pub(crate) trait Driver {
         false
     }
 
+    /// Carries out what the turn asked of the listeners (`Io::stop_accepting`): called at the
+    /// end of every turn, before [`Io::submit`], so a shutdown closes them at once rather than
+    /// at the next wake-up.
+    fn end_turn(&mut self, _io: &mut Self::Io) {}
+
     /// The next completion collected or queued, if any; no syscall but what an event needs
     /// (a receive, an accept).
     fn next<'a>(

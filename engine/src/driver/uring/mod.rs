@@ -286,7 +286,7 @@ impl Driver for UringDriver {
         Some(self.waiter.clone())
     }
 
-    fn collect(&mut self, io: &mut UringIo) {
+    fn end_turn(&mut self, io: &mut UringIo) {
         if std::mem::take(&mut io.stop_accepting) {
             for (i, l) in self.listeners.drain(..).enumerate() {
                 if l.accepting {
@@ -297,6 +297,10 @@ impl Driver for UringDriver {
                 }
             }
         }
+    }
+
+    fn collect(&mut self, io: &mut UringIo) {
+        self.end_turn(io);
         self.cqes.clear();
         self.pos = 0;
         self.grown = false;

@@ -106,7 +106,7 @@ pub(crate) struct UringIo {
     headers: Vec<Box<Header>>,
     /// Operations submitted (or queued for submission) whose final completion has not come.
     pub(super) pending: usize,
-    /// Set by `stop_accepting`; carried out at the next `collect`.
+    /// Set by `stop_accepting`; carried out at the end of the turn (`end_turn`).
     pub(super) stop_accepting: bool,
     /// Descriptors of closed connections, closed after the turn's submission: an entry
     /// queued earlier in the turn names the descriptor by number, which must not be reused
