@@ -331,3 +331,41 @@ fn a_client_that_sends_close_notify_after_its_request_gets_the_response_and_clos
     end.expect("the server's close_notify ends the stream, not a bare FIN");
     server.shutdown();
 }
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_with_close_notify() {
+    // The keep-alive timeout closes the connection; RFC 8446 §6.1 wants `close_notify` before
+    // our FIN, which a client otherwise takes for a truncation attack.
+    let pki = Pki::new("idle-close");
+    let (server, _) = start_with(
+        &pki,
+        Config {
+            http: HttpConfig {
+                keep_alive_timeout: Duration::from_millis(300),
+                ..Default::default()
+            },
+            ..config()
+        },
+    );
+    let name = rustls::pki_types::ServerName::try_from(tls_support::SERVER_NAME).unwrap();
+    let mut client = rustls::ClientConnection::new(pki.client(), name).unwrap();
+    let mut stream = Stream::to(&server);
+    stream.set_read_timeout(Some(T));
+    let mut tls = rustls::Stream::new(&mut client, &mut stream);
+    tls.write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"hello over TLS") {
+        let mut buf = [0u8; 4096];
+        let n = tls.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the response");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let end = tls.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    end.expect("close_notify before the close, not a bare FIN");
+    server.shutdown();
+}

@@ -248,7 +248,7 @@ impl<I: Io> State<I> {
         };
         match next {
             Next::Nothing => {}
-            Next::End => self.end(t),
+            Next::End => self.close_idle(t),
             Next::Flush => self.mark_dirty(t),
             Next::CloseWs => self.close_ws(t, 1001, "Server shutting down"),
         }

@@ -413,6 +413,27 @@ impl<I: Io> State<I> {
         self.conns.remove(t);
     }
 
+    /// Closes `t`, an HTTP connection idle between requests (nothing to send): at once, after
+    /// `close_notify` on a TLS connection past its handshake (RFC 8446 §6.1: a bare FIN reads
+    /// as a truncation). A `close_notify` the kernel does not take at once goes with the
+    /// lingering close of a connection closing after its output.
+    pub(super) fn close_idle(&mut self, t: Token) {
+        #[cfg(feature = "tls")]
+        if let Some(c) = self.conns.conn(t)
+            && c.flags.has(Flags::TLS)
+            && self.tls.close_notify(crate::driver::slot_of(t).0)
+        {
+            self.start_send(t);
+            if let Some(c) = self.conns.conn(t)
+                && c.flags.has(Flags::SENDING)
+            {
+                c.flags.set(Flags::CLOSE_AFTER_FLUSH);
+                return self.mark_dirty(t);
+            }
+        }
+        self.end(t);
+    }
+
     /// The connection `t` is over: buffers go, a WebSocket ends (`on_close`, topics, the handle
     /// reads `Closed`), and the driver is told to close at the next flush. Its slot is reused
     /// once the driver releases it.

@@ -35,6 +35,7 @@ impl<I: Io> State<I> {
         enum Due {
             Nothing,
             End,
+            Idle,
             Http(u16),
             Ws,
         }
@@ -67,7 +68,7 @@ impl<I: Io> State<I> {
                     && (shutting_down
                         || elapsed(now, c.last_rx).min(elapsed(now, h.last_tx)) >= keep_alive) =>
                 {
-                    Due::End
+                    Due::Idle
                 }
                 _ => Due::Nothing,
             },
@@ -76,6 +77,7 @@ impl<I: Io> State<I> {
         match due {
             Due::Nothing => {}
             Due::End => self.end(t),
+            Due::Idle => self.close_idle(t),
             Due::Http(status) => self.http_timeout(t, status),
             Due::Ws => self.ws_tick(t, now),
         }
