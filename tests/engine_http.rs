@@ -182,8 +182,47 @@ fn http10_without_keep_alive_closes_after_the_response() {
     let r = c.response(false);
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "A");
+    // The last answer announces the close that follows.
+    assert_eq!(r.header("connection"), Some("close"));
     assert!(c.closed_by_server());
     drop(c);
+    server.shutdown();
+}
+
+#[test]
+fn half_closed_clients_last_answer_announces_the_close() {
+    // `printf 'GET /slow ...' | nc -N`: the answer is written after the FIN.
+    let server = start();
+    let mut c = Raw::to(&server);
+    c.send(&get("/slow"));
+    c.stream.shutdown_write();
+    let r = c.response(false);
+    assert_eq!(r.text(), "slow");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed_by_server());
+    server.shutdown();
+}
+
+#[test]
+fn an_upgrade_decided_after_the_clients_fin_ends_after_its_101() {
+    // The upgrade waits behind a slow request; the client's FIN comes before it is decided.
+    // The 101 goes out, and then the connection must end, not sit open as a WebSocket that
+    // can never receive.
+    let server = start();
+    let mut c = Raw::to(&server);
+    let mut bytes = get("/slow");
+    bytes.extend_from_slice(
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    c.send(&bytes);
+    c.stream.shutdown_write();
+    assert_eq!(c.response(false).text(), "slow");
+    assert_eq!(c.response(true).status, 101);
+    assert!(
+        c.closed_by_server(),
+        "the WebSocket stayed open after the client's FIN"
+    );
     server.shutdown();
 }
 

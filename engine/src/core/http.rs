@@ -102,8 +102,11 @@ impl<I: Io> State<I> {
             head_only: false,
             keep_alive: false,
         });
+        // A client that half-closed with no request left gets the close announced.
+        let peer_done = c.flags.has(Flags::PEER_FIN) && c.input.is_empty();
         let keep_alive = framing.keep_alive
             && !c.flags.has(Flags::CLOSE_AFTER_FLUSH)
+            && !peer_done
             && self.shutdown_at.is_none();
         let date = &self.date;
         c.output.write(&mut self.queues, None, |out| {
@@ -281,6 +284,11 @@ impl<I: Io> State<I> {
         self.counters.websockets_opened.add(1);
         c.output.start_counting(cell);
         cell.set_state(ReadyState::Open);
+        if c.flags.has(Flags::PEER_FIN) {
+            // The client finished while the upgrade was decided: nothing can come of it but
+            // the 101 and `open`'s output; then the connection ends.
+            c.flags.set(Flags::CLOSE_AFTER_FLUSH);
+        }
         self.mark_dirty(t);
         self.run_ws(t, move || session.on_open().into());
     }
