@@ -220,39 +220,6 @@ fn shutdown_closes_idle_keep_alive_connections_promptly() {
     );
 }
 
-/// A slot serves connection after connection. The 65,536th connection of a slot has a
-/// generation whose low 16 bits are those of the slot's first one's predecessor: the driver
-/// must still name its completions by the connection's whole token, or its bytes, its failure
-/// and its release are taken for a stale connection's and dropped (the connection hangs and
-/// its slot is never freed).
-#[test]
-fn a_slot_serves_its_65536th_connection() {
-    if memory_suite() {
-        return; // TCP resets are the quick way through 65,536 connections
-    }
-    let server = app(1, Opened::default()).listen("127.0.0.1:0").unwrap();
-    let wait = |what: &str, i: u64, done: &dyn Fn(&imphnen::Metrics) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !done(&server.metrics()) {
-            assert!(Instant::now() < deadline, "connection {i} never {what}");
-            std::thread::yield_now();
-        }
-    };
-    // One connection at a time, each released before the next is accepted: all in slot 0.
-    for i in 1..=u64::from(u16::MAX) + 1 {
-        let c = std::net::TcpStream::connect(server.local_addr()).unwrap();
-        wait("opened", i, &|m| m.connections_total == i);
-        socket2::SockRef::from(&c)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(c); // a reset: no TIME_WAIT left behind on either side
-        wait("released", i, &|m| m.connections_open == 0);
-    }
-    let mut c = Raw::to(&server);
-    c.send(&get("/"));
-    assert_eq!(c.response(false).text(), "ok");
-}
-
 /// A handler future that goes on after its first poll is polled while its core waits between
 /// turns. What it sends then to a connection of another core must leave at once, not at its
 /// own core's next turn (its next IO, or its next tick: up to a quarter of a second later
@@ -308,18 +275,21 @@ fn a_waiting_handler_futures_sends_to_another_core_leave_at_once() {
         .position(|(ws, _)| ws.id() == id)
         .unwrap();
     let client = &mut clients[index];
-    let mut late = Vec::new();
+    let mut took = Vec::new();
     for i in 0..SENDS {
         let (_, payload) = read_frame(client).expect("a relayed message");
         let arrived = Instant::now();
         assert_eq!(payload, format!("relayed {i}").into_bytes());
-        let took = arrived - sent_at.lock().unwrap()[i];
-        if took > Duration::from_millis(100) {
-            late.push(took);
-        }
+        took.push(arrived - sent_at.lock().unwrap()[i]);
     }
-    // A loaded machine may delay a few; waiting for the sender's core's tick delays most.
-    assert!(late.len() <= 3, "late: {late:?}");
+    // Waiting for the sender's core's tick (every 250 ms) puts the median near 125 ms; a
+    // loaded machine may delay some sends, but not half of them.
+    took.sort();
+    assert!(
+        took[SENDS / 2] < Duration::from_millis(50),
+        "median {:?} of {took:?}",
+        took[SENDS / 2]
+    );
     assert_eq!(http.response(false).text(), "relayed");
     drop(clients);
     server.shutdown();
@@ -369,7 +339,8 @@ fn once_a_shutdown_starts_new_connections_are_refused() {
     c.send(&get("/slow"));
     std::thread::sleep(Duration::from_millis(50));
     server.handle().shutdown();
-    std::thread::sleep(Duration::from_millis(30));
+    // Long enough for the core's wake-up on a loaded machine, short against its 250 ms tick.
+    std::thread::sleep(Duration::from_millis(50));
     match net {
         Some(net) => assert!(net.connect().is_err()),
         None => match std::net::TcpStream::connect(addr) {
