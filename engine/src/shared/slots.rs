@@ -109,13 +109,21 @@ impl SlotCell {
         generation
     }
 
-    /// Sets `flag` and reads the state in one step: `None` when a handle of `generation` finds
-    /// the connection closed, else whether the flag was clear.
+    /// Sets `flag` and reads the state in one step: `None` (and nothing set) when a handle of
+    /// `generation` finds the connection closed or gone, else whether the flag was clear.
     pub(crate) fn raise_if_live(&self, generation: u32, flag: u64) -> Option<bool> {
-        let meta = self.meta.fetch_or(flag, Ordering::AcqRel);
-        let live = (meta >> 32) as u32 == generation
-            && (meta & STATE_MASK) as u8 != ReadyState::Closed as u8;
-        live.then_some(meta & flag == 0)
+        let live = |meta: u64| {
+            (meta >> 32) as u32 == generation
+                && (meta & STATE_MASK) as u8 != ReadyState::Closed as u8
+        };
+        match self
+            .meta
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |meta| {
+                live(meta).then_some(meta | flag)
+            }) {
+            Ok(meta) => Some(meta & flag == 0),
+            Err(_) => None,
+        }
     }
 
     /// Marks the current connection `Closed` (owning core only); returns the flags it had.
@@ -306,5 +314,9 @@ mod tests {
         assert!(cell.raise_for(g2, SHED));
         assert!(!cell.raise_for(g2, SHED));
         assert!(cell.is_raised(SHED));
+        assert_eq!(cell.raise_if_live(g, SUBSCRIBED), None);
+        assert!(!cell.is_raised(SUBSCRIBED));
+        assert_eq!(cell.raise_if_live(g2, SUBSCRIBED), Some(true));
+        assert_eq!(cell.raise_if_live(g2, SUBSCRIBED), Some(false));
     }
 }
