@@ -136,7 +136,7 @@ pub struct Metrics {
     /// Deliveries of a publish that a subscriber missed because more than its backpressure
     /// limit was queued for it (its `drain` handler runs once it is under again). With
     /// `close_on_backpressure_limit` such a subscriber is closed instead (counted by its close
-    /// code), not counted here.
+    /// code); only publishes that reach it while it is already closing are counted here.
     pub publish_missed: u64,
     /// Commands another thread could not hand to a core because the core's queue from that
     /// thread was full: a send (also counted as [`SendStatus::Dropped`], which the caller got),
