@@ -325,8 +325,7 @@ impl Driver for EpollDriver {
         }
     }
 
-    fn collect(&mut self, io: &mut EpollIo) {
-        self.end_turn(io);
+    fn collect(&mut self, _io: &mut EpollIo) {
         self.ready.clear();
         self.pos = 0;
         if let Err(error) = self.epoll.poll_now(&mut self.ready) {

@@ -300,7 +300,6 @@ impl Driver for UringDriver {
     }
 
     fn collect(&mut self, io: &mut UringIo) {
-        self.end_turn(io);
         self.cqes.clear();
         self.pos = 0;
         self.grown = false;
